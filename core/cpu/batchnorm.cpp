@@ -1,0 +1,101 @@
+// Batch norm on the CPU, one channel per loop iteration; sums in double for stable statistics.
+#include <cmath>
+
+#include "core/cpu/parallel.h"
+#include "core/kernels/kernels.h"
+
+namespace trim::cpu {
+namespace {
+
+struct Layout {
+  int64_t n, c, hw;
+};
+Layout layout(const Tensor& x) {
+  return {x.size(0), x.size(1), x.numel() / (x.size(0) * x.size(1))};
+}
+
+template <class F>
+void per_channel(const Tensor& x, const F& body) {
+  Layout l = layout(x);
+  parallel_for(l.c, x.numel() >= kParallelGrain, [&](int64_t c) { body(c, l); });
+}
+
+}  // namespace
+
+void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                              Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
+                              Tensor& save_invstd) {
+  const float *X = x.data<float>(), *G = gamma.data<float>(), *B = beta.data<float>();
+  float *Y = y.data<float>(), *RM = running_mean.data<float>(), *RV = running_var.data<float>();
+  float *SM = save_mean.data<float>(), *SI = save_invstd.data<float>();
+  per_channel(x, [&](int64_t c, const Layout& l) {
+    double m = double(l.n) * double(l.hw), s = 0.0, ss = 0.0;
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* p = X + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) s += p[j];
+    }
+    double mean = s / m;
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* p = X + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) ss += (p[j] - mean) * (p[j] - mean);
+    }
+    double var = ss / m;
+    float invstd = float(1.0 / std::sqrt(var + eps));
+    float a = G[c] * invstd, b = B[c] - float(mean) * a;
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* p = X + (i * l.c + c) * l.hw;
+      float* q = Y + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) q[j] = p[j] * a + b;
+    }
+    SM[c] = float(mean);
+    SI[c] = invstd;
+    double unbiased = m > 1 ? var * m / (m - 1) : var;
+    RM[c] = float((1.0 - momentum) * RM[c] + momentum * mean);
+    RV[c] = float((1.0 - momentum) * RV[c] + momentum * unbiased);
+  });
+}
+
+void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                             const Tensor& running_var, float eps, Tensor& y) {
+  const float *X = x.data<float>(), *G = gamma.data<float>(), *B = beta.data<float>();
+  const float *RM = running_mean.data<float>(), *RV = running_var.data<float>();
+  float* Y = y.data<float>();
+  per_channel(x, [&](int64_t c, const Layout& l) {
+    float a = G[c] / std::sqrt(RV[c] + eps), b = B[c] - RM[c] * a;
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float* p = X + (i * l.c + c) * l.hw;
+      float* q = Y + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) q[j] = p[j] * a + b;
+    }
+  });
+}
+
+void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& save_mean,
+                         const Tensor& save_invstd, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+  const float *X = x.data<float>(), *GY = gy.data<float>(), *G = gamma.data<float>();
+  const float *SM = save_mean.data<float>(), *SI = save_invstd.data<float>();
+  float *GX = gx.data<float>(), *GG = ggamma.data<float>(), *GB = gbeta.data<float>();
+  per_channel(x, [&](int64_t c, const Layout& l) {
+    double sum_gy = 0.0, sum_gy_xhat = 0.0;
+    float mean = SM[c], invstd = SI[c];
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float *p = X + (i * l.c + c) * l.hw, *g = GY + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) {
+        sum_gy += g[j];
+        sum_gy_xhat += double(g[j]) * (p[j] - mean) * invstd;
+      }
+    }
+    GB[c] = float(sum_gy);
+    GG[c] = float(sum_gy_xhat);
+    // dx = gamma * invstd * (gy - mean(gy) - xhat * mean(gy * xhat))
+    double m = double(l.n) * double(l.hw);
+    float k = G[c] * invstd, mg = float(sum_gy / m), mgx = float(sum_gy_xhat / m);
+    for (int64_t i = 0; i < l.n; ++i) {
+      const float *p = X + (i * l.c + c) * l.hw, *g = GY + (i * l.c + c) * l.hw;
+      float* q = GX + (i * l.c + c) * l.hw;
+      for (int64_t j = 0; j < l.hw; ++j) q[j] = k * (g[j] - mg - (p[j] - mean) * invstd * mgx);
+    }
+  });
+}
+
+}  // namespace trim::cpu

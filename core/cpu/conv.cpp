@@ -1,0 +1,175 @@
+// Convolution on the CPU: im2col + GEMM per image (and per group), images spread across threads.
+// Each thread's GEMMs run single-threaded (OpenBLAS's OpenMP build does so inside a parallel
+// region); with fewer images than threads the images run in turn and each GEMM uses all threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/kernels/kernels.h"
+
+namespace trim::cpu {
+namespace {
+
+struct Geom {
+  int64_t N, C, H, W, O, kh, kw, Ho, Wo, G, Cg, Og, K, P;
+  Conv2dParams p;
+  bool direct;  // 1x1, stride 1, no padding: the input already is the column matrix
+};
+
+Geom geom(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p) {
+  Geom g;
+  g.N = xs[0], g.C = xs[1], g.H = xs[2], g.W = xs[3];
+  g.O = ws[0], g.kh = ws[2], g.kw = ws[3];
+  g.Ho = ys[2], g.Wo = ys[3];
+  g.G = p.groups, g.Cg = g.C / g.G, g.Og = g.O / g.G;
+  g.K = g.Cg * g.kh * g.kw, g.P = g.Ho * g.Wo;
+  g.p = p;
+  g.direct = g.kh == 1 && g.kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
+  return g;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// For kernel column offset off_w, the output columns [lo, hi) that read inside the image.
+void valid_cols(const Geom& g, int64_t off_w, int64_t& lo, int64_t& hi) {
+  int64_t s = g.p.stride_w;
+  lo = off_w >= 0 ? 0 : ceil_div(-off_w, s);
+  hi = g.W - off_w > 0 ? ceil_div(g.W - off_w, s) : 0;
+  lo = std::min(lo, g.Wo);
+  hi = std::clamp(hi, lo, g.Wo);
+}
+
+// col[K, P] from one group's input planes x[Cg, H, W].
+void im2col(const float* x, const Geom& g, float* col) {
+  for (int64_t c = 0; c < g.Cg; ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        float* row = col + ((c * g.kh + ki) * g.kw + kj) * g.P;
+        int64_t off_h = ki * g.p.dil_h - g.p.pad_h, off_w = kj * g.p.dil_w - g.p.pad_w, lo, hi;
+        valid_cols(g, off_w, lo, hi);
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          float* r = row + oh * g.Wo;
+          int64_t ih = oh * g.p.stride_h + off_h;
+          if (ih < 0 || ih >= g.H) {
+            std::memset(r, 0, sizeof(float) * size_t(g.Wo));
+            continue;
+          }
+          const float* src = x + (c * g.H + ih) * g.W + off_w;
+          for (int64_t ow = 0; ow < lo; ++ow) r[ow] = 0.0f;
+          if (g.p.stride_w == 1)
+            std::memcpy(r + lo, src + lo, sizeof(float) * size_t(hi - lo));
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) r[ow] = src[ow * g.p.stride_w];
+          for (int64_t ow = hi; ow < g.Wo; ++ow) r[ow] = 0.0f;
+        }
+      }
+}
+
+// The adjoint of im2col: x[Cg, H, W] += scatter of col[K, P].
+void col2im(const float* col, const Geom& g, float* x) {
+  for (int64_t c = 0; c < g.Cg; ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        const float* row = col + ((c * g.kh + ki) * g.kw + kj) * g.P;
+        int64_t off_h = ki * g.p.dil_h - g.p.pad_h, off_w = kj * g.p.dil_w - g.p.pad_w, lo, hi;
+        valid_cols(g, off_w, lo, hi);
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          int64_t ih = oh * g.p.stride_h + off_h;
+          if (ih < 0 || ih >= g.H) continue;
+          const float* r = row + oh * g.Wo;
+          float* dst = x + (c * g.H + ih) * g.W + off_w;
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.p.stride_w] += r[ow];
+        }
+      }
+}
+
+bool spread_images(int64_t n) { return omp_get_max_threads() > 1 && n >= omp_get_max_threads(); }
+
+// Runs body(n, scratch) for every image, with a per-thread scratch buffer of `scratch` floats.
+template <class F>
+void for_images(int64_t images, size_t scratch, const F& body) {
+  if (spread_images(images)) {
+#pragma omp parallel
+    {
+      std::vector<float> buf(scratch);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < images; ++n) body(n, buf.data());
+    }
+  } else {
+    std::vector<float> buf(scratch);
+    for (int64_t n = 0; n < images; ++n) body(n, buf.data());
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  Geom g = geom(x.shape(), w.shape(), y.shape(), p);
+  const float *X = x.data<float>(), *Wt = w.data<float>();
+  float* Y = y.data<float>();
+  for_images(g.N, g.direct ? 0 : size_t(g.K * g.P), [&](int64_t n, float* col) {
+    for (int64_t gi = 0; gi < g.G; ++gi) {
+      const float* xin = X + (n * g.C + gi * g.Cg) * g.H * g.W;
+      if (!g.direct) im2col(xin, g, col);
+      gemm(false, false, g.Og, g.P, g.K, 1.0f, Wt + gi * g.Og * g.K, g.direct ? xin : col, 0.0f,
+           Y + (n * g.O + gi * g.Og) * g.P);
+    }
+  });
+}
+
+void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  Geom g = geom(gx.shape(), w.shape(), gy.shape(), p);
+  const float *GY = gy.data<float>(), *Wt = w.data<float>();
+  float* GX = gx.data<float>();
+  for_images(g.N, g.direct ? 0 : size_t(g.K * g.P), [&](int64_t n, float* dcol) {
+    for (int64_t gi = 0; gi < g.G; ++gi) {
+      float* gxin = GX + (n * g.C + gi * g.Cg) * g.H * g.W;
+      const float* gyg = GY + (n * g.O + gi * g.Og) * g.P;
+      const float* wg = Wt + gi * g.Og * g.K;
+      if (g.direct) {
+        gemm(true, false, g.K, g.P, g.Og, 1.0f, wg, gyg, 0.0f, gxin);
+      } else {
+        gemm(true, false, g.K, g.P, g.Og, 1.0f, wg, gyg, 0.0f, dcol);
+        std::memset(gxin, 0, sizeof(float) * size_t(g.Cg * g.H * g.W));
+        col2im(dcol, g, gxin);
+      }
+    }
+  });
+}
+
+void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p) {
+  Geom g = geom(x.shape(), gw.shape(), gy.shape(), p);
+  const float *X = x.data<float>(), *GY = gy.data<float>();
+  float* GW = gw.data<float>();
+  size_t wsize = size_t(g.O * g.K), colsize = g.direct ? 0 : size_t(g.K * g.P);
+  auto accumulate = [&](int64_t n, float* col, float* dw) {
+    for (int64_t gi = 0; gi < g.G; ++gi) {
+      const float* xin = X + (n * g.C + gi * g.Cg) * g.H * g.W;
+      if (!g.direct) im2col(xin, g, col);
+      gemm(false, true, g.Og, g.K, g.P, 1.0f, GY + (n * g.O + gi * g.Og) * g.P, g.direct ? xin : col, 1.0f,
+           dw + gi * g.Og * g.K);
+    }
+  };
+  std::memset(GW, 0, sizeof(float) * wsize);
+  if (!spread_images(g.N)) {
+    std::vector<float> col(colsize);
+    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), GW);
+    return;
+  }
+  // Each thread sums its own images; the partial sums are then added in thread order.
+  std::vector<std::vector<float>> partial(static_cast<size_t>(omp_get_max_threads()));
+#pragma omp parallel
+  {
+    std::vector<float> col(colsize), dw(wsize, 0.0f);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), dw.data());
+    partial[size_t(omp_get_thread_num())] = std::move(dw);
+  }
+  for (const auto& dw : partial)
+    if (!dw.empty())
+      for (size_t i = 0; i < wsize; ++i) GW[i] += dw[i];
+}
+
+}  // namespace trim::cpu

@@ -1,0 +1,36 @@
+#pragma once
+// Status checks for CUDA, cuBLAS and cuDNN calls: a failure throws trim::Error with file:line and
+// the library's own description.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "core/error.h"
+
+namespace trim::cuda {
+const char* cublas_status_name(cublasStatus_t s);
+}
+
+#define TRIM_CUDA_CHECK(expr)                                                                          \
+  do {                                                                                                 \
+    cudaError_t trim_status_ = (expr);                                                                 \
+    if (trim_status_ != cudaSuccess)                                                                   \
+      ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cudaGetErrorString(trim_status_))); \
+  } while (0)
+
+#define TRIM_CUBLAS_CHECK(expr)                                                                                 \
+  do {                                                                                                          \
+    cublasStatus_t trim_status_ = (expr);                                                                       \
+    if (trim_status_ != CUBLAS_STATUS_SUCCESS)                                                                  \
+      ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", ::trim::cuda::cublas_status_name(trim_status_))); \
+  } while (0)
+
+#define TRIM_CUDNN_CHECK(expr)                                                                          \
+  do {                                                                                                  \
+    cudnnStatus_t trim_status_ = (expr);                                                                \
+    if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                           \
+      ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cudnnGetErrorString(trim_status_))); \
+  } while (0)
+
+// After every kernel launch: catches bad launch configurations at the launch site.
+#define TRIM_KERNEL_CHECK() TRIM_CUDA_CHECK(cudaGetLastError())

@@ -1,0 +1,18 @@
+#include "core/cuda/check.h"
+#include "core/cuda/context.h"
+#include "core/cuda/runtime.h"
+#include "core/kernels/kernels.h"
+
+namespace trim::cuda {
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b,
+          float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  cublasHandle_t h = cublas();
+  TRIM_CUBLAS_CHECK(cublasSetMathMode(h, matmul_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  TRIM_CUBLAS_CHECK(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                                int(k), &alpha, b, int(tb ? k : n), a, int(ta ? m : k), &beta, c, int(n)));
+}
+
+}  // namespace trim::cuda

@@ -1,0 +1,90 @@
+#include "core/device.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#ifdef TRIM_HAVE_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
+namespace trim {
+
+bool built_with_cuda() {
+#ifdef TRIM_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef TRIM_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+void set_current_device(Device d) {
+#ifdef TRIM_HAVE_CUDA
+  if (d.is_cuda()) cuda::set_device(d.index);
+#endif
+}
+
+void synchronize(Device d) {
+#ifdef TRIM_HAVE_CUDA
+  if (d.is_cuda()) cuda::synchronize();
+#endif
+}
+
+void set_tf32(bool conv, bool matmul) {
+#ifdef TRIM_HAVE_CUDA
+  cuda::set_tf32(conv, matmul);
+#endif
+}
+
+void set_deterministic(bool on) {
+#ifdef TRIM_HAVE_CUDA
+  cuda::set_deterministic(on);
+#endif
+}
+
+Device resolve_device(const std::string& spec, const std::string& what) {
+  Device d;
+  if (spec == "cpu") {
+    d = Device::cpu();
+  } else if (spec == "auto") {
+    if (!built_with_cuda()) {
+      log_info("device auto: this build has no CUDA backend, running on the CPU");
+      d = Device::cpu();
+    } else if (cuda_device_count() == 0) {
+      log_info("device auto: no usable CUDA device (no GPU or no driver), running on the CPU");
+      d = Device::cpu();
+    } else {
+      d = Device::cuda(0);
+    }
+  } else if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (spec.size() > 5) {
+      std::string num = spec.substr(5);
+      bool digits = !num.empty() && num.size() < 4 && num.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits)
+        throw Error(fmt::format("{}: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", found \"{}\"", what, spec));
+      index = std::stoi(num);
+    }
+    if (!built_with_cuda())
+      throw Error(fmt::format("{}: \"{}\" asked for, but this build of trim has no CUDA backend "
+                              "(rebuild where nvcc is available)", what, spec));
+    int n = cuda_device_count();
+    if (index >= n)
+      throw Error(fmt::format("{}: \"{}\" asked for, but {} CUDA device(s) are usable here", what, spec, n));
+    d = Device::cuda(index);
+  } else {
+    throw Error(fmt::format("{}: expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", found \"{}\"", what, spec));
+  }
+  set_current_device(d);
+  return d;
+}
+
+}  // namespace trim

@@ -1,0 +1,48 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/base.h"
+
+namespace trim {
+
+// Where a tensor's memory lives.
+struct Device {
+  enum class Kind : uint8_t { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static Device cpu() { return {Kind::cpu, 0}; }
+  static Device cuda(int i = 0) { return {Kind::cuda, i}; }
+  bool is_cpu() const { return kind == Kind::cpu; }
+  bool is_cuda() const { return kind == Kind::cuda; }
+  std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+  bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+
+// True when this build contains the CUDA backend.
+bool built_with_cuda();
+
+// Number of usable CUDA devices: 0 when built without CUDA, when no driver is loaded or no
+// device is visible. Never throws.
+int cuda_device_count();
+
+// Resolves "auto" | "cpu" | "cuda" | "cuda:N" to a device and makes it current for the calling
+// thread. "auto" picks cuda:0 when usable and otherwise the CPU, logging one line saying why.
+// Throws trim::Error naming `what` (e.g. the manifest key) for a malformed or unusable spec.
+Device resolve_device(const std::string& spec, const std::string& what = "device");
+
+// Makes `d` the current CUDA device of the calling thread (no-op for the CPU).
+void set_current_device(Device d);
+
+// Waits until all work queued on `d` by this process has finished (no-op for the CPU).
+void synchronize(Device d);
+
+// CUDA math options (no effect on the CPU). TF32 tensor-core math for float32 convolutions and
+// matrix products: PyTorch's defaults are conv on, matmul off, and so are trim's. Deterministic
+// mode (default on) restricts cuDNN to algorithms that give bit-identical results run to run.
+void set_tf32(bool conv, bool matmul);
+void set_deterministic(bool on);
+
+}  // namespace trim

@@ -1,0 +1,135 @@
+#pragma once
+// Per-element rules shared by the CPU loops and the CUDA kernels: each functor computes output
+// element i. Backends run them with their own map(n, f) (core/cpu/parallel.h, core/cuda/launch.cuh).
+#include <cstdint>
+
+#include "core/base.h"
+#include "core/kernels/params.h"
+#include "core/random/philox.h"
+
+namespace trim::ew {
+
+template <class T>
+struct Fill {
+  T* y;
+  T value;
+  TRIM_HD void operator()(int64_t i) const { y[i] = value; }
+};
+
+struct Add {
+  const float *a, *b;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = a[i] + b[i]; }
+};
+
+struct AddScaled {
+  float* y;
+  const float* x;
+  float alpha;
+  TRIM_HD void operator()(int64_t i) const { y[i] += alpha * x[i]; }
+};
+
+struct Mul {
+  const float *a, *b;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = a[i] * b[i]; }
+};
+
+struct Scale {
+  const float* x;
+  float s;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = s * x[i]; }
+};
+
+struct ReluForward {
+  const float* x;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = x[i] > 0.0f ? x[i] : 0.0f; }
+};
+
+struct ReluBackward {
+  const float *y, *gy;
+  float* gx;
+  TRIM_HD void operator()(int64_t i) const { gx[i] = y[i] > 0.0f ? gy[i] : 0.0f; }
+};
+
+// Keeps element i when its uniform draw is >= p, scaling kept values by 1 / (1 - p). The mask is
+// recomputed from the key in backward, so nothing is stored.
+struct Dropout {
+  const float* x;
+  float* y;
+  float p, inv_keep;
+  RandomKey key;
+  TRIM_HD void operator()(int64_t i) const {
+    y[i] = philox::uniform(key.seed, key.offset, i) >= p ? x[i] * inv_keep : 0.0f;
+  }
+};
+
+struct AffineU8 {
+  const uint8_t* x;
+  float* y;
+  int64_t inner;  // elements per channel plane
+  ChannelAffine a;
+  TRIM_HD void operator()(int64_t i) const {
+    int c = int((i / inner) % a.channels);
+    y[i] = float(x[i]) * a.scale[c] + a.shift[c];
+  }
+};
+
+struct Uniform {
+  float* y;
+  float lo, span;
+  RandomKey key;
+  TRIM_HD void operator()(int64_t i) const { y[i] = lo + span * philox::uniform(key.seed, key.offset, i); }
+};
+
+struct Normal {
+  float* y;
+  float mean, stddev;
+  RandomKey key;
+  TRIM_HD void operator()(int64_t i) const { y[i] = mean + stddev * philox::normal(key.seed, key.offset, i); }
+};
+
+struct Bernoulli {
+  float* y;
+  float p;
+  RandomKey key;
+  TRIM_HD void operator()(int64_t i) const { y[i] = philox::uniform(key.seed, key.offset, i) < p ? 1.0f : 0.0f; }
+};
+
+struct BroadcastScalar {
+  const float* g;
+  float s;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = s * g[0]; }
+};
+
+struct AddBias {
+  float* y;
+  const float* b;
+  int64_t inner, channels;
+  TRIM_HD void operator()(int64_t i) const { y[i] += b[(i / inner) % channels]; }
+};
+
+// One output per (n, c) plane, summed in index order.
+struct GlobalAvgPoolForward {
+  const float* x;
+  float* y;
+  int64_t hw;
+  TRIM_HD void operator()(int64_t i) const {
+    const float* p = x + i * hw;
+    float s = 0.0f;
+    for (int64_t j = 0; j < hw; ++j) s += p[j];
+    y[i] = s / float(hw);
+  }
+};
+
+struct GlobalAvgPoolBackward {
+  const float* gy;
+  float* gx;
+  int64_t hw;
+  TRIM_HD void operator()(int64_t i) const { gx[i] = gy[i / hw] / float(hw); }
+};
+
+}  // namespace trim::ew

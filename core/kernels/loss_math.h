@@ -1,0 +1,59 @@
+#pragma once
+// Softmax cross-entropy with label smoothing, per row, shared by the CPU and CUDA backends.
+// Target distribution: q_c = (1 - eps) [c == label] + eps / C.  Row loss: sum_c q_c (lse - z_c).
+#include <cmath>
+#include <cstdint>
+
+#include "core/base.h"
+
+namespace trim::xent {
+
+TRIM_HD float target(int64_t c, int32_t label, float eps, int64_t classes) {
+  return (c == label ? 1.0f - eps : 0.0f) + eps / float(classes);
+}
+
+// Writes the row's softmax into p and returns its loss; NaN (and NaN probabilities) for a label
+// outside [0, classes).
+TRIM_HD float row_forward(const float* z, int64_t classes, int32_t label, float eps, float* p) {
+  if (label < 0 || label >= classes) {
+    for (int64_t c = 0; c < classes; ++c) p[c] = NAN;
+    return NAN;
+  }
+  float m = z[0];
+  for (int64_t c = 1; c < classes; ++c) m = z[c] > m ? z[c] : m;
+  float s = 0.0f;
+  for (int64_t c = 0; c < classes; ++c) {
+    p[c] = expf(z[c] - m);
+    s += p[c];
+  }
+  float inv = 1.0f / s, lse = logf(s) + m, loss = 0.0f;
+  for (int64_t c = 0; c < classes; ++c) {
+    p[c] *= inv;
+    loss += target(c, label, eps, classes) * (lse - z[c]);
+  }
+  return loss;
+}
+
+// Index of the row's first maximum.
+TRIM_HD int64_t row_argmax(const float* z, int64_t classes) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < classes; ++c)
+    if (z[c] > z[best]) best = c;
+  return best;
+}
+
+// glogits[i] = g[] / N * (p[i] - q[i]) over the flattened [N, C] gradient.
+struct Backward {
+  const float* p;
+  const int32_t* labels;
+  const float* g;
+  float eps, inv_n;
+  int64_t classes;
+  float* gz;
+  TRIM_HD void operator()(int64_t i) const {
+    int64_t n = i / classes, c = i % classes;
+    gz[i] = g[0] * inv_n * (p[i] - target(c, labels[n], eps, classes));
+  }
+};
+
+}  // namespace trim::xent

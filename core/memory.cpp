@@ -1,0 +1,115 @@
+#include "core/memory.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+#ifdef TRIM_HAVE_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
+namespace trim {
+namespace {
+
+constexpr int kMaxCudaDevices = 16;
+
+struct Counter {
+  std::atomic<int64_t> current{0};
+  std::atomic<int64_t> peak{0};
+  void add(int64_t n) {
+    int64_t now = current.fetch_add(n) + n;
+    int64_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+  }
+};
+
+Counter& counter(Device d) {
+  static Counter cpu;
+  static Counter gpu[kMaxCudaDevices];
+  if (d.is_cpu()) return cpu;
+  TRIM_CHECK(d.index >= 0 && d.index < kMaxCudaDevices, cat("bad CUDA device index ", d.index));
+  return gpu[d.index];
+}
+
+}  // namespace
+
+void* alloc_bytes(Device d, size_t bytes, bool pinned) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  if (d.is_cpu()) {
+    if (pinned) {
+#ifdef TRIM_HAVE_CUDA
+      p = cuda::malloc_host(bytes);
+#else
+      TRIM_CHECK(false, "pinned memory needs the CUDA backend");
+#endif
+    } else {
+      p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+      if (!p) throw Error(cat("out of host memory allocating ", bytes, " bytes"));
+    }
+  } else {
+#ifdef TRIM_HAVE_CUDA
+    p = cuda::malloc_async(bytes);
+#else
+    TRIM_CHECK(false, "this build of trim has no CUDA backend");
+#endif
+  }
+  counter(d).add(int64_t(bytes));
+  return p;
+}
+
+void free_bytes(Device d, void* p, size_t bytes, bool pinned) {
+  if (!p) return;
+  counter(d).current.fetch_sub(int64_t(bytes));
+  if (d.is_cpu()) {
+#ifdef TRIM_HAVE_CUDA
+    if (pinned) return cuda::free_host(p);
+#endif
+    std::free(p);
+  } else {
+#ifdef TRIM_HAVE_CUDA
+    cuda::free_async(p);
+#endif
+  }
+}
+
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_dev.is_cpu() && src_dev.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#ifdef TRIM_HAVE_CUDA
+  cuda::memcpy(dst, dst_dev.is_cuda(), src, src_dev.is_cuda(), bytes);
+#else
+  TRIM_CHECK(false, "this build of trim has no CUDA backend");
+#endif
+}
+
+void zero_bytes(Device d, void* p, size_t bytes) {
+  if (bytes == 0) return;
+  if (d.is_cpu()) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+#ifdef TRIM_HAVE_CUDA
+  cuda::memset_zero(p, bytes);
+#else
+  TRIM_CHECK(false, "this build of trim has no CUDA backend");
+#endif
+}
+
+MemoryStats memory_stats(Device d) {
+  Counter& c = counter(d);
+  return {c.current.load(), c.peak.load()};
+}
+
+void reset_peak_memory(Device d) {
+  Counter& c = counter(d);
+  c.peak.store(c.current.load());
+}
+
+}  // namespace trim

@@ -1,0 +1,30 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/device.h"
+
+namespace trim {
+
+// Raw allocations behind every tensor. CPU memory is 64-byte aligned (pinned = page-locked, for
+// fast asynchronous copies to a GPU). CUDA memory comes from the device's stream-ordered pool
+// (cudaMallocAsync with a high release threshold), so a steady-state step makes no driver calls.
+void* alloc_bytes(Device d, size_t bytes, bool pinned = false);
+void free_bytes(Device d, void* p, size_t bytes, bool pinned = false);
+
+// Copies `bytes` between any two devices. Ordered with the current stream; returns once the data
+// is readable by the host when the destination is the CPU.
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+
+// Sets `bytes` bytes to zero, ordered with the current stream.
+void zero_bytes(Device d, void* p, size_t bytes);
+
+// Bytes currently held by tensors on a device and the most ever held since the last reset.
+struct MemoryStats {
+  int64_t current = 0;
+  int64_t peak = 0;
+};
+MemoryStats memory_stats(Device d);
+void reset_peak_memory(Device d);
+
+}  // namespace trim

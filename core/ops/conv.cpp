@@ -1,0 +1,52 @@
+#include "core/ops/conv.h"
+
+#include "core/autograd/node.h"
+#include "core/kernels/kernels.h"
+
+namespace trim {
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  check_dtype("conv2d", x, DType::f32, "input");
+  check_dtype("conv2d", w, DType::f32, "weight");
+  check_same_device("conv2d", x, w);
+  TRIM_CHECK(x.ndim() == 4 && w.ndim() == 4,
+             cat("conv2d: expected input [N, C, H, W] and weight [O, C/g, kh, kw], got ", x.shape().str(), " and ",
+                 w.shape().str()));
+  TRIM_CHECK(p.groups >= 1 && x.size(1) % p.groups == 0 && w.size(0) % p.groups == 0 &&
+                 w.size(1) * p.groups == x.size(1),
+             cat("conv2d: weight ", w.shape().str(), " with groups=", p.groups, " does not fit input ", x.shape().str()));
+  TRIM_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.dil_h >= 1 && p.dil_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0,
+             "conv2d: stride and dilation must be >= 1 and padding >= 0");
+  int64_t ho = window_out(x.size(2), int(w.size(2)), p.stride_h, p.pad_h, p.dil_h);
+  int64_t wo = window_out(x.size(3), int(w.size(3)), p.stride_w, p.pad_w, p.dil_w);
+  TRIM_CHECK(ho > 0 && wo > 0, cat("conv2d: kernel ", w.shape().str(), " does not fit input ", x.shape().str()));
+  if (b.defined()) {
+    check_same_device("conv2d", x, b);
+    check_shape("conv2d", b, Shape{w.size(0)}, "bias");
+  }
+  Tensor y = Tensor::empty(Shape{x.size(0), w.size(0), ho, wo}, DType::f32, x.device());
+  TRIM_DISPATCH(x.device(), conv2d_forward, x, w, y, p);
+  if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, ho * wo);
+  if (any_requires_grad({&x, &w, &b})) {
+    Tensor sx = x.detach(), sw = w.detach();
+    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](const Tensor& g, const std::vector<bool>& need) {
+      std::vector<Tensor> grads(3);
+      if (need[0]) {
+        grads[0] = Tensor::empty(sx.shape(), DType::f32, g.device());
+        TRIM_DISPATCH(g.device(), conv2d_backward_data, g, sw, grads[0], p);
+      }
+      if (need[1]) {
+        grads[1] = Tensor::empty(sw.shape(), DType::f32, g.device());
+        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p);
+      }
+      if (need[2]) {
+        grads[2] = Tensor::empty(Shape{sw.size(0)}, DType::f32, g.device());
+        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2]);
+      }
+      return grads;
+    });
+  }
+  return y;
+}
+
+}  // namespace trim

@@ -1,0 +1,120 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/shape.h"
+
+namespace trim {
+
+struct Node;
+struct TensorImpl;
+
+// Memory shared by a tensor and its views.
+struct Storage {
+  Storage(size_t bytes, Device device, bool pinned);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  Device device;
+  bool pinned = false;
+};
+
+// A dense, contiguous, row-major n-dimensional array on one device. Copying a Tensor copies the
+// handle, not the data (like PyTorch). Views (reshape, narrow) share storage. A default-constructed
+// Tensor is "undefined".
+//
+// Autograd: a tensor that requires grad either is a leaf (a parameter or user input; gradients
+// accumulate into grad()) or was produced by a recorded op (grad_fn()). See core/autograd.
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // Factories. Memory from empty() is uninitialised.
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu(),
+                      bool pinned = false);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, float value, DType dtype = DType::f32,
+                     Device device = Device::cpu());
+  static Tensor scalar(float value, Device device = Device::cpu());
+  template <class T>
+  static Tensor from_vector(const Shape& shape, const std::vector<T>& values, Device device = Device::cpu());
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int ndim() const { return shape().ndim(); }
+  int64_t size(int dim) const { return shape()[dim]; }
+  int64_t numel() const { return shape().numel(); }
+  DType dtype() const;
+  Device device() const;
+  bool is_cuda() const { return device().is_cuda(); }
+  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }
+
+  // Pointer to the first element (a device pointer for CUDA tensors). Checks the dtype.
+  template <class T> T* data() const;
+  void* raw_data() const;
+
+  // Views sharing storage (no autograd; see ops/shape_ops.h for the differentiable reshape).
+  Tensor view(const Shape& shape) const;
+  Tensor narrow0(int64_t start, int64_t length) const;  // rows [start, start+length) of dim 0
+
+  // Copies. to() returns *this when already on `device`.
+  Tensor to(Device device) const;
+  Tensor clone() const;
+  template <class T> std::vector<T> to_vector() const;  // copies to the host (synchronises)
+  float item() const;                                   // the single element, as float
+
+  // In-place, never recorded by autograd.
+  Tensor& fill_(float value);
+  Tensor& zero_();
+  Tensor& copy_(const Tensor& src);  // same shape and dtype, any devices
+
+  // Autograd.
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool on);  // leaves only
+  bool is_leaf() const;
+  Tensor grad() const;
+  void set_grad(const Tensor& g);
+  const std::shared_ptr<Node>& grad_fn() const;
+  Tensor detach() const;  // same storage, no autograd history
+  void backward() const;  // for a scalar loss: d(self)/d(leaves) accumulates into their grad()
+
+  // Internal: the implementation handle (used by autograd).
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  const TensorImpl& checked() const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  size_t offset = 0;  // bytes from storage->ptr
+  Shape shape;
+  DType dtype = DType::f32;
+  bool requires_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;
+};
+
+template <class T>
+T* Tensor::data() const {
+  const TensorImpl& t = checked();
+  TRIM_CHECK(t.dtype == dtype_of<T>,
+             cat("tensor holds ", dtype_name(t.dtype), ", accessed as ", dtype_name(dtype_of<T>)));
+  return reinterpret_cast<T*>(static_cast<char*>(t.storage->ptr) + t.offset);
+}
+
+// Checks used by ops: same device, expected dtype, expected shape. Messages name the op.
+void check_same_device(const char* op, const Tensor& a, const Tensor& b);
+void check_dtype(const char* op, const Tensor& t, DType dtype, const char* arg);
+void check_shape(const char* op, const Tensor& t, const Shape& shape, const char* arg);
+
+}  // namespace trim
