@@ -1,5 +1,6 @@
 #include <cblas.h>
 
+#include "core/cpu/blas.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::cpu {
@@ -7,8 +8,8 @@ namespace trim::cpu {
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b,
           float beta, float* c) {
   if (m == 0 || n == 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n),
-              int(k), alpha, a, int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
+  blas().sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+               alpha, a, int(ta ? m : k), b, int(tb ? k : n), beta, c, int(n));
 }
 
 }  // namespace trim::cpu

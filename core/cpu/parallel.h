@@ -20,6 +20,23 @@ void map(int64_t n, const F& f) {
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
+// Runs f(a, b, c) over the box [0, n0) x [0, n1) x [0, n2), rows of c in order on one thread:
+// spatial kernels get their coordinates without dividing per element.
+template <class F>
+void map3(int64_t n0, int64_t n1, int64_t n2, const F& f) {
+  int64_t rows = n0 * n1;
+  if (rows * n2 < kParallelGrain) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < n2; ++c) f(r / n1, r % n1, c);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t a = r / n1, b = r % n1;
+    for (int64_t c = 0; c < n2; ++c) f(a, b, c);
+  }
+}
+
 // Runs body(i) for i in [0, n) across threads when `parallel` holds, else sequentially.
 template <class F>
 void parallel_for(int64_t n, bool parallel, const F& body) {

@@ -29,6 +29,23 @@ void map(int64_t n, const F& f) {
   TRIM_KERNEL_CHECK();
 }
 
+template <class F>
+__global__ void map3_kernel(int64_t n1, int64_t n2, int64_t n, F f) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / n2;
+    f(r / n1, r % n1, i % n2);
+  }
+}
+
+// Runs f(a, b, c) over [0, n0) x [0, n1) x [0, n2) on the current stream.
+template <class F>
+void map3(int64_t n0, int64_t n1, int64_t n2, const F& f) {
+  int64_t n = n0 * n1 * n2;
+  if (n <= 0) return;
+  map3_kernel<<<grid_for(n), kThreads, 0, stream()>>>(n1, n2, n, f);
+  TRIM_KERNEL_CHECK();
+}
+
 // Sum of `v` over a block of kThreads threads; the result is valid in thread 0. The tree order is
 // fixed, so sums are deterministic.
 __device__ __forceinline__ float block_sum(float v) {

@@ -4,4 +4,10 @@
 
 namespace trim::cuda {
 #include "core/kernels/pool.inc"
+
+void max_pool2d_backward(const Tensor& indices, const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
+  map3(gx.size(0) * gx.size(1), gx.size(2), gx.size(3),
+       pool::MaxBackwardGather{indices.data<int32_t>(), gy.data<float>(), gx.data<float>(), pool_geom(gx, gy, p)});
+}
+
 }  // namespace trim::cuda

@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 
 #include "core/cuda/check.h"
@@ -123,6 +124,27 @@ void memcpy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t byt
 void memset_zero(void* p, size_t bytes) { TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream())); }
 
 void synchronize() { TRIM_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+
+Uploader::Uploader(size_t bytes) : bytes_(bytes) {
+  TRIM_CUDA_CHECK(cudaMallocHost(&pinned_, bytes));
+  cudaEvent_t e;
+  TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  done_ = e;
+}
+
+Uploader::~Uploader() {
+  cudaEventSynchronize(static_cast<cudaEvent_t>(done_));
+  cudaEventDestroy(static_cast<cudaEvent_t>(done_));
+  cudaFreeHost(pinned_);
+}
+
+void Uploader::upload(void* device_dst, const void* src) {
+  cudaEvent_t e = static_cast<cudaEvent_t>(done_);
+  TRIM_CUDA_CHECK(cudaEventSynchronize(e));  // the previous copy has read the staging buffer
+  std::memcpy(pinned_, src, bytes_);
+  TRIM_CUDA_CHECK(cudaMemcpyAsync(device_dst, pinned_, bytes_, cudaMemcpyHostToDevice, stream()));
+  TRIM_CUDA_CHECK(cudaEventRecord(e, stream()));
+}
 
 void set_tf32(bool conv, bool matmul) { g_conv_tf32 = conv, g_matmul_tf32 = matmul; }
 bool conv_tf32() { return g_conv_tf32; }

@@ -21,6 +21,22 @@ void memcpy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t byt
 void memset_zero(void* p, size_t bytes);
 void synchronize();  // waits for the current stream
 
+// Uploads a small host struct to a device buffer in stream order without blocking the host:
+// staged through pinned memory, which is reused only once its previous copy has completed.
+class Uploader {
+ public:
+  explicit Uploader(size_t bytes);
+  ~Uploader();
+  Uploader(const Uploader&) = delete;
+  Uploader& operator=(const Uploader&) = delete;
+  void upload(void* device_dst, const void* src);
+
+ private:
+  size_t bytes_;
+  void* pinned_ = nullptr;
+  void* done_ = nullptr;  // cudaEvent_t recorded after the last copy
+};
+
 // Math options (see device.h: set_tf32, set_cudnn_deterministic).
 void set_tf32(bool conv, bool matmul);
 bool conv_tf32();

@@ -66,13 +66,14 @@ struct Dropout {
   }
 };
 
+// Over (image, channel, position).
 struct AffineU8 {
   const uint8_t* x;
   float* y;
   int64_t inner;  // elements per channel plane
   ChannelAffine a;
-  TRIM_HD void operator()(int64_t i) const {
-    int c = int((i / inner) % a.channels);
+  TRIM_HD void operator()(int64_t n, int64_t c, int64_t j) const {
+    int64_t i = (n * a.channels + c) * inner + j;
     y[i] = float(x[i]) * a.scale[c] + a.shift[c];
   }
 };
@@ -105,11 +106,12 @@ struct BroadcastScalar {
   TRIM_HD void operator()(int64_t i) const { y[i] = s * g[0]; }
 };
 
+// Over (outer, channel, inner).
 struct AddBias {
   float* y;
   const float* b;
   int64_t inner, channels;
-  TRIM_HD void operator()(int64_t i) const { y[i] += b[(i / inner) % channels]; }
+  TRIM_HD void operator()(int64_t o, int64_t c, int64_t j) const { y[(o * channels + c) * inner + j] += b[c]; }
 };
 
 // One output per (n, c) plane, summed in index order.
@@ -125,11 +127,12 @@ struct GlobalAvgPoolForward {
   }
 };
 
+// Over (plane, 0, position).
 struct GlobalAvgPoolBackward {
   const float* gy;
   float* gx;
   int64_t hw;
-  TRIM_HD void operator()(int64_t i) const { gx[i] = gy[i / hw] / float(hw); }
+  TRIM_HD void operator()(int64_t plane, int64_t, int64_t j) const { gx[plane * hw + j] = gy[plane] / float(hw); }
 };
 
 }  // namespace trim::ew

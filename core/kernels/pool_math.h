@@ -1,7 +1,9 @@
 #pragma once
-// Max and average pooling as per-element rules shared by both backends. Forward computes one
-// output per call; backward gathers, for one input element, the gradient of every window that
-// covers it, so no two threads write the same element (deterministic, no atomics).
+// Max and average pooling as per-element rules. Forward computes one output (plane, oh, ow); max
+// pooling also records the argmax (index within the plane) for backward. Backward comes in two
+// forms that compute the same thing: a gather per input element (every thread writes only its own
+// element: deterministic on CUDA without atomics) and, for max pooling, a scatter per plane (one
+// CPU thread per plane, no index arithmetic per element).
 #include <cstdint>
 
 #include "core/base.h"
@@ -14,24 +16,6 @@ struct Geom {
   Pool2dParams p;
 };
 
-// Index within the plane of the window's first maximum (a NaN wins at once, as in PyTorch).
-TRIM_HD int64_t window_argmax(const float* x, const Geom& g, int64_t oh, int64_t ow) {
-  int64_t best = -1;
-  float v = 0.0f;
-  for (int64_t ki = 0; ki < g.p.kernel_h; ++ki) {
-    int64_t ih = oh * g.p.stride_h - g.p.pad_h + ki;
-    if (ih < 0 || ih >= g.H) continue;
-    for (int64_t kj = 0; kj < g.p.kernel_w; ++kj) {
-      int64_t iw = ow * g.p.stride_w - g.p.pad_w + kj;
-      if (iw < 0 || iw >= g.W) continue;
-      float xv = x[ih * g.W + iw];
-      if (xv != xv) return ih * g.W + iw;
-      if (best < 0 || xv > v) v = xv, best = ih * g.W + iw;
-    }
-  }
-  return best;
-}
-
 // Output rows (or columns) whose windows cover input row i: [lo, hi).
 TRIM_HD void covering(int64_t i, int kernel, int stride, int pad, int64_t out, int64_t& lo, int64_t& hi) {
   int64_t a = i + pad - kernel + 1;  // smallest window start that still covers i
@@ -40,33 +24,71 @@ TRIM_HD void covering(int64_t i, int kernel, int stride, int pad, int64_t out, i
   if (hi > out) hi = out;
 }
 
+// The part of window (oh, ow) inside the image: rows [h0, h1), columns [w0, w1).
+TRIM_HD void window(const Geom& g, int64_t oh, int64_t ow, int64_t& h0, int64_t& h1, int64_t& w0, int64_t& w1) {
+  h0 = oh * g.p.stride_h - g.p.pad_h, w0 = ow * g.p.stride_w - g.p.pad_w;
+  h1 = h0 + g.p.kernel_h < g.H ? h0 + g.p.kernel_h : g.H;
+  w1 = w0 + g.p.kernel_w < g.W ? w0 + g.p.kernel_w : g.W;
+  h0 = h0 < 0 ? 0 : h0;
+  w0 = w0 < 0 ? 0 : w0;
+}
+
+// The window's first maximum; a NaN wins and stays (as in PyTorch). Padding <= kernel/2 guarantees
+// a non-empty window.
 struct MaxForward {
   const float* x;
   float* y;
+  int32_t* idx;
   Geom g;
-  TRIM_HD void operator()(int64_t i) const {
-    int64_t plane = i / (g.Ho * g.Wo), o = i % (g.Ho * g.Wo);
+  TRIM_HD void operator()(int64_t plane, int64_t oh, int64_t ow) const {
     const float* xp = x + plane * g.H * g.W;
-    y[i] = xp[window_argmax(xp, g, o / g.Wo, o % g.Wo)];  // padding <= kernel/2: never empty
+    int64_t h0, h1, w0, w1;
+    window(g, oh, ow, h0, h1, w0, w1);
+    int64_t best = h0 * g.W + w0;
+    float v = xp[best];
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        float xv = xp[ih * g.W + iw];
+        if (xv > v || (xv != xv && v == v)) v = xv, best = ih * g.W + iw;
+      }
+    int64_t o = (plane * g.Ho + oh) * g.Wo + ow;
+    y[o] = v;
+    idx[o] = int32_t(best);
   }
 };
 
-struct MaxBackward {
-  const float *x, *gy;
+// Gather: input element (plane, ih, iw) sums the gradients of the windows whose argmax it is.
+struct MaxBackwardGather {
+  const int32_t* idx;
+  const float* gy;
   float* gx;
   Geom g;
-  TRIM_HD void operator()(int64_t j) const {
-    int64_t plane = j / (g.H * g.W), in = j % (g.H * g.W), ih = in / g.W, iw = in % g.W;
-    const float* xp = x + plane * g.H * g.W;
-    const float* gyp = gy + plane * g.Ho * g.Wo;
-    int64_t h0, h1, w0, w1;
+  TRIM_HD void operator()(int64_t plane, int64_t ih, int64_t iw) const {
+    int64_t h0, h1, w0, w1, in = ih * g.W + iw;
     covering(ih, g.p.kernel_h, g.p.stride_h, g.p.pad_h, g.Ho, h0, h1);
     covering(iw, g.p.kernel_w, g.p.stride_w, g.p.pad_w, g.Wo, w0, w1);
+    const int32_t* ip = idx + plane * g.Ho * g.Wo;
+    const float* gp = gy + plane * g.Ho * g.Wo;
     float s = 0.0f;
     for (int64_t oh = h0; oh < h1; ++oh)
       for (int64_t ow = w0; ow < w1; ++ow)
-        if (window_argmax(xp, g, oh, ow) == in) s += gyp[oh * g.Wo + ow];
-    gx[j] = s;
+        if (ip[oh * g.Wo + ow] == in) s += gp[oh * g.Wo + ow];
+    gx[plane * g.H * g.W + in] = s;
+  }
+};
+
+// Scatter: one plane, its outputs in order.
+struct MaxBackwardPlane {
+  const int32_t* idx;
+  const float* gy;
+  float* gx;
+  Geom g;
+  TRIM_HD void operator()(int64_t plane) const {
+    float* xp = gx + plane * g.H * g.W;
+    for (int64_t i = 0; i < g.H * g.W; ++i) xp[i] = 0.0f;
+    const int32_t* ip = idx + plane * g.Ho * g.Wo;
+    const float* gp = gy + plane * g.Ho * g.Wo;
+    for (int64_t o = 0; o < g.Ho * g.Wo; ++o) xp[ip[o]] += gp[o];
   }
 };
 
@@ -74,36 +96,31 @@ struct AvgForward {
   const float* x;
   float* y;
   Geom g;
-  TRIM_HD void operator()(int64_t i) const {
-    int64_t plane = i / (g.Ho * g.Wo), o = i % (g.Ho * g.Wo), oh = o / g.Wo, ow = o % g.Wo;
+  TRIM_HD void operator()(int64_t plane, int64_t oh, int64_t ow) const {
     const float* xp = x + plane * g.H * g.W;
+    int64_t h0, h1, w0, w1;
+    window(g, oh, ow, h0, h1, w0, w1);
     float s = 0.0f;
-    for (int64_t ki = 0; ki < g.p.kernel_h; ++ki) {
-      int64_t ih = oh * g.p.stride_h - g.p.pad_h + ki;
-      if (ih < 0 || ih >= g.H) continue;
-      for (int64_t kj = 0; kj < g.p.kernel_w; ++kj) {
-        int64_t iw = ow * g.p.stride_w - g.p.pad_w + kj;
-        if (iw >= 0 && iw < g.W) s += xp[ih * g.W + iw];
-      }
-    }
-    y[i] = s / float(g.p.kernel_h * g.p.kernel_w);
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) s += xp[ih * g.W + iw];
+    y[(plane * g.Ho + oh) * g.Wo + ow] = s / float(g.p.kernel_h * g.p.kernel_w);
   }
 };
 
+// Gather: input element (plane, ih, iw) sums the gradients of every window covering it.
 struct AvgBackward {
   const float* gy;
   float* gx;
   Geom g;
-  TRIM_HD void operator()(int64_t j) const {
-    int64_t plane = j / (g.H * g.W), in = j % (g.H * g.W), ih = in / g.W, iw = in % g.W;
-    const float* gyp = gy + plane * g.Ho * g.Wo;
+  TRIM_HD void operator()(int64_t plane, int64_t ih, int64_t iw) const {
     int64_t h0, h1, w0, w1;
     covering(ih, g.p.kernel_h, g.p.stride_h, g.p.pad_h, g.Ho, h0, h1);
     covering(iw, g.p.kernel_w, g.p.stride_w, g.p.pad_w, g.Wo, w0, w1);
+    const float* gp = gy + plane * g.Ho * g.Wo;
     float s = 0.0f;
     for (int64_t oh = h0; oh < h1; ++oh)
-      for (int64_t ow = w0; ow < w1; ++ow) s += gyp[oh * g.Wo + ow];
-    gx[j] = s / float(g.p.kernel_h * g.p.kernel_w);
+      for (int64_t ow = w0; ow < w1; ++ow) s += gp[oh * g.Wo + ow];
+    gx[(plane * g.H + ih) * g.W + iw] = s / float(g.p.kernel_h * g.p.kernel_w);
   }
 };
 

@@ -16,9 +16,35 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   }
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
   if (!training) {
-    TRIM_CHECK(!any_requires_grad({&x, &gamma, &beta}),
-               "batch_norm: evaluation mode has no backward; use training mode (Module::train) to differentiate");
     TRIM_DISPATCH(x.device(), batch_norm_forward_eval, x, gamma, beta, running_mean, running_var, eps, y);
+    if (any_requires_grad({&x, &gamma, &beta})) {
+      // y = gamma (x - mean) / sqrt(var + eps) + beta with constant statistics: every gradient is
+      // itself an evaluation-mode batch norm or a per-channel sum.
+      Tensor sx = x.detach(), sg = gamma.detach(), rm = running_mean.detach(), rv = running_var.detach();
+      record(y, "batch_norm_eval", {&x, &gamma, &beta}, [sx, sg, rm, rv, eps](const Tensor& g, const std::vector<bool>& need) {
+        Device d = g.device();
+        Shape c = sg.shape();
+        int64_t inner = g.numel() / (g.size(0) * g.size(1));
+        Tensor zeros = Tensor::zeros(c, DType::f32, d);
+        std::vector<Tensor> grads(3);
+        if (need[0]) {  // gy * gamma / sqrt(var + eps)
+          grads[0] = Tensor::empty(g.shape(), DType::f32, d);
+          TRIM_DISPATCH(d, batch_norm_forward_eval, g, sg, zeros, zeros, rv, eps, grads[0]);
+        }
+        if (need[1]) {  // sum of gy * (x - mean) / sqrt(var + eps)
+          Tensor xhat = Tensor::empty(g.shape(), DType::f32, d), ones = Tensor::full(c, 1.0f, DType::f32, d);
+          TRIM_DISPATCH(d, batch_norm_forward_eval, sx, ones, zeros, rm, rv, eps, xhat);
+          TRIM_DISPATCH(d, mul, g, xhat, xhat);
+          grads[1] = Tensor::empty(c, DType::f32, d);
+          TRIM_DISPATCH(d, bias_grad, xhat, inner, grads[1]);
+        }
+        if (need[2]) {
+          grads[2] = Tensor::empty(c, DType::f32, d);
+          TRIM_DISPATCH(d, bias_grad, g, inner, grads[2]);
+        }
+        return grads;
+      });
+    }
     return y;
   }
   TRIM_CHECK(x.numel() / x.size(1) > 1, cat("batch_norm: training needs more than one value per channel, got input ",

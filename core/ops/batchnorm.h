@@ -6,8 +6,7 @@ namespace trim {
 // Batch normalisation over (N, H, W) per channel of x [N, C, H, W] (or [N, C]).
 // training: normalises with the batch's statistics and updates running_mean / running_var in
 //   place (running = (1 - momentum) * running + momentum * batch; variance unbiased), as PyTorch.
-// otherwise: normalises with the running statistics (no gradient: call it under NoGradGuard or
-//   on tensors that do not require grad).
+// otherwise: normalises with the running statistics, which backward treats as constants.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 

@@ -23,12 +23,13 @@ Tensor pooled(const char* op, const Tensor& x, const Pool2dParams& p) {
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   Tensor y = pooled("max_pool2d", x, p);
-  TRIM_DISPATCH(x.device(), max_pool2d_forward, x, y, p);
+  Tensor indices = Tensor::empty(y.shape(), DType::i32, x.device());
+  TRIM_DISPATCH(x.device(), max_pool2d_forward, x, y, indices, p);
   if (any_requires_grad({&x})) {
-    Tensor sx = x.detach(), sy = y.detach();
-    record(y, "max_pool2d", {&x}, [sx, sy, p](const Tensor& g, const std::vector<bool>&) {
-      Tensor gx = Tensor::empty(sx.shape(), DType::f32, g.device());
-      TRIM_DISPATCH(g.device(), max_pool2d_backward, sx, sy, g, gx, p);
+    Shape shape = x.shape();
+    record(y, "max_pool2d", {&x}, [shape, indices, p](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = Tensor::empty(shape, DType::f32, g.device());
+      TRIM_DISPATCH(g.device(), max_pool2d_backward, indices, g, gx, p);
       return std::vector<Tensor>{gx};
     });
   }

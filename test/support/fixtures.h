@@ -1,0 +1,22 @@
+#pragma once
+// Small shared test helpers.
+#include <filesystem>
+#include <string>
+
+namespace trim::test {
+
+// A fresh, empty directory under the system temp folder, removed when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace trim::test
