@@ -1,0 +1,95 @@
+#pragma once
+// The core layers. Constructors create parameters on the CPU with PyTorch's default
+// initialisation; Module::to moves them.
+#include <memory>
+#include <vector>
+
+#include "core/kernels/params.h"
+#include "layers/module.h"
+
+namespace trim {
+
+struct Conv2dOptions {
+  int64_t in = 1, out = 1;
+  int kernel = 3, stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = true;
+};
+
+class Conv2d : public Module {
+ public:
+  explicit Conv2d(const Conv2dOptions& o);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;  // [out, in / groups, k, k], [out] (undefined without bias)
+  Conv2dParams params;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) override;  // [N, C, H, W] or [N, C]
+  Tensor weight, bias, running_mean, running_var;
+  float momentum, eps;
+};
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true);
+  Tensor forward(const Tensor& x) override;  // [N, in] -> [N, out]
+  Tensor weight, bias;
+};
+
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+};
+
+class MaxPool2d : public Module {
+ public:
+  MaxPool2d(int kernel, int stride, int padding = 0);
+  Tensor forward(const Tensor& x) override;
+  Pool2dParams params;
+};
+
+class AvgPool2d : public Module {
+ public:
+  AvgPool2d(int kernel, int stride, int padding = 0);
+  Tensor forward(const Tensor& x) override;
+  Pool2dParams params;
+};
+
+// Average pooling to an output of size x size; the input's height and width must be multiples of
+// it (size 1 is the global average pool). Output [N, C, size, size].
+class AdaptiveAvgPool2d : public Module {
+ public:
+  explicit AdaptiveAvgPool2d(int size = 1);
+  Tensor forward(const Tensor& x) override;
+  int size;
+};
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(float p = 0.5f);
+  Tensor forward(const Tensor& x) override;  // identity in eval mode
+  float p;
+};
+
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;  // [N, ...] -> [N, prod(...)]
+};
+
+// Children named "0", "1", ... applied in order.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module>> layers);
+  void push_back(std::shared_ptr<Module> layer);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return layers_.size(); }
+  Module& operator[](size_t i) { return *layers_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> layers_;
+};
+
+}  // namespace trim

@@ -1,0 +1,22 @@
+#pragma once
+// The hard-mask rule of the SGD step (specs/baselines.md, "Mask enforcement"): for a parameter
+// with a mask m in {0, 1}, the gradient is masked before weight decay and momentum, and after the
+// update both the weight and its momentum are multiplied by m. Masking the gradient alone would let
+// momentum or weight decay revive pruned weights. A parameter without a mask (nullptr) is dense.
+#include "core/optim/sgd_rule.h"
+
+namespace trim {
+
+struct MaskRule {
+  struct Params {
+    const float* mask = nullptr;  // same shape as the parameter, on its device; nullptr = dense
+  };
+  TRIM_HD static float grad(const Params& p, const SgdScalars&, int64_t i, float, float g) {
+    return p.mask ? g * p.mask[i] : g;
+  }
+  TRIM_HD static void epilogue(const Params& p, const SgdScalars&, int64_t i, float& w, float& v) {
+    if (p.mask) w *= p.mask[i], v *= p.mask[i];
+  }
+};
+
+}  // namespace trim
