@@ -1,0 +1,48 @@
+#pragma once
+// The settings of a classification run, read strictly from a manifest (unknown keys are errors).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/runner/manifest.h"
+#include "core/optim/schedule.h"
+#include "core/optim/sgd.h"
+
+namespace trim {
+
+struct DataConfig {
+  std::string dataset = "fashion_mnist";
+  std::string root;                // folder of the data files
+  int64_t batch_size = 128;
+  int64_t eval_batch_size = 1000;
+  int workers = 2;
+  int prefetch = 4;
+  std::vector<float> mean, stddev;  // per channel, on the [0, 1] scale
+};
+
+struct RunConfig {
+  std::string name;
+  std::string device = "auto";
+  std::string output;
+  uint64_t seed = 0;
+  int threads = 0;  // CPU threads; 0 = all cores
+  bool tf32_conv = true, tf32_matmul = false, deterministic = true;
+  DataConfig data;
+  nlohmann::json model;  // the model spec, read by build_model
+  SgdOptions sgd;
+  bool decay_bn_and_bias = true;  // PyTorch's default: weight decay on every parameter
+  LrSchedule schedule;
+  int64_t epochs = 1;
+  float label_smoothing = 0.0f;
+  int64_t checkpoint_every_steps = 0;  // 0: only at the end of each epoch
+  int64_t eval_every = 1;              // evaluate on the test split every this many epochs (and after the last)
+  double log_interval_seconds = 30.0;  // progress lines when not on a terminal
+};
+
+// Parses every section; throws trim::Error naming the manifest and the JSON path. The model spec
+// is validated when the model is built.
+RunConfig parse_run_config(const Manifest& m);
+
+}  // namespace trim
