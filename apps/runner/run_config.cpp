@@ -25,6 +25,8 @@ RunConfig parse_run_config(const Manifest& m) {
   r.data.root = data.get<std::string>("root", kFashionMnistDir);
   r.data.batch_size = data.get<int64_t>("batch_size", 128);
   r.data.eval_batch_size = data.get<int64_t>("eval_batch_size", 1000);
+  r.data.train_limit = data.get<int64_t>("train_limit", 0);
+  r.data.test_limit = data.get<int64_t>("test_limit", 0);
   r.data.workers = data.get<int>("workers", 2);
   r.data.prefetch = data.get<int>("prefetch", 4);
   r.data.mean = data.get<std::vector<float>>("mean", {0.2860f});  // Fashion-MNIST's, as SAP uses
@@ -32,6 +34,8 @@ RunConfig parse_run_config(const Manifest& m) {
   if (r.data.batch_size < 1) data.fail("batch_size", "must be >= 1");
   if (r.data.eval_batch_size < 1) data.fail("eval_batch_size", "must be >= 1");
   if (r.data.workers < 1) data.fail("workers", "must be >= 1");
+  if (r.data.train_limit < 0) data.fail("train_limit", "must be >= 0 (0: all examples)");
+  if (r.data.test_limit < 0) data.fail("test_limit", "must be >= 0 (0: all examples)");
   if (r.data.prefetch < 1) data.fail("prefetch", "must be >= 1");
   if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty() || r.data.mean.size() > 4)
     data.fail("std", "mean and std need the same number of entries, 1 to 4 (one per channel)");

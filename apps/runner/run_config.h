@@ -17,6 +17,7 @@ struct DataConfig {
   std::string root;                // folder of the data files
   int64_t batch_size = 128;
   int64_t eval_batch_size = 1000;
+  int64_t train_limit = 0, test_limit = 0;  // use only the first n examples (0: all)
   int workers = 2;
   int prefetch = 4;
   std::vector<float> mean, stddev;  // per channel, on the [0, 1] scale

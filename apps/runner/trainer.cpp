@@ -16,6 +16,7 @@
 #include "core/threads.h"
 #include "data/datasets.h"
 #include "data/loader.h"
+#include "data/subset.h"
 #include "models/models.h"
 
 namespace trim {
@@ -80,8 +81,8 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
   model->to(device);
   DenseSgd opt(optim_params(*model, cfg.decay_bn_and_bias), cfg.sgd);
 
-  auto train_set = load_dataset(cfg.data.dataset, cfg.data.root, "train");
-  auto test_set = load_dataset(cfg.data.dataset, cfg.data.root, "test");
+  auto train_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "train"), cfg.data.train_limit);
+  auto test_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "test"), cfg.data.test_limit);
   if (int64_t(cfg.data.mean.size()) != train_set->item_shape()[0])
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
                             cfg.data.mean.size(), train_set->item_shape()[0]));
