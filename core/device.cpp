@@ -50,6 +50,12 @@ void set_deterministic(bool on) {
 #endif
 }
 
+void set_benchmark(bool on) {
+#ifdef TRIM_HAVE_CUDA
+  cuda::set_benchmark(on);
+#endif
+}
+
 Device resolve_device(const std::string& spec, const std::string& what) {
   Device d;
   if (spec == "cpu") {

@@ -39,10 +39,15 @@ void set_current_device(Device d);
 // Waits until all work queued on `d` by this process has finished (no-op for the CPU).
 void synchronize(Device d);
 
-// CUDA math options (no effect on the CPU). TF32 tensor-core math for float32 convolutions and
-// matrix products: PyTorch's defaults are conv on, matmul off, and so are trim's. Deterministic
-// mode (default on) restricts cuDNN to algorithms that give bit-identical results run to run.
+// CUDA math options (no effect on the CPU), mirroring PyTorch's switches.
+// TF32 tensor-core math for float32 convolutions and matrix products: PyTorch's defaults are conv
+// on, matmul off, and so are trim's.
+// deterministic (default on): cuDNN may only use algorithms that give bit-identical results.
+// benchmark (default off): cuDNN algorithms are chosen by timing them (cudnnFind*), the fastest
+// per shape; off, they come from cuDNN's heuristics, which pick the same ones in every process, so
+// a resumed run repeats an uninterrupted one exactly.
 void set_tf32(bool conv, bool matmul);
 void set_deterministic(bool on);
+void set_benchmark(bool on);
 
 }  // namespace trim

@@ -52,6 +52,8 @@ void* alloc_bytes(Device d, size_t bytes, bool pinned) {
     }
   } else {
 #ifdef TRIM_HAVE_CUDA
+    TRIM_CHECK(d.index == cuda::current_device(),
+               cat("allocating on ", d.str(), " while cuda:", cuda::current_device(), " is current"));
     p = cuda::malloc_async(bytes);
 #else
     TRIM_CHECK(false, "this build of trim has no CUDA backend");

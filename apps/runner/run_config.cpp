@@ -19,6 +19,7 @@ RunConfig parse_run_config(const Manifest& m) {
   r.tf32_conv = cuda.get<bool>("tf32_conv", true);
   r.tf32_matmul = cuda.get<bool>("tf32_matmul", false);
   r.deterministic = cuda.get<bool>("deterministic", true);
+  r.benchmark = cuda.get<bool>("benchmark", false);
 
   Config data = root.child("data");
   r.data.dataset = data.choice("dataset", {"fashion_mnist"}, "fashion_mnist");

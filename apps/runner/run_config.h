@@ -29,7 +29,7 @@ struct RunConfig {
   std::string output;
   uint64_t seed = 0;
   int threads = 0;  // CPU threads; 0 = all cores
-  bool tf32_conv = true, tf32_matmul = false, deterministic = true;
+  bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
   DataConfig data;
   nlohmann::json model;  // the model spec, read by build_model
   SgdOptions sgd;

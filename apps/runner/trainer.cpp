@@ -72,6 +72,7 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
   Device device = resolve_device(cfg.device, manifest.source + ": /device");
   set_tf32(cfg.tf32_conv, cfg.tf32_matmul);
   set_deterministic(cfg.deterministic);
+  set_benchmark(cfg.benchmark);
 
   Generator& gen = default_generator();
   gen.set_state(cfg.seed, 0);

@@ -84,7 +84,7 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+                         const Tensor& save_invstd, float, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
   const float *X = x.data<float>(), *GY = gy.data<float>(), *G = gamma.data<float>();
   const float *SM = save_mean.data<float>(), *SI = save_invstd.data<float>();
   float *GX = gx.data<float>(), *GG = ggamma.data<float>(), *GB = gbeta.data<float>();

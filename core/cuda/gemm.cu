@@ -1,4 +1,5 @@
-#include "core/cuda/check.h"
+#include "core/cuda/launch.cuh"
+#include "core/kernels/elementwise_math.h"
 #include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 #include "core/kernels/kernels.h"
@@ -9,6 +10,11 @@ namespace trim::cuda {
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b,
           float beta, float* c) {
   if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: cuBLAS would reject the zero leading dimension
+    if (beta == 0.0f) TRIM_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * size_t(m * n), stream()));
+    else map(m * n, ew::Scale{c, beta, c});
+    return;
+  }
   cublasHandle_t h = cublas();
   TRIM_CUBLAS_CHECK(cublasSetMathMode(h, matmul_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   TRIM_CUBLAS_CHECK(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),

@@ -46,8 +46,8 @@ void map3(int64_t n0, int64_t n1, int64_t n2, const F& f) {
   TRIM_KERNEL_CHECK();
 }
 
-// Sum of `v` over a block of kThreads threads; the result is valid in thread 0. The tree order is
-// fixed, so sums are deterministic.
+// Sum of `v` over a block, which must have exactly kThreads threads (every launch in trim does);
+// every thread gets the result. The tree order is fixed, so sums are deterministic.
 __device__ __forceinline__ float block_sum(float v) {
   __shared__ float buf[kThreads];
   buf[threadIdx.x] = v;

@@ -5,6 +5,7 @@
 #include "core/cuda/check.h"
 #include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
+#include "core/log.h"
 #include "core/memory.h"
 
 namespace trim::cuda {
@@ -13,7 +14,7 @@ namespace {
 constexpr int kMaxDevices = 16;
 
 struct DeviceState {
-  std::once_flag once;
+  std::once_flag once, blas_once, dnn_once;
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
@@ -22,10 +23,11 @@ struct DeviceState {
 
 DeviceState g_devices[kMaxDevices];
 thread_local cudaStream_t t_stream_override = nullptr;
-bool g_conv_tf32 = true, g_matmul_tf32 = false, g_deterministic = true;
+bool g_conv_tf32 = true, g_matmul_tf32 = false, g_deterministic = true, g_benchmark = false;
 
-// Creates the device's stream, pool settings and library handles on first use. The pool keeps
-// freed memory (release threshold = max) so steady-state steps never return to the driver.
+// Creates the device's compute stream and pool settings on first use. The pool keeps freed memory
+// (release threshold = max) so steady-state steps never return to the driver. Library handles are
+// created separately, on first use, so a problem loading cuDNN only affects cuDNN's ops.
 DeviceState& state() {
   int d = current_device();
   TRIM_CHECK(d >= 0 && d < kMaxDevices, cat("CUDA device index ", d, " not supported"));
@@ -36,13 +38,18 @@ DeviceState& state() {
     TRIM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, d));
     uint64_t threshold = UINT64_MAX;
     TRIM_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
-    TRIM_CUBLAS_CHECK(cublasCreate(&s.cublas));
-    TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
-    TRIM_CUDNN_CHECK(cudnnCreate(&s.cudnn));
-    TRIM_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
     TRIM_CUDA_CHECK(cudaDeviceGetAttribute(&s.sms, cudaDevAttrMultiProcessorCount, d));
   });
   return s;
+}
+
+// The calling thread's stream without any call that can throw: freeing memory runs in destructors,
+// also while the process exits. Null if the device was never used (then nothing was allocated).
+cudaStream_t stream_nothrow() {
+  if (t_stream_override) return t_stream_override;
+  int d = 0;
+  if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= kMaxDevices) return nullptr;
+  return g_devices[d].stream;
 }
 
 }  // namespace
@@ -84,8 +91,31 @@ cudaStream_t stream() { return t_stream_override ? t_stream_override : state().s
 StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream_override) { t_stream_override = s; }
 StreamGuard::~StreamGuard() { t_stream_override = prev_; }
 
-cublasHandle_t cublas() { return state().cublas; }
-cudnnHandle_t cudnn() { return state().cudnn; }
+// The handles are bound to the compute stream: calling them under a StreamGuard would order their
+// work wrongly against that thread's allocations.
+cublasHandle_t cublas() {
+  TRIM_CHECK(!t_stream_override, "cuBLAS called under a StreamGuard");
+  DeviceState& s = state();
+  std::call_once(s.blas_once, [&] {
+    TRIM_CUBLAS_CHECK(cublasCreate(&s.cublas));
+    TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+  });
+  return s.cublas;
+}
+
+cudnnHandle_t cudnn() {
+  TRIM_CHECK(!t_stream_override, "cuDNN called under a StreamGuard");
+  DeviceState& s = state();
+  std::call_once(s.dnn_once, [&] {
+    size_t loaded = cudnnGetVersion();
+    if (loaded / 10000 != CUDNN_MAJOR)  // cuDNN 9 numbers versions major * 10000 + minor * 100 + patch
+      log_warn(cat("cuDNN ", loaded, " is loaded, but trim was built against ", CUDNN_MAJOR, ".", CUDNN_MINOR,
+                   "; expect failures"));
+    TRIM_CUDNN_CHECK(cudnnCreate(&s.cudnn));
+    TRIM_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
+  });
+  return s.cudnn;
+}
 int sm_count() { return state().sms; }
 
 void* malloc_async(size_t bytes) {
@@ -101,8 +131,9 @@ void* malloc_async(size_t bytes) {
   return p;
 }
 
-void free_async(void* p) {
-  if (cudaFreeAsync(p, stream()) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
+void free_async(void* p) noexcept {
+  cudaStream_t s = stream_nothrow();
+  if (!s || cudaFreeAsync(p, s) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
 }
 
 void* malloc_host(size_t bytes) {
@@ -111,7 +142,7 @@ void* malloc_host(size_t bytes) {
   return p;
 }
 
-void free_host(void* p) {
+void free_host(void* p) noexcept {
   if (cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
 }
 
@@ -126,24 +157,32 @@ void memset_zero(void* p, size_t bytes) { TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0, 
 void synchronize() { TRIM_CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 Uploader::Uploader(size_t bytes) : bytes_(bytes) {
-  TRIM_CUDA_CHECK(cudaMallocHost(&pinned_, bytes));
-  cudaEvent_t e;
-  TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  done_ = e;
+  TRIM_CUDA_CHECK(cudaMallocHost(&pinned_, bytes * kSlots));
+  for (void*& d : done_) {
+    cudaEvent_t e;
+    TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    d = e;
+  }
 }
 
 Uploader::~Uploader() {
-  cudaEventSynchronize(static_cast<cudaEvent_t>(done_));
-  cudaEventDestroy(static_cast<cudaEvent_t>(done_));
+  for (void* d : done_) {
+    cudaEventSynchronize(static_cast<cudaEvent_t>(d));
+    cudaEventDestroy(static_cast<cudaEvent_t>(d));
+  }
   cudaFreeHost(pinned_);
 }
 
 void Uploader::upload(void* device_dst, const void* src) {
-  cudaEvent_t e = static_cast<cudaEvent_t>(done_);
-  TRIM_CUDA_CHECK(cudaEventSynchronize(e));  // the previous copy has read the staging buffer
-  std::memcpy(pinned_, src, bytes_);
-  TRIM_CUDA_CHECK(cudaMemcpyAsync(device_dst, pinned_, bytes_, cudaMemcpyHostToDevice, stream()));
+  // Slot k is reused kSlots uploads later, once its copy has read it: the host may run that many
+  // steps ahead of the GPU.
+  cudaEvent_t e = static_cast<cudaEvent_t>(done_[next_]);
+  void* staging = static_cast<char*>(pinned_) + next_ * bytes_;
+  TRIM_CUDA_CHECK(cudaEventSynchronize(e));
+  std::memcpy(staging, src, bytes_);
+  TRIM_CUDA_CHECK(cudaMemcpyAsync(device_dst, staging, bytes_, cudaMemcpyHostToDevice, stream()));
   TRIM_CUDA_CHECK(cudaEventRecord(e, stream()));
+  next_ = (next_ + 1) % kSlots;
 }
 
 void set_tf32(bool conv, bool matmul) { g_conv_tf32 = conv, g_matmul_tf32 = matmul; }
@@ -151,5 +190,16 @@ bool conv_tf32() { return g_conv_tf32; }
 bool matmul_tf32() { return g_matmul_tf32; }
 void set_deterministic(bool on) { g_deterministic = on; }
 bool deterministic() { return g_deterministic; }
+void set_benchmark(bool on) { g_benchmark = on; }
+bool benchmark() { return g_benchmark; }
+
+size_t pool_cached_bytes() {
+  cudaMemPool_t pool;
+  TRIM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, current_device()));
+  uint64_t reserved = 0, used = 0;
+  TRIM_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+  TRIM_CUDA_CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+  return reserved > used ? size_t(reserved - used) : 0;
+}
 
 }  // namespace trim::cuda

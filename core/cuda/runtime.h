@@ -11,9 +11,9 @@ int current_device();
 
 // Stream-ordered allocations on the calling thread's current stream (see context.h).
 void* malloc_async(size_t bytes);
-void free_async(void* p);  // never throws: also runs from destructors during shutdown
+void free_async(void* p) noexcept;  // also runs from destructors during shutdown
 void* malloc_host(size_t bytes);
-void free_host(void* p);
+void free_host(void* p) noexcept;
 
 // Copies between host and device memory on the current stream; returns after the copy has
 // finished whenever host memory is involved, so host buffers may be reused at once.
@@ -32,9 +32,11 @@ class Uploader {
   void upload(void* device_dst, const void* src);
 
  private:
+  static constexpr int kSlots = 4;
   size_t bytes_;
-  void* pinned_ = nullptr;
-  void* done_ = nullptr;  // cudaEvent_t recorded after the last copy
+  void* pinned_ = nullptr;      // kSlots staging buffers
+  void* done_[kSlots] = {};     // cudaEvent_t recorded after each slot's copy
+  int next_ = 0;
 };
 
 // Math options (see device.h: set_tf32, set_cudnn_deterministic).
@@ -43,5 +45,10 @@ bool conv_tf32();
 bool matmul_tf32();
 void set_deterministic(bool on);
 bool deterministic();
+void set_benchmark(bool on);
+bool benchmark();
+
+// Bytes the current device's pool holds but no tensor uses (free to reuse without the driver).
+size_t pool_cached_bytes();
 
 }  // namespace trim::cuda

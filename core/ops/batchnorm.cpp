@@ -55,13 +55,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (any_requires_grad({&x, &gamma, &beta})) {
     Tensor sx = x.detach(), sg = gamma.detach();
     record(y, "batch_norm", {&x, &gamma, &beta},
-           [sx, sg, save_mean, save_invstd](const Tensor& g, const std::vector<bool>&) {
+           [sx, sg, save_mean, save_invstd, eps](const Tensor& g, const std::vector<bool>&) {
              // One kernel yields all three gradients (cuDNN's backward does too).
              std::vector<Tensor> grads{Tensor::empty(sx.shape(), DType::f32, g.device()),
                                        Tensor::empty(sg.shape(), DType::f32, g.device()),
                                        Tensor::empty(sg.shape(), DType::f32, g.device())};
-             TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, grads[0], grads[1],
-                           grads[2]);
+             TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, eps, grads[0],
+                           grads[1], grads[2]);
              return grads;
            });
   }

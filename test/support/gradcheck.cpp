@@ -51,6 +51,17 @@ CaseResult run_case(const OpCase& c, const std::vector<Tensor>& inputs, Device d
   return r;
 }
 
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double d = 0.0, n = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d += (double(a[i]) - double(b[i])) * (double(a[i]) - double(b[i]));
+    n += double(b[i]) * double(b[i]);
+  }
+  if (!(d == d)) return INFINITY;
+  return n > 0.0 ? std::sqrt(d / n) : std::sqrt(d);
+}
+
 double mismatch(const std::vector<float>& a, const std::vector<float>& b, double atol, double rtol) {
   if (a.size() != b.size()) return INFINITY;
   double worst = 0.0;
@@ -76,7 +87,8 @@ std::string check_finite_differences(const OpCase& c, int samples) {
     for (int s = 0; s < std::min<int64_t>(samples, n); ++s) {
       int64_t i = n <= samples ? s : int64_t(philox::uniform(99, k, s) * float(n)) % n;
       // Fresh copies each time: ops such as batch norm update some inputs in place.
-      std::vector<Tensor> plus = make_inputs(c, 42), minus = make_inputs(c, 42);
+      std::vector<Tensor> plus, minus;
+      for (const Tensor& t : inputs) plus.push_back(t.clone()), minus.push_back(t.clone());
       float* p = plus[k].data<float>();
       float* m = minus[k].data<float>();
       p[i] += c.fd_step;

@@ -18,6 +18,9 @@ struct CaseResult {
 // weights are fixed pseudo-random numbers, and backpropagates.
 CaseResult run_case(const OpCase& c, const std::vector<Tensor>& inputs, Device device);
 
+// ||a - b|| / ||b|| (Euclidean; 0 when both are empty or zero, infinite on a size mismatch or NaN).
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b);
+
 // Largest |a - b| / (atol + rtol * |b|) over the elements; <= 1 means they agree.
 double mismatch(const std::vector<float>& a, const std::vector<float>& b, double atol, double rtol);
 

@@ -37,6 +37,12 @@ std::vector<OpCase> build() {
     c.push_back({"add " + s.str(), {in(s), in(s)}, [](std::vector<Tensor>& t) { return add(t[0], t[1]); }, 0.05f});
     c.push_back({"mul " + s.str(), {in(s), in(s)}, [](std::vector<Tensor>& t) { return mul(t[0], t[1]); }, 0.05f});
   }
+  // Large enough for several blocks and grid-stride loops on a GPU.
+  c.push_back({"add [1200000]", {in(Shape{1200000}), in(Shape{1200000})},
+               [](std::vector<Tensor>& t) { return add(t[0], t[1]); }, 0.05f});
+  c.push_back({"sum [1100000]", {in(Shape{1100000})}, [](std::vector<Tensor>& t) { return sum(t[0]); }, 0.05f});
+  c.push_back({"linear [300, 200] -> 500 +bias", {in(Shape{300, 200}), in(Shape{500, 200}), in(Shape{500})},
+               [](std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); }, 0.05f});
   c.push_back({"mul same input [5]", {in(Shape{5})}, [](std::vector<Tensor>& t) { return mul(t[0], t[0]); }, 1e-2f});
   c.push_back({"scale [3, 4]", {in(Shape{3, 4})}, [](std::vector<Tensor>& t) { return scale(t[0], -1.5f); }, 0.05f});
   for (Shape s : {Shape{17}, Shape{2, 3, 4, 5}})

@@ -1,0 +1,20 @@
+#pragma once
+// Small training runs for end-to-end tests (CPU and CUDA).
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/runner/manifest.h"
+
+namespace trim::test {
+
+// A 2-epoch cnn_small run on 2000 Fashion-MNIST images (500 for testing) writing to `output`.
+nlohmann::json small_run(const std::string& output, const std::string& device = "cpu");
+Manifest as_manifest(const nlohmann::json& j);
+// The run's metrics.jsonl lines without the timing fields (seconds, img/s, peak memory).
+std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir);
+// True when both runs' checkpoints hold bit-identical f32 tensors with the same names.
+bool same_checkpoint_weights(const std::string& run_a, const std::string& run_b);
+
+}  // namespace trim::test
