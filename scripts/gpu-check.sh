@@ -257,11 +257,10 @@ if want build; then
 fi
 # Later steps run on whatever did build; a target that failed shows up as its own failure there.
 built() { [ -f "$root/$build/build.ninja" ]; }
-# An app's executable: <build>/apps/NAME, or <build>/apps/<folder>/NAME where a CMakeLists.txt
-# leaves it in its own folder; empty when neither exists.
+# An app's executable, <build>/bin/NAME; empty when it was not built.
 app_path() {
-  local p
-  for p in "$root/$build/apps/$1" "$root/$build/apps/$2/$1"; do [ -x "$p" ] && { echo "$p"; return; }; done
+  local p="$root/$build/bin/$1"
+  if [ -x "$p" ]; then echo "$p"; fi
 }
 
 # ---- test -------------------------------------------------------------------------------------
@@ -286,10 +285,10 @@ train_out=$OUT/fmnist_cuda
 if want train; then
   if [ $smoke = 1 ]; then
     record train SKIPPED 0 "needs a GPU (local smoke)"
-  elif ! built || [ -z "$(app_path trim-train train)" ]; then
-    record train FAILED 0 "$build/apps/trim-train was not built"
+  elif ! built || [ -z "$(app_path trim-train)" ]; then
+    record train FAILED 0 "$build/bin/trim-train was not built"
   else
-    run_step train 180 "$run_log" 0 "$(app_path trim-train train)" "$root/apps/manifests/fmnist_cnn.json" \
+    run_step train 180 "$run_log" 0 "$(app_path trim-train)" "$root/apps/manifests/fmnist_cnn.json" \
       --set device=cuda --set output="$train_out"
     tail -n 5 "$run_log"
     if [ -d "$train_out" ]; then
@@ -303,10 +302,10 @@ fi
 # ---- bench ------------------------------------------------------------------------------------
 bench_table=$scratch/bench_table.md
 if want bench; then
-  if ! built || [ -z "$(app_path trim-bench bench)" ]; then
-    record bench_trim FAILED 0 "$build/apps/trim-bench was not built"
+  if ! built || [ -z "$(app_path trim-bench)" ]; then
+    record bench_trim FAILED 0 "$build/bin/trim-bench was not built"
   else
-    run_step bench_trim 150 "$run_log" 0 "$(app_path trim-bench bench)" --device "$bench_device" \
+    run_step bench_trim 150 "$run_log" 0 "$(app_path trim-bench)" --device "$bench_device" \
       --batch "$batch" "${bench_timing[@]}" --out "$OUT/bench_trim.jsonl"
   fi
   if ! "${torch_env[@]}" "$python" -c 'import torch' >/dev/null 2>&1; then

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-build/apps/train/trim-train apps/manifests/fmnist_cnn.json "$@"
+build/bin/trim-train apps/manifests/fmnist_cnn.json "$@"

@@ -20,12 +20,7 @@ void softmax_xent_forward(const Tensor& logits, const Tensor& labels, float smoo
   loss.data<float>()[0] = float(s / double(n));
 }
 
-void softmax_xent_backward(const Tensor& probs, const Tensor& labels, float smoothing, const Tensor& g,
-                           Tensor& glogits) {
-  int64_t n = probs.size(0), classes = probs.size(1);
-  map(glogits.numel(), xent::Backward{probs.data<float>(), labels.data<int32_t>(), g.data<float>(), smoothing,
-                                      1.0f / float(n), classes, glogits.data<float>()});
-}
+#include "core/kernels/loss.inc"
 
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counter) {
   int64_t n = logits.size(0), classes = logits.size(1);
