@@ -9,6 +9,9 @@ find_path(CUDNN_INCLUDE_DIR cudnn_version.h HINTS ${_cudnn_hints} PATH_SUFFIXES 
 find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 libcudnn.so.8
   HINTS ${_cudnn_hints} PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
 
+if(CUDNN_INCLUDE_DIR AND NOT EXISTS ${CUDNN_INCLUDE_DIR}/cudnn_version.h)
+  set(CUDNN_INCLUDE_DIR CUDNN_INCLUDE_DIR-NOTFOUND)  # a hint pointing at the wrong folder
+endif()
 if(CUDNN_INCLUDE_DIR)
   file(STRINGS ${CUDNN_INCLUDE_DIR}/cudnn_version.h _cudnn_v REGEX "#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ")
   string(REGEX REPLACE ".*CUDNN_MAJOR ([0-9]+).*" "\\1" _maj "${_cudnn_v}")

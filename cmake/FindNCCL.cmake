@@ -7,6 +7,9 @@ set(_nccl_hints ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_LIBRARY_ROOT} /usr/lo
 find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${_nccl_hints} PATH_SUFFIXES include)
 find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${_nccl_hints} PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
 
+if(NCCL_INCLUDE_DIR AND NOT EXISTS ${NCCL_INCLUDE_DIR}/nccl.h)
+  set(NCCL_INCLUDE_DIR NCCL_INCLUDE_DIR-NOTFOUND)  # a hint pointing at the wrong folder
+endif()
 if(NCCL_INCLUDE_DIR)
   file(STRINGS ${NCCL_INCLUDE_DIR}/nccl.h _nccl_v REGEX "#define NCCL_(MAJOR|MINOR|PATCH) ")
   string(REGEX REPLACE ".*NCCL_MAJOR ([0-9]+).*" "\\1" _maj "${_nccl_v}")

@@ -124,7 +124,6 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
   Progress progress(cfg.log_interval_seconds);
   const int64_t batches = train_loader.batches_per_epoch();
   Eval last_eval;
-  bool evaluated = false;
   while (p.epoch < cfg.epochs) {
     model->train();
     train_loader.start_epoch(p.epoch, p.batch);
@@ -184,7 +183,6 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
                            {"images_per_second", double(images) / train_seconds}};
     if ((p.epoch + 1) % cfg.eval_every == 0 || p.epoch + 1 == cfg.epochs) {
       last_eval = evaluate(*model, test_loader, norm, device);
-      evaluated = true;
       line["test_loss"] = last_eval.loss;
       line["test_accuracy"] = last_eval.accuracy;
     }
@@ -214,15 +212,10 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
                             {"seconds", p.seconds},
                             {"peak_memory_bytes", memory_stats(device).peak},
                             {"parameters", model->num_parameters()}};
-  if (!dir.metrics().empty()) {
+  if (!dir.metrics().empty()) {  // the last epoch always evaluates
     const nlohmann::json& last = dir.metrics().back();
-    for (const char* k : {"train_loss", "train_accuracy", "images_per_second"})
+    for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second"})
       if (last.contains(k)) summary[k] = last[k];
-  }
-  if (evaluated || (!dir.metrics().empty() && dir.metrics().back().contains("test_accuracy"))) {
-    const nlohmann::json& last = dir.metrics().back();
-    summary["test_loss"] = last["test_loss"];
-    summary["test_accuracy"] = last["test_accuracy"];
   }
   dir.write_summary(summary);
   return summary;
