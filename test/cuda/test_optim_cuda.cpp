@@ -24,7 +24,7 @@ std::vector<std::vector<float>> run(Device d, bool masked) {
     }
     Tensor t = Tensor::from_vector(Shape{sizes[k]}, w, d);
     t.set_requires_grad(true);
-    params.push_back({"p" + std::to_string(k), t, k % 2 == 0});
+    params.push_back({cat("p", k), t, k % 2 == 0});
     masks.push_back(Tensor::from_vector(Shape{sizes[k]}, m, d));
   }
   Sgd<Rule> opt(params, {0.05f, 0.9f, true, 1e-3f});

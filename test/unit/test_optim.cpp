@@ -56,7 +56,7 @@ TEST_CASE("the multi-tensor step equals a per-element double-precision reference
   for (size_t k = 0; k < sizes.size(); ++k) {
     std::vector<float> init(static_cast<size_t>(sizes[k]));
     for (int64_t i = 0; i < sizes[k]; ++i) init[size_t(i)] = philox::normal(1, k, i);
-    params.push_back({"p" + std::to_string(k), param(init), k % 2 == 0});
+    params.push_back({cat("p", k), param(init), k % 2 == 0});
     w.emplace_back(init.begin(), init.end());
     v.emplace_back(size_t(sizes[k]), 0.0);
   }
