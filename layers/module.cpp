@@ -15,13 +15,12 @@ void Module::visit(const std::string& prefix, const F& f) const {
 void Module::register_parameter(const std::string& name, Tensor* t, ParamInfo info) {
   TRIM_CHECK(t && t->defined() && t->dtype() == DType::f32, cat("parameter '", name, "' must be a defined f32 tensor"));
   t->set_requires_grad(true);
-  params_.push_back({name, t, info});
-  entries_.push_back({name, t, true});
+  entries_.push_back({name, t, true, info});
 }
 
 void Module::register_buffer(const std::string& name, Tensor* t) {
   TRIM_CHECK(t && t->defined(), cat("buffer '", name, "' must be defined"));
-  entries_.push_back({name, t, false});
+  entries_.push_back({name, t, false, {}});
 }
 
 void Module::train(bool on) {
@@ -31,7 +30,8 @@ void Module::train(bool on) {
 std::vector<NamedParameter> Module::named_parameters() const {
   std::vector<NamedParameter> out;
   visit("", [&](const std::string& prefix, const Module& m) {
-    for (const ParamSlot& p : m.params_) out.push_back({prefix + p.name, *p.tensor, p.info});
+    for (const Entry& e : m.entries_)
+      if (e.is_param) out.push_back({prefix + e.name, *e.tensor, e.info});
   });
   return out;
 }

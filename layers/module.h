@@ -64,20 +64,15 @@ class Module {
   }
 
  private:
-  struct ParamSlot {
-    std::string name;
-    Tensor* tensor;
-    ParamInfo info;
-  };
   struct Entry {  // one registration, in order: a parameter or a buffer
     std::string name;
     Tensor* tensor;
     bool is_param;
+    ParamInfo info;  // parameters only
   };
   template <class F>
   void visit(const std::string& prefix, const F& f) const;
 
-  std::vector<ParamSlot> params_;
   std::vector<Entry> entries_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;

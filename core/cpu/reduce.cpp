@@ -5,7 +5,7 @@
 
 namespace trim::cpu {
 
-void sum(const Tensor& x, Tensor& y) {
+void sum(const Tensor& x, float scale, Tensor& y) {
   // Fixed chunks summed in double, then combined in chunk order: the result does not depend on
   // the thread count.
   constexpr int64_t kChunk = 8192;
@@ -19,7 +19,7 @@ void sum(const Tensor& x, Tensor& y) {
   });
   double s = 0.0;
   for (double v : part) s += v;
-  y.data<float>()[0] = float(s);
+  y.data<float>()[0] = float(s * scale);
 }
 
 void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb) {

@@ -34,13 +34,13 @@ __global__ void bias_grad_kernel(const float* gy, int64_t outer, int64_t channel
 
 }  // namespace
 
-void sum(const Tensor& x, Tensor& y) {
+void sum(const Tensor& x, float scale, Tensor& y) {
   int64_t n = x.numel();
   int blocks = int(std::min<int64_t>(1024, std::max<int64_t>(1, (n + 4 * kThreads - 1) / (4 * kThreads))));
   Tensor part = Tensor::empty(Shape{blocks}, DType::f32, x.device());
   partial_sums<<<blocks, kThreads, 0, stream()>>>(x.data<float>(), n, part.data<float>());
   TRIM_KERNEL_CHECK();
-  final_sum<<<1, kThreads, 0, stream()>>>(part.data<float>(), blocks, 1.0f, y.data<float>());
+  final_sum<<<1, kThreads, 0, stream()>>>(part.data<float>(), blocks, scale, y.data<float>());
   TRIM_KERNEL_CHECK();
 }
 

@@ -10,8 +10,7 @@ namespace {
 Tensor scaled_sum(const Tensor& x, float s, const char* name) {
   check_dtype(name, x, DType::f32, "x");
   Tensor y = Tensor::empty(Shape{}, DType::f32, x.device());
-  TRIM_DISPATCH(x.device(), sum, x, y);
-  if (s != 1.0f) TRIM_DISPATCH(x.device(), scale, y, s, y);
+  TRIM_DISPATCH(x.device(), sum, x, s, y);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
     record(y, name, {&x}, [shape, s](const Tensor& g, const std::vector<bool>&) {

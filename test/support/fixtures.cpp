@@ -6,6 +6,12 @@
 
 namespace trim::test {
 
+Tensor leaf(const std::vector<float>& values) {
+  Tensor t = Tensor::from_vector(Shape{int64_t(values.size())}, values);
+  t.set_requires_grad(true);
+  return t;
+}
+
 TempDir::TempDir(const std::string& tag) {
   static std::atomic<int> counter{0};
   path_ = std::filesystem::temp_directory_path() /

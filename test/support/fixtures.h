@@ -2,10 +2,16 @@
 // Small shared test helpers.
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "core/tensor.h"
 
 namespace trim::test {
 
 // A fresh, empty directory under the system temp folder, removed when the object dies.
+// A 1-d CPU leaf tensor that requires grad.
+Tensor leaf(const std::vector<float>& values);
+
 class TempDir {
  public:
   explicit TempDir(const std::string& tag);

@@ -4,15 +4,11 @@
 #include "core/memory.h"
 #include "core/ops/ops.h"
 
+#include "test/support/fixtures.h"
+
 using namespace trim;
 
-namespace {
-Tensor leaf(std::vector<float> v) {
-  Tensor t = Tensor::from_vector(Shape{int64_t(v.size())}, v);
-  t.set_requires_grad(true);
-  return t;
-}
-}  // namespace
+using test::leaf;
 
 TEST_CASE("gradients accumulate across backward calls and through shared subexpressions", "[autograd]") {
   Tensor a = leaf({1, 2}), b = leaf({3, -1});

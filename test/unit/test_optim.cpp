@@ -6,20 +6,18 @@
 #include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
 #include "core/random/philox.h"
+#include "test/support/fixtures.h"
 
 using namespace trim;
 
+using test::leaf;
+
 namespace {
-Tensor param(std::vector<float> v) {
-  Tensor t = Tensor::from_vector(Shape{int64_t(v.size())}, v);
-  t.set_requires_grad(true);
-  return t;
-}
 void set_grad(Tensor& p, std::vector<float> g) { p.grad().copy_(Tensor::from_vector(p.shape(), g)); }
 }  // namespace
 
 TEST_CASE("SGD follows PyTorch's update: decay, momentum, Nesterov", "[optim]") {
-  Tensor w = param({1.0f});
+  Tensor w = leaf({1.0f});
   DenseSgd opt({{"w", w, true}}, {0.1f, 0.9f, false, 0.01f});
   set_grad(w, {0.5f});
   opt.step();
@@ -31,7 +29,7 @@ TEST_CASE("SGD follows PyTorch's update: decay, momentum, Nesterov", "[optim]") 
   CHECK(w.item() == Approx(0.949 - 0.1 * v2).epsilon(1e-6));
   CHECK(opt.state().at(0).second.item() == Approx(v2).epsilon(1e-6));
 
-  Tensor n = param({1.0f});
+  Tensor n = leaf({1.0f});
   DenseSgd nest({{"n", n, true}}, {0.1f, 0.9f, true, 0.0f});
   set_grad(n, {0.5f});
   nest.step();  // v = 0.5; update g + 0.9 v = 0.95
@@ -39,7 +37,7 @@ TEST_CASE("SGD follows PyTorch's update: decay, momentum, Nesterov", "[optim]") 
 }
 
 TEST_CASE("parameters that opt out of weight decay are not decayed", "[optim]") {
-  Tensor a = param({2.0f}), b = param({2.0f});
+  Tensor a = leaf({2.0f}), b = leaf({2.0f});
   DenseSgd opt({{"a", a, true}, {"b", b, false}}, {1.0f, 0.0f, false, 0.1f});
   opt.zero_grad();
   opt.step();
@@ -56,7 +54,7 @@ TEST_CASE("the multi-tensor step equals a per-element double-precision reference
   for (size_t k = 0; k < sizes.size(); ++k) {
     std::vector<float> init(static_cast<size_t>(sizes[k]));
     for (int64_t i = 0; i < sizes[k]; ++i) init[size_t(i)] = philox::normal(1, k, i);
-    params.push_back({cat("p", k), param(init), k % 2 == 0});
+    params.push_back({cat("p", k), leaf(init), k % 2 == 0});
     w.emplace_back(init.begin(), init.end());
     v.emplace_back(size_t(sizes[k]), 0.0);
   }
@@ -85,7 +83,7 @@ TEST_CASE("the multi-tensor step equals a per-element double-precision reference
 }
 
 TEST_CASE("gradients live in one flat buffer that zero_grad clears", "[optim]") {
-  Tensor a = param({1, 2, 3}), b = param({4, 5});
+  Tensor a = leaf({1, 2, 3}), b = leaf({4, 5});
   DenseSgd opt({{"a", a, true}, {"b", b, true}}, {0.1f, 0.0f, false, 0.0f});
   set_grad(a, {1, 1, 1});
   set_grad(b, {2, 2});

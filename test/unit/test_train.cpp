@@ -16,7 +16,7 @@ using test::small_run;
 TEST_CASE("a run interrupted mid-epoch and resumed ends exactly like an uninterrupted one", "[train][resume]") {
   test::TempDir tmp("resume");
   for (int64_t every : {7, 0}) {  // mid-epoch checkpoints, or only at epoch ends
-    std::string a = tmp.file("a" + std::to_string(every)), b = tmp.file("b" + std::to_string(every));
+    std::string a = tmp.file(cat("a", every)), b = tmp.file(cat("b", every));
     nlohmann::json ja = small_run(a), jb = small_run(b);
     ja["train"]["checkpoint_every_steps"] = every;
     jb["train"]["checkpoint_every_steps"] = every;
