@@ -84,7 +84,8 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, float, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+                         const Tensor& save_invstd, float, Tensor& gx, Tensor& ggamma, Tensor& gbeta,
+                         float param_beta) {
   const float *X = x.data<float>(), *GY = gy.data<float>(), *G = gamma.data<float>();
   const float *SM = save_mean.data<float>(), *SI = save_invstd.data<float>();
   float *GX = gx.data<float>(), *GG = ggamma.data<float>(), *GB = gbeta.data<float>();
@@ -96,8 +97,9 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma,
       sum_gy += lanes(l.hw, [g](int64_t j) { return g[j]; });
       sum_gy_xc += lanes(l.hw, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); });
     }
-    GB[c] = float(sum_gy);
-    GG[c] = float(sum_gy_xc * invstd);
+    bool acc = param_beta != 0.0f;  // with 0 the old values are never read (they may be NaN)
+    GB[c] = acc ? float(double(param_beta) * GB[c] + sum_gy) : float(sum_gy);
+    GG[c] = acc ? float(double(param_beta) * GG[c] + sum_gy_xc * invstd) : float(sum_gy_xc * invstd);
     // dx = gamma * invstd * (gy - mean(gy) - xhat * mean(gy * xhat))
     double m = double(l.n) * double(l.hw);
     float k = G[c] * invstd, mg = float(sum_gy / m), mgx = float(sum_gy_xc * invstd * invstd / m);

@@ -139,7 +139,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
   });
 }
 
-void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p) {
+void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   Geom g = geom(x.shape(), gw.shape(), gy.shape(), p);
   const float *X = x.data<float>(), *GY = gy.data<float>();
   float* GW = gw.data<float>();
@@ -152,7 +152,11 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
            dw + gi * g.Og * g.K);
     }
   };
-  std::memset(GW, 0, sizeof(float) * wsize);
+  // beta = 1: the images' sum is added to the existing gradient (the GEMMs below accumulate).
+  if (beta == 0.0f)
+    std::memset(GW, 0, sizeof(float) * wsize);
+  else if (beta != 1.0f)
+    for (size_t i = 0; i < wsize; ++i) GW[i] *= beta;
   if (!spread_images(g.N)) {
     std::vector<float> col(colsize);
     for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), GW);

@@ -22,10 +22,12 @@ void sum(const Tensor& x, float scale, Tensor& y) {
   y.data<float>()[0] = float(s * scale);
 }
 
-void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb) {
+void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
   const float* g = gy.data<float>();
   float* out = gb.data<float>();
-  int64_t channels = gb.numel(), outer = gy.numel() / (channels * inner);
+  int64_t channels = gb.numel();
+  if (channels == 0) return;
+  int64_t outer = gy.numel() / (channels * inner);
   parallel_for(channels, gy.numel() >= kParallelGrain, [&](int64_t c) {
     double s = 0.0;
     for (int64_t o = 0; o < outer; ++o) {
@@ -34,7 +36,7 @@ void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb) {
       for (int64_t i = 0; i < inner; ++i) r += row[i];
       s += r;
     }
-    out[c] = float(s);
+    out[c] = beta != 0.0f ? float(double(beta) * out[c] + s) : float(s);
   });
 }
 

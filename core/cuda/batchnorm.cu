@@ -46,11 +46,12 @@ void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma, const Tensor& save_mean,
-                         const Tensor& save_invstd, float eps, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+                         const Tensor& save_invstd, float eps, Tensor& gx, Tensor& ggamma, Tensor& gbeta,
+                         float param_beta) {
   check_eps(eps);
   BnDescs d(x.shape());
   TRIM_CUDNN_CHECK(cudnnBatchNormalizationBackward(
-      cudnn(), kMode, &kOne, &kZero, &kOne, &kZero, d.x, x.data<float>(), d.x, gy.data<float>(), d.x, gx.data<float>(),
+      cudnn(), kMode, &kOne, &kZero, &kOne, &param_beta, d.x, x.data<float>(), d.x, gy.data<float>(), d.x, gx.data<float>(),
       d.param, gamma.data<float>(), ggamma.data<float>(), gbeta.data<float>(), double(eps),
       save_mean.data<float>(), save_invstd.data<float>()));
 }

@@ -188,7 +188,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
                                                 gx.data<float>()));
 }
 
-void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p) {
+void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   Plan& pl = plan_for(x.shape(), gw.shape(), gy.shape(), p);
   cudnnHandle_t h = cudnn();
   using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
@@ -198,9 +198,12 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
         TRIM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, pl.x, pl.y, pl.conv, pl.w, 16, n, r));
       },
       [&](Perf* r, int* n, void* ws, size_t limit) {
+        // The search writes its trial results into the output: with beta = 1 that would destroy
+        // the gradient being accumulated, so it writes into scratch instead.
+        Workspace scratch(gw.nbytes());
         TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, pl.x, x.data<float>(), pl.y, gy.data<float>(),
-                                                                       pl.conv, pl.w, gw.data<float>(), 16, n, r, ws,
-                                                                       limit));
+                                                                       pl.conv, pl.w, static_cast<float*>(scratch.ptr),
+                                                                       16, n, r, ws, limit));
       },
       [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, pl.x, pl.y, pl.conv, pl.w, algo, bytes);
@@ -208,7 +211,7 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
   Workspace ws(a.workspace);
   TRIM_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, a.math));
   TRIM_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &kOne, pl.x, x.data<float>(), pl.y, gy.data<float>(), pl.conv,
-                                                  cudnnConvolutionBwdFilterAlgo_t(a.algo), ws.ptr, ws.bytes, &kZero,
+                                                  cudnnConvolutionBwdFilterAlgo_t(a.algo), ws.ptr, ws.bytes, &beta,
                                                   pl.w, gw.data<float>()));
 }
 

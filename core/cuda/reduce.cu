@@ -21,7 +21,8 @@ __global__ void final_sum(const float* part, int n, float scale, float* y) {
   if (threadIdx.x == 0) y[0] = s * scale;
 }
 
-__global__ void bias_grad_kernel(const float* gy, int64_t outer, int64_t channels, int64_t inner, float* gb) {
+__global__ void bias_grad_kernel(const float* gy, int64_t outer, int64_t channels, int64_t inner, float beta,
+                                 float* gb) {
   int64_t c = blockIdx.x;
   float s = 0.0f;
   for (int64_t j = threadIdx.x; j < outer * inner; j += kThreads) {
@@ -29,7 +30,7 @@ __global__ void bias_grad_kernel(const float* gy, int64_t outer, int64_t channel
     s += gy[(o * channels + c) * inner + i];
   }
   s = block_sum(s);
-  if (threadIdx.x == 0) gb[c] = s;
+  if (threadIdx.x == 0) gb[c] = beta != 0.0f ? beta * gb[c] + s : s;
 }
 
 }  // namespace
@@ -44,9 +45,11 @@ void sum(const Tensor& x, float scale, Tensor& y) {
   TRIM_KERNEL_CHECK();
 }
 
-void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb) {
-  int64_t channels = gb.numel(), outer = gy.numel() / (channels * inner);
-  bias_grad_kernel<<<unsigned(channels), kThreads, 0, stream()>>>(gy.data<float>(), outer, channels, inner,
+void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
+  int64_t channels = gb.numel();
+  if (channels == 0) return;
+  int64_t outer = gy.numel() / (channels * inner);
+  bias_grad_kernel<<<unsigned(channels), kThreads, 0, stream()>>>(gy.data<float>(), outer, channels, inner, beta,
                                                                     gb.data<float>());
   TRIM_KERNEL_CHECK();
 }

@@ -36,11 +36,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
           TRIM_DISPATCH(d, batch_norm_forward_eval, sx, ones, zeros, rm, rv, eps, xhat);
           TRIM_DISPATCH(d, mul, g, xhat, xhat);
           grads[1] = Tensor::empty(c, DType::f32, d);
-          TRIM_DISPATCH(d, bias_grad, xhat, inner, grads[1]);
+          TRIM_DISPATCH(d, bias_grad, xhat, inner, grads[1], 0.0f);
         }
         if (need[2]) {
           grads[2] = Tensor::empty(c, DType::f32, d);
-          TRIM_DISPATCH(d, bias_grad, g, inner, grads[2]);
+          TRIM_DISPATCH(d, bias_grad, g, inner, grads[2], 0.0f);
         }
         return grads;
       });
@@ -61,7 +61,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                                        Tensor::empty(sg.shape(), DType::f32, g.device()),
                                        Tensor::empty(sg.shape(), DType::f32, g.device())};
              TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, eps, grads[0],
-                           grads[1], grads[2]);
+                           grads[1], grads[2], 0.0f);
              return grads;
            });
   }

@@ -37,11 +37,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
       }
       if (need[1]) {
         grads[1] = Tensor::empty(sw.shape(), DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p);
+        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p, 0.0f);
       }
       if (need[2]) {
         grads[2] = Tensor::empty(Shape{sw.size(0)}, DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2]);
+        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2], 0.0f);
       }
       return grads;
     });

@@ -71,7 +71,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       }
       if (need[2]) {
         grads[2] = Tensor::empty(Shape{out}, DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), bias_grad, g, 1, grads[2]);
+        TRIM_DISPATCH(g.device(), bias_grad, g, 1, grads[2], 0.0f);
       }
       return grads;
     });

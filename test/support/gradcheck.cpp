@@ -67,7 +67,8 @@ double mismatch(const std::vector<float>& a, const std::vector<float>& b, double
   double worst = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
     double d = std::fabs(double(a[i]) - double(b[i])) / (atol + rtol * std::fabs(double(b[i])));
-    if (!(d <= worst)) worst = d;  // NaN counts as the worst
+    if (std::isnan(d)) return INFINITY;  // a NaN on either side never agrees
+    worst = std::max(worst, d);
   }
   return worst;
 }
