@@ -152,11 +152,30 @@ Tensor& Tensor::set_requires_grad(bool on) {
 }
 
 bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
-Tensor Tensor::grad() const { return checked().grad; }
+Tensor Tensor::grad() const {
+  checked();
+  TensorImpl& t = *impl_;
+  if (t.grad.defined() && !t.grad_holds_value) {
+    t.grad.zero_();
+    t.grad_holds_value = true;
+  }
+  return t.grad;
+}
 
 void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) check_shape("set_grad", g, shape(), "grad");
   impl_->grad = g;
+  impl_->grad_holds_value = true;
+}
+
+void Tensor::zero_grad() {
+  checked();
+  impl_->grad_holds_value = false;
+}
+
+void Tensor::set_grad_ready_hook(std::function<void()> hook) {
+  TRIM_CHECK(is_leaf(), "set_grad_ready_hook on a tensor produced by a recorded op");
+  impl_->grad_ready = std::move(hook);
 }
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }

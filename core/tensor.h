@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -79,8 +80,15 @@ class Tensor {
   bool requires_grad() const;
   Tensor& set_requires_grad(bool on);  // leaves only
   bool is_leaf() const;
+  // The accumulated gradient (undefined before the first backward that reaches this leaf).
   Tensor grad() const;
+  // Makes `g` this leaf's gradient buffer, holding a value that later backwards add to.
   void set_grad(const Tensor& g);
+  // Marks the gradient buffer as zero without writing it: the next contribution overwrites it
+  // (no memset), and grad() zero-fills it if read before any contribution arrived.
+  void zero_grad();
+  // Called by run_backward once this leaf's gradient is final for that backward (see node.h).
+  void set_grad_ready_hook(std::function<void()> hook);
   const std::shared_ptr<Node>& grad_fn() const;
   Tensor detach() const;  // same storage, no autograd history
   void backward() const;  // for a scalar loss: d(self)/d(leaves) accumulates into their grad()
@@ -101,6 +109,8 @@ struct TensorImpl {
   DType dtype = DType::f32;
   bool requires_grad = false;
   Tensor grad;
+  bool grad_holds_value = true;     // false after zero_grad(), until a contribution arrives
+  std::function<void()> grad_ready;  // see Tensor::set_grad_ready_hook
   std::shared_ptr<Node> grad_fn;
 };
 

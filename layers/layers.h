@@ -1,6 +1,7 @@
 #pragma once
 // The core layers. Constructors create parameters on the CPU with PyTorch's default
 // initialisation; Module::to moves them.
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,11 +16,20 @@ struct Conv2dOptions {
   bool bias = true;
 };
 
-class Conv2d : public Module {
+// A layer with a weight (Conv2d, Linear). Its forward pass reads forward_weight(): the weight
+// itself, or what a training method's weight function makes of it (LTP's soft mask w * m(w, tau)),
+// recorded by autograd like any op.
+class WeightedLayer : public Module {
+ public:
+  Tensor weight, bias;  // bias is undefined when the layer has none
+  std::function<Tensor(const Tensor& weight)> weight_fn;
+  Tensor forward_weight() const { return weight_fn ? weight_fn(weight) : weight; }
+};
+
+class Conv2d : public WeightedLayer {
  public:
   explicit Conv2d(const Conv2dOptions& o);
-  Tensor forward(const Tensor& x) override;
-  Tensor weight, bias;  // [out, in / groups, k, k], [out] (undefined without bias)
+  Tensor forward(const Tensor& x) override;  // weight [out, in / groups, k, k], bias [out]
   Conv2dParams params;
 };
 
@@ -31,11 +41,10 @@ class BatchNorm2d : public Module {
   float momentum, eps;
 };
 
-class Linear : public Module {
+class Linear : public WeightedLayer {
  public:
   Linear(int64_t in, int64_t out, bool bias = true);
-  Tensor forward(const Tensor& x) override;  // [N, in] -> [N, out]
-  Tensor weight, bias;
+  Tensor forward(const Tensor& x) override;  // [N, in] -> [N, out]; weight [out, in], bias [out]
 };
 
 class ReLU : public Module {

@@ -53,6 +53,14 @@ std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  visit("", [&](const std::string& prefix, const Module& m) {
+    out.emplace_back(prefix.empty() ? prefix : prefix.substr(0, prefix.size() - 1), const_cast<Module*>(&m));
+  });
+  return out;
+}
+
 int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (const NamedParameter& p : named_parameters()) n += p.tensor.numel();

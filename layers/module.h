@@ -43,6 +43,8 @@ class Module {
   // Depth-first, in registration order.
   std::vector<NamedParameter> named_parameters() const;
   std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  // This module ("") and every descendant, depth-first, with their full names ("layer1.0.conv1").
+  std::vector<std::pair<std::string, Module*>> named_modules();
   // Parameters then buffers of every module, interleaved per module as registered.
   std::vector<std::pair<std::string, Tensor>> state_dict() const;
   int64_t num_parameters() const;
@@ -51,7 +53,8 @@ class Module {
   // its shape and dtype, and no extra name may appear; errors name the key and `source`.
   void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, const std::string& source);
 
-  // Moves every parameter and buffer to `device` (before creating an optimizer).
+  // Moves every parameter and buffer to `device`. Call it before binding the parameters to a
+  // ParamStore (core/optim/param_store.h): moving makes new tensors, which the store would not see.
   void to(Device device);
 
  protected:

@@ -2,5 +2,5 @@
 #include "pruning/mask_rule.h"
 
 namespace trim {
-template void sgd_step_cuda<MaskRule>(const SgdSlot<MaskRule>*, const SgdChunk*, int64_t, const SgdScalars*);
+TRIM_INSTANTIATE_SGD_STEP(MaskRule);
 }

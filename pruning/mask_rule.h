@@ -11,12 +11,14 @@ struct MaskRule {
   struct Params {
     const float* mask = nullptr;  // same shape as the parameter, on its device; nullptr = dense
   };
-  TRIM_HD static float grad(const Params& p, const SgdScalars&, int64_t i, float, float g) {
+  struct Scalars {};
+  TRIM_HD static float grad(const Params& p, const Scalars&, int64_t i, float, float g) {
     return p.mask ? g * p.mask[i] : g;
   }
-  TRIM_HD static void epilogue(const Params& p, const SgdScalars&, int64_t i, float& w, float& v) {
+  TRIM_HD static void epilogue(const Params& p, const Scalars&, int64_t i, float& w, float& v) {
     if (p.mask) w *= p.mask[i], v *= p.mask[i];
   }
+  TRIM_HD static float store(const Params&, const Scalars&, int64_t, float w) { return w; }
 };
 
 }  // namespace trim

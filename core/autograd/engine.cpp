@@ -7,14 +7,27 @@
 
 namespace trim {
 
-bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+Tensor GradRequest::target(size_t i, const Shape& shape, Device device, float* beta) const {
+  if (i < into.size() && into[i].defined()) {
+    *beta = this->beta(i);
+    return into[i];
+  }
+  *beta = 0.0f;
+  return Tensor::empty(shape, DType::f32, device);
+}
+
+bool any_requires_grad(std::span<const Tensor* const> inputs) {
   if (!grad_enabled()) return false;
   for (const Tensor* t : inputs)
     if (t && t->defined() && t->requires_grad()) return true;
   return false;
 }
 
-void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, Node::Backward fn) {
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  return any_requires_grad(std::span<const Tensor* const>(inputs.begin(), inputs.size()));
+}
+
+void record(Tensor& out, const char* name, std::span<const Tensor* const> inputs, Node::Backward fn) {
   auto node = std::make_shared<Node>();
   node->name = name;
   node->backward = std::move(fn);
@@ -36,13 +49,29 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
   out.impl()->requires_grad = true;
 }
 
+void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, Node::Backward fn) {
+  record(out, name, std::span<const Tensor* const>(inputs.begin(), inputs.size()), std::move(fn));
+}
+
 namespace {
 
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
-  if (!leaf.grad.defined())
-    leaf.grad = g.clone();  // never alias a gradient another branch may still hold
-  else
-    add_(leaf.grad, g, 1.0f);
+// Adds one contribution `g` to a leaf's gradient. `in_place` says that the op already wrote it
+// into the leaf's buffer (the tensor it was offered in GradRequest::into).
+void accumulate_leaf(TensorImpl& leaf, const Tensor& g, bool in_place) {
+  if (!in_place) {
+    if (!leaf.grad.defined())
+      leaf.grad = g.clone();  // never alias a gradient another branch may still hold
+    else if (!leaf.grad_holds_value)
+      leaf.grad.copy_(g);
+    else
+      add_(leaf.grad, g, 1.0f);
+  }
+  leaf.grad_holds_value = true;
+}
+
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.defined() && b.defined() && a.impl()->storage == b.impl()->storage && a.impl()->offset == b.impl()->offset &&
+         a.shape() == b.shape();
 }
 
 }  // namespace
@@ -59,19 +88,23 @@ void run_backward(const Tensor& root, const Tensor& grad) {
 
   NoGradGuard no_grad;
   if (!root.grad_fn()) {
-    accumulate_leaf(*root.impl(), seed);
+    accumulate_leaf(*root.impl(), seed, false);
+    if (root.impl()->grad_ready) root.impl()->grad_ready();
     return;
   }
 
   // Count, for every reachable node, how many edges point at it; a node runs once all of its
-  // consumers have run, so its output gradient is complete.
+  // consumers have run, so its output gradient is complete. Count the edges into each leaf too:
+  // its gradient is final once all of them have delivered, which is when its hook fires.
   std::unordered_map<Node*, int> pending;
+  std::unordered_map<TensorImpl*, int> leaf_pending;
   std::vector<Node*> stack{root.grad_fn().get()};
   pending[root.grad_fn().get()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->next) {
+      if (e.leaf) ++leaf_pending[e.leaf.get()];
       if (!e.node) continue;
       auto [it, fresh] = pending.try_emplace(e.node.get(), 0);
       ++it->second;
@@ -89,11 +122,24 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     ready.pop_back();
     auto g = grads.find(n);
     std::vector<Tensor> in_grads;
+    GradRequest req;
     if (g != grads.end()) {
       TRIM_CHECK(n->backward, cat("backward through '", n->name, "' a second time: the graph was already freed"));
-      std::vector<bool> need(n->next.size());
-      for (size_t i = 0; i < need.size(); ++i) need[i] = n->next[i].needed();
-      in_grads = n->backward(g->second, need);
+      size_t k = n->next.size();
+      req.need.resize(k);
+      req.into.resize(k);
+      req.accumulate.resize(k);
+      for (size_t i = 0; i < k; ++i) {
+        const Edge& e = n->next[i];
+        req.need[i] = e.needed();
+        if (!e.leaf || !e.leaf->grad.defined()) continue;
+        bool repeated = false;  // the same leaf twice among this node's inputs: offer its buffer once
+        for (size_t j = 0; j < i; ++j) repeated = repeated || n->next[j].leaf == e.leaf;
+        if (repeated) continue;
+        req.into[i] = e.leaf->grad;
+        req.accumulate[i] = e.leaf->grad_holds_value ? 1 : 0;
+      }
+      in_grads = n->backward(g->second, req);
       grads.erase(g);
       n->backward = nullptr;
       TRIM_CHECK(in_grads.size() == n->next.size(),
@@ -106,7 +152,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
         TRIM_CHECK(gi->shape() == e.shape, cat("'", n->name, "' returned a gradient of shape ", gi->shape().str(),
                                                " for input ", i, " of shape ", e.shape.str()));
       if (e.leaf) {
-        if (gi) accumulate_leaf(*e.leaf, *gi);
+        if (gi) accumulate_leaf(*e.leaf, *gi, i < req.into.size() && same_tensor(*gi, req.into[i]));
+        if (--leaf_pending[e.leaf.get()] == 0 && e.leaf->grad_ready) e.leaf->grad_ready();
       } else if (e.node) {
         Node* m = e.node.get();
         if (gi) {

@@ -21,7 +21,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       // y = gamma (x - mean) / sqrt(var + eps) + beta with constant statistics: every gradient is
       // itself an evaluation-mode batch norm or a per-channel sum.
       Tensor sx = x.detach(), sg = gamma.detach(), rm = running_mean.detach(), rv = running_var.detach();
-      record(y, "batch_norm_eval", {&x, &gamma, &beta}, [sx, sg, rm, rv, eps](const Tensor& g, const std::vector<bool>& need) {
+      record(y, "batch_norm_eval", {&x, &gamma, &beta}, [sx, sg, rm, rv, eps](const Tensor& g, const GradRequest& need) {
         Device d = g.device();
         Shape c = sg.shape();
         int64_t inner = g.numel() / (g.size(0) * g.size(1));
@@ -35,12 +35,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
           Tensor xhat = Tensor::empty(g.shape(), DType::f32, d), ones = Tensor::full(c, 1.0f, DType::f32, d);
           TRIM_DISPATCH(d, batch_norm_forward_eval, sx, ones, zeros, rm, rv, eps, xhat);
           TRIM_DISPATCH(d, mul, g, xhat, xhat);
-          grads[1] = Tensor::empty(c, DType::f32, d);
-          TRIM_DISPATCH(d, bias_grad, xhat, inner, grads[1], 0.0f);
+          float beta = 0.0f;
+          grads[1] = need.target(1, c, d, &beta);
+          TRIM_DISPATCH(d, bias_grad, xhat, inner, grads[1], beta);
         }
         if (need[2]) {
-          grads[2] = Tensor::empty(c, DType::f32, d);
-          TRIM_DISPATCH(d, bias_grad, g, inner, grads[2], 0.0f);
+          float beta = 0.0f;
+          grads[2] = need.target(2, c, d, &beta);
+          TRIM_DISPATCH(d, bias_grad, g, inner, grads[2], beta);
         }
         return grads;
       });
@@ -55,13 +57,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (any_requires_grad({&x, &gamma, &beta})) {
     Tensor sx = x.detach(), sg = gamma.detach();
     record(y, "batch_norm", {&x, &gamma, &beta},
-           [sx, sg, save_mean, save_invstd, eps](const Tensor& g, const std::vector<bool>&) {
-             // One kernel yields all three gradients (cuDNN's backward does too).
-             std::vector<Tensor> grads{Tensor::empty(sx.shape(), DType::f32, g.device()),
-                                       Tensor::empty(sg.shape(), DType::f32, g.device()),
-                                       Tensor::empty(sg.shape(), DType::f32, g.device())};
+           [sx, sg, save_mean, save_invstd, eps](const Tensor& g, const GradRequest& req) {
+             // One kernel yields all three gradients (cuDNN's backward does too). gamma's and
+             // beta's go straight into their gradient buffers when both have one in the same state.
+             float b1 = 0.0f, b2 = 0.0f;
+             Tensor gg = req.target(1, sg.shape(), g.device(), &b1), gb = req.target(2, sg.shape(), g.device(), &b2);
+             if (b1 != b2) {
+               gg = Tensor::empty(sg.shape(), DType::f32, g.device());
+               gb = Tensor::empty(sg.shape(), DType::f32, g.device());
+               b1 = 0.0f;
+             }
+             std::vector<Tensor> grads{Tensor::empty(sx.shape(), DType::f32, g.device()), gg, gb};
              TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, eps, grads[0],
-                           grads[1], grads[2], 0.0f);
+                           grads[1], grads[2], b1);
              return grads;
            });
   }

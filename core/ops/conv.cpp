@@ -29,19 +29,20 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, ho * wo);
   if (any_requires_grad({&x, &w, &b})) {
     Tensor sx = x.detach(), sw = w.detach();
-    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](const Tensor& g, const GradRequest& req) {
       std::vector<Tensor> grads(3);
-      if (need[0]) {
+      float beta = 0.0f;
+      if (req[0]) {
         grads[0] = Tensor::empty(sx.shape(), DType::f32, g.device());
         TRIM_DISPATCH(g.device(), conv2d_backward_data, g, sw, grads[0], p);
       }
-      if (need[1]) {
-        grads[1] = Tensor::empty(sw.shape(), DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p, 0.0f);
+      if (req[1]) {  // straight into the weight's gradient buffer when it has one
+        grads[1] = req.target(1, sw.shape(), g.device(), &beta);
+        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p, beta);
       }
-      if (need[2]) {
-        grads[2] = Tensor::empty(Shape{sw.size(0)}, DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2], 0.0f);
+      if (req[2]) {
+        grads[2] = req.target(2, Shape{sw.size(0)}, g.device(), &beta);
+        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2], beta);
       }
       return grads;
     });

@@ -23,16 +23,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   TRIM_DISPATCH(a.device(), gemm, false, false, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f, y.data<float>());
   if (any_requires_grad({&a, &b})) {
     Tensor sa = a.detach(), sb = b.detach();
-    record(y, "matmul", {&a, &b}, [sa, sb, m, n, k](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "matmul", {&a, &b}, [sa, sb, m, n, k](const Tensor& g, const GradRequest& req) {
       std::vector<Tensor> out(2);
-      if (need[0]) {
-        out[0] = matrix(g, m, k);  // g b^T
-        TRIM_DISPATCH(g.device(), gemm, false, true, m, k, n, 1.0f, g.data<float>(), sb.data<float>(), 0.0f,
+      float beta = 0.0f;
+      if (req[0]) {
+        out[0] = req.target(0, Shape{m, k}, g.device(), &beta);  // g b^T
+        TRIM_DISPATCH(g.device(), gemm, false, true, m, k, n, 1.0f, g.data<float>(), sb.data<float>(), beta,
                       out[0].data<float>());
       }
-      if (need[1]) {
-        out[1] = matrix(g, k, n);  // a^T g
-        TRIM_DISPATCH(g.device(), gemm, true, false, k, n, m, 1.0f, sa.data<float>(), g.data<float>(), 0.0f,
+      if (req[1]) {
+        out[1] = req.target(1, Shape{k, n}, g.device(), &beta);  // a^T g
+        TRIM_DISPATCH(g.device(), gemm, true, false, k, n, m, 1.0f, sa.data<float>(), g.data<float>(), beta,
                       out[1].data<float>());
       }
       return out;
@@ -57,21 +58,22 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, 1);
   if (any_requires_grad({&x, &w, &b})) {
     Tensor sx = x.detach(), sw = w.detach();
-    record(y, "linear", {&x, &w, &b}, [sx, sw, n, in, out](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "linear", {&x, &w, &b}, [sx, sw, n, in, out](const Tensor& g, const GradRequest& req) {
       std::vector<Tensor> grads(3);
-      if (need[0]) {
+      float beta = 0.0f;
+      if (req[0]) {
         grads[0] = matrix(g, n, in);  // g W
         TRIM_DISPATCH(g.device(), gemm, false, false, n, in, out, 1.0f, g.data<float>(), sw.data<float>(), 0.0f,
                       grads[0].data<float>());
       }
-      if (need[1]) {
-        grads[1] = matrix(g, out, in);  // g^T x
-        TRIM_DISPATCH(g.device(), gemm, true, false, out, in, n, 1.0f, g.data<float>(), sx.data<float>(), 0.0f,
+      if (req[1]) {  // g^T x, straight into the weight's gradient buffer when it has one
+        grads[1] = req.target(1, Shape{out, in}, g.device(), &beta);
+        TRIM_DISPATCH(g.device(), gemm, true, false, out, in, n, 1.0f, g.data<float>(), sx.data<float>(), beta,
                       grads[1].data<float>());
       }
-      if (need[2]) {
-        grads[2] = Tensor::empty(Shape{out}, DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), bias_grad, g, 1, grads[2], 0.0f);
+      if (req[2]) {
+        grads[2] = req.target(2, Shape{out}, g.device(), &beta);
+        TRIM_DISPATCH(g.device(), bias_grad, g, 1, grads[2], beta);
       }
       return grads;
     });

@@ -2,59 +2,95 @@
 // The per-element SGD update, shared by the CPU loop and the CUDA kernel, templated on a Rule: a
 // small struct of TRIM_HD functions through which a pruning method enters the step.
 //
+//   g <- grad_scale * g              global gradient-norm clipping (1 when off)
+//   g <- clamp(g, -clip, clip)       per-parameter clipping (when clip > 0)
 //   g <- Rule::grad(w, g)            method penalty or gradient mask (GReg's lambda*w, masks)
 //   g <- g + weight_decay * w        unless the parameter opts out
 //   v <- momentum * v + g            (PyTorch semantics, no dampening)
 //   g <- nesterov ? g + momentum * v : v
-//   w <- w - lr * g
-//   Rule::epilogue(w, v)             e.g. hard masks on weight and momentum, soft thresholds
+//   w <- w - lr * lr_scale * g
+//   Rule::epilogue(w, v)             e.g. hard masks on weight and momentum
+//   w_fwd <- Rule::store(w)          only for parameters with a master copy (w is the master):
+//                                    e.g. LATS writes the forward weight S_d(theta)
+//
+// A Rule is
+//   struct Rule {
+//     struct Params  { ... };   // per parameter (device pointers to masks, per-filter lambdas...)
+//     struct Scalars { ... };   // per step (thresholds, penalty strengths), in the step's device buffer
+//     TRIM_HD static float grad(const Params&, const Scalars&, int64_t i, float w, float g);
+//     TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t i, float& w, float& v);
+//     TRIM_HD static float store(const Params&, const Scalars&, int64_t i, float w);
+//   };
+// Params and Scalars must be trivially copyable: they reach the GPU as bytes.
 #include <cstdint>
 
 #include "core/base.h"
 
 namespace trim {
 
-// Per-step scalars. They live in a small device buffer that the step reads, so the step's kernel
-// arguments never change from one step to the next. `rule` holds the method's scalars.
+// The rule-independent per-step scalars.
 struct SgdScalars {
   float lr = 0.0f;
   float momentum = 0.0f;
   float weight_decay = 0.0f;
   int32_t nesterov = 0;
-  float rule[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float grad_scale = 1.0f;  // written on the device by gradient-norm clipping, before the update
+  int32_t pad_ = 0;
+  int64_t step = 0;         // the step's number, reported when a gradient is not finite
 };
 
-// Plain SGD: no penalty, no epilogue.
+// Everything one step reads besides the tables: one struct, one small device buffer.
+template <class Rule>
+struct StepScalars {
+  SgdScalars sgd;
+  typename Rule::Scalars rule{};
+};
+
+// Plain SGD: no penalty, no epilogue; the forward copy equals the master.
 struct DenseRule {
   struct Params {};
-  TRIM_HD static float grad(const Params&, const SgdScalars&, int64_t, float, float g) { return g; }
-  TRIM_HD static void epilogue(const Params&, const SgdScalars&, int64_t, float&, float&) {}
+  struct Scalars {};
+  TRIM_HD static float grad(const Params&, const Scalars&, int64_t, float, float g) { return g; }
+  TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t, float&, float&) {}
+  TRIM_HD static float store(const Params&, const Scalars&, int64_t, float w) { return w; }
 };
 
 // One parameter tensor in a multi-tensor step.
 template <class Rule>
 struct SgdSlot {
-  float* w = nullptr;
+  float* w = nullptr;      // what the step updates: the master copy if any, else the parameter
+  float* w_fwd = nullptr;  // the parameter when it has a master copy (written by Rule::store), else null
   const float* g = nullptr;
-  float* v = nullptr;  // momentum buffer; null when momentum is 0
+  float* v = nullptr;      // momentum buffer; null when momentum is 0
   int64_t n = 0;
-  float decay = 1.0f;  // 1: weight decay applies, 0: opted out (BN, biases)
+  float decay = 1.0f;      // 1: weight decay applies, 0: opted out (BN, biases)
+  float lr_scale = 1.0f;
+  float clip = 0.0f;       // > 0: clamp each gradient element to [-clip, clip]
   typename Rule::Params rule{};
 };
 
+// x - x is 0 exactly for finite x and NaN for infinities and NaN (no fast-math anywhere in trim).
+TRIM_HD bool is_finite(float x) { return x - x == 0.0f; }
+
+// Updates element i; returns false when its incoming gradient is not finite.
 template <class Rule>
-TRIM_HD void sgd_update(const SgdSlot<Rule>& s, const SgdScalars& k, int64_t i) {
+TRIM_HD bool sgd_update(const SgdSlot<Rule>& s, const StepScalars<Rule>& k, int64_t i) {
+  const float g_in = s.g[i];
   float w = s.w[i];
-  float g = Rule::grad(s.rule, k, i, w, s.g[i]) + k.weight_decay * s.decay * w;
+  float g = g_in * k.sgd.grad_scale;
+  if (s.clip > 0.0f) g = g < -s.clip ? -s.clip : (g > s.clip ? s.clip : g);
+  g = Rule::grad(s.rule, k.rule, i, w, g) + k.sgd.weight_decay * s.decay * w;
   float v = 0.0f;
   if (s.v) {
-    v = k.momentum * s.v[i] + g;
-    g = k.nesterov ? g + k.momentum * v : v;
+    v = k.sgd.momentum * s.v[i] + g;
+    g = k.sgd.nesterov ? g + k.sgd.momentum * v : v;
   }
-  w -= k.lr * g;
-  Rule::epilogue(s.rule, k, i, w, v);
+  w -= k.sgd.lr * s.lr_scale * g;
+  Rule::epilogue(s.rule, k.rule, i, w, v);
   s.w[i] = w;
   if (s.v) s.v[i] = v;
+  if (s.w_fwd) s.w_fwd[i] = Rule::store(s.rule, k.rule, i, w);
+  return is_finite(g_in);
 }
 
 }  // namespace trim

@@ -1,0 +1,91 @@
+#pragma once
+// TrainingMethod: the one interface through which a training method (dense training, a pruner)
+// enters trim's training loop (apps/runner/trainer.h). The loop owns data, forward, backward,
+// evaluation, metrics and checkpoints; a method chooses the optimizer and its step rule, may change
+// the weights the forward pass reads, add a loss term, act around each step and at epoch and round
+// boundaries, and keeps state that checkpoints save and restore. Every hook has a default that does
+// nothing, so dense training is a method with no overrides.
+//
+// Order of calls:
+//   add_parameters -> (ParamStore built) -> attach -> [resume: load_state]
+//   for each round: [begin_round unless resuming inside it] -> make_optimizer
+//     for each epoch, each batch: extra_loss, before_step, (step), after_step
+//     end_epoch (after evaluation)
+//   end_round, ..., finalize
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/optim/sgd.h"
+#include "layers/module.h"
+
+namespace trim {
+
+// Where training stands when a hook is called.
+struct StepInfo {
+  int64_t round = 0;              // 0-based
+  int64_t epoch = 0;              // 0-based, within the round
+  int64_t epochs = 0;             // per round
+  int64_t batch = 0;              // batches of this epoch already trained (the step's own, for step hooks)
+  int64_t batches_per_epoch = 0;
+  int64_t step = 0;               // optimizer steps before this one, over all rounds
+  float lr = 0.0f;                // the step's scheduled learning rate
+};
+
+class TrainingMethod {
+ public:
+  virtual ~TrainingMethod() = default;
+  // The method's name, as summary.json and metrics report it ("dense", "lats", ...).
+  virtual std::string name() const = 0;
+  // Training rounds (SAP, lottery tickets: several). Each trains the manifest's epochs with a
+  // fresh optimizer and a restarted learning-rate schedule.
+  virtual int64_t rounds() const { return 1; }
+
+  // Set-up. `params` arrives holding the model's parameters (weight decay as the manifest says);
+  // a method may change their step options (a master copy, an lr scale, clipping) and append its
+  // own parameters (LTP's thresholds). Then the store is built from it.
+  virtual void add_parameters(Module& model, std::vector<OptimParam>& params) {}
+  // The store exists (parameters now live in it): install weight functions, create masks...
+  virtual void attach(Module& model, ParamStore& store) {}
+
+  // The start of a round (also of round 0), not called when a resumed run continues inside it:
+  // e.g. rewind the weights, prune by the previous round's result.
+  virtual void begin_round(const StepInfo& at, Module& model, ParamStore& store) {}
+  // The optimizer of a round; a fresh one each round (momentum zeroed).
+  virtual std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) {
+    return std::make_unique<DenseSgd>(std::move(store), options);
+  }
+
+  // A loss term added to the task loss of this step (LTP's soft L0), or an undefined tensor.
+  virtual Tensor extra_loss(const StepInfo& at) { return {}; }
+  // Around the optimizer step: set the rule's per-step scalars (thresholds, penalties), masks...
+  virtual void before_step(const StepInfo& at, SgdBase& optimizer) {}
+  virtual void after_step(const StepInfo& at, SgdBase& optimizer) {}
+
+  // After an epoch's evaluation: add the method's metrics (sparsity, thresholds, ...) to its
+  // metrics.jsonl line.
+  virtual void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {}
+  // After a round's last epoch (its checkpoint is written after this).
+  virtual void end_round(const StepInfo& at, Module& model, ParamStore& store) {}
+  // After the last round: put the model into its deployed form (hard masks, S_D(theta)) and add
+  // summary keys. The trainer evaluates and saves the model after this.
+  virtual void finalize(Module& model, ParamStore& store, nlohmann::json& summary) {}
+
+  // State checkpoints keep: tensors the method owns (saved as "method.<name>", restored in place
+  // into the same tensors) and a JSON value (saved as metadata "trim.method").
+  virtual std::vector<std::pair<std::string, Tensor>> state_tensors() const { return {}; }
+  virtual nlohmann::json state_json() const { return nullptr; }
+  virtual void load_state_json(const nlohmann::json& state) {}
+};
+
+// Plain dense training.
+class DenseTraining final : public TrainingMethod {
+ public:
+  std::string name() const override { return "dense"; }
+};
+
+}  // namespace trim
