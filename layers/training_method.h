@@ -72,8 +72,9 @@ class TrainingMethod {
   // After a round's last epoch (its checkpoint is written after this).
   virtual void end_round(const StepInfo& at, Module& model, ParamStore& store) {}
   // After the last round: put the model into its deployed form (hard masks, S_D(theta)) and add
-  // summary keys. The trainer evaluates and saves the model after this.
-  virtual void finalize(Module& model, ParamStore& store, nlohmann::json& summary) {}
+  // summary keys; return true when the model changed, so the trainer evaluates it again (the
+  // summary's test accuracy is the deployed model's). The trainer then saves it as model.safetensors.
+  virtual bool finalize(Module& model, ParamStore& store, nlohmann::json& summary) { return false; }
 
   // State checkpoints keep: tensors the method owns (saved as "method.<name>", restored in place
   // into the same tensors) and a JSON value (saved as metadata "trim.method").

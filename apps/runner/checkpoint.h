@@ -1,35 +1,61 @@
 #pragma once
-// Training checkpoints: model, optimizer, random-generator state and where training stands, in
-// one safetensors file written atomically. Restoring one and training on reproduces the run that
-// was interrupted (same device and thread count).
+// Training checkpoints: model, optimizer state, the training method's state, random-generator
+// state and where training stands, in one safetensors file written atomically. Restoring one and
+// training on reproduces the run that was interrupted (same device and thread count).
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/optim/sgd.h"
 #include "core/random/generator.h"
 #include "layers/module.h"
+#include "layers/training_method.h"
 
 namespace trim {
 
 struct TrainProgress {
-  int64_t epoch = 0;      // the epoch in progress (or the next to start)
+  int64_t round = 0;      // the round in progress (or the next to start)
+  int64_t epoch = 0;      // the epoch of that round in progress (or the next to start)
   int64_t batch = 0;      // batches of `epoch` already trained
-  int64_t step = 0;       // optimizer steps so far
+  int64_t step = 0;       // optimizer steps so far, over all rounds
   double loss_sum = 0.0;  // running train metrics of `epoch`
   int64_t correct = 0;
   int64_t seen = 0;
   double seconds = 0.0;   // training time so far, over all sessions
 };
 
-// Tensors: "model.<name>" for every parameter and buffer, "optim.<name>" for optimizer state.
-// Metadata: "trim.format" = "1", progress fields as "trim.<field>", the generator as
-// "trim.rng.seed"/"trim.rng.offset", and `manifest` (the manifest as run) as "trim.manifest".
-void save_checkpoint(const std::string& path, const Module& model, const SgdBase& optimizer,
-                     const Generator& generator, const TrainProgress& progress, const std::string& manifest);
+// A checkpoint read into memory and checked for form, not yet applied to anything.
+struct Checkpoint {
+  std::string path;
+  TrainProgress progress;
+  uint64_t rng_seed = 0, rng_offset = 0;
+  std::string manifest;       // the manifest it was written with
+  nlohmann::json method;      // the method's JSON state (null when it has none)
+  std::string method_name;
+  std::vector<std::pair<std::string, Tensor>> model;  // "model.<name>" without the prefix
+  std::map<std::string, Tensor> optim, method_tensors;
+};
 
-// Restores everything save_checkpoint wrote; throws trim::Error naming the file and the missing or
-// mismatching entry. Returns the progress; `manifest` receives the manifest it was written with.
-TrainProgress load_checkpoint(const std::string& path, Module& model, SgdBase& optimizer, Generator& generator,
-                              std::string* manifest = nullptr);
+// Tensors: "model.<name>" for every parameter and buffer, "optim.<name>" for optimizer state,
+// "method.<name>" for the method's tensors. Metadata: "trim.format" = "1", progress fields as
+// "trim.<field>", the generator as "trim.rng.seed"/"trim.rng.offset", the manifest as run as
+// "trim.manifest", the method as "trim.method.name" and its JSON state as "trim.method".
+void save_checkpoint(const std::string& path, const Module& model, const SgdBase& optimizer,
+                     const TrainingMethod& method, const Generator& generator, const TrainProgress& progress,
+                     const std::string& manifest);
+
+// Reads and checks the file (format, metadata, tensor name prefixes); throws trim::Error naming
+// the file and the missing or malformed entry.
+Checkpoint read_checkpoint(const std::string& path);
+
+// Checks every tensor of `ck` against the model, optimizer and method first (names, shapes,
+// dtypes; nothing missing, nothing extra) and only then copies them in, so a mismatch leaves
+// everything untouched. Restores the generator and the method's JSON state.
+void apply_checkpoint(const Checkpoint& ck, Module& model, SgdBase& optimizer, TrainingMethod& method,
+                      Generator& generator);
 
 }  // namespace trim

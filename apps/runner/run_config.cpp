@@ -48,6 +48,13 @@ RunConfig parse_run_config(const Manifest& m) {
   if (!m.json["model"].is_object()) root.fail("model", "expected an object, found " + describe_json(m.json["model"]));
   r.model = m.json["model"];
 
+  if (m.json.contains("pruning")) {
+    root.accept("pruning");
+    if (!m.json["pruning"].is_object())
+      root.fail("pruning", "expected an object, found " + describe_json(m.json["pruning"]));
+    r.method = m.json["pruning"];
+  }
+
   Config opt = root.child("optimizer");
   opt.choice("name", {"sgd"}, "sgd");
   r.sgd.lr = opt.get<float>("lr");
@@ -55,6 +62,8 @@ RunConfig parse_run_config(const Manifest& m) {
   r.sgd.nesterov = opt.get<bool>("nesterov", false);
   r.sgd.weight_decay = opt.get<float>("weight_decay", 0.0f);
   r.decay_bn_and_bias = opt.get<bool>("decay_bn_and_bias", true);
+  r.sgd.clip_grad_norm = opt.get<float>("clip_grad_norm", 0.0f);
+  if (!(r.sgd.clip_grad_norm >= 0.0f)) opt.fail("clip_grad_norm", "must be >= 0 (0: no clipping)");
   if (!(r.sgd.lr > 0.0f)) opt.fail("lr", "must be > 0");
   if (r.sgd.momentum < 0.0f || r.sgd.momentum >= 1.0f) opt.fail("momentum", "must be in [0, 1)");
   if (r.sgd.weight_decay < 0.0f) opt.fail("weight_decay", "must be >= 0");

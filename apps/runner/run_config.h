@@ -31,7 +31,8 @@ struct RunConfig {
   int threads = 0;  // CPU threads; 0 = all cores
   bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
   DataConfig data;
-  nlohmann::json model;  // the model spec, read by build_model
+  nlohmann::json model;   // the model spec, read by build_model
+  nlohmann::json method;  // the "pruning" section (null when absent), read by the method
   SgdOptions sgd;
   bool decay_bn_and_bias = true;  // PyTorch's default: weight decay on every parameter
   LrSchedule schedule;

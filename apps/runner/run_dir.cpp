@@ -48,10 +48,14 @@ void RunDir::append_metrics(const nlohmann::json& line) {
   write_metrics();
 }
 
-void RunDir::keep_metrics_before(int64_t epochs_done) {
+void RunDir::keep_metrics_before(int64_t round, int64_t epoch) {
   std::vector<nlohmann::json> kept;
-  for (const nlohmann::json& j : metrics_)
-    if (j.contains("epoch") && j["epoch"].is_number_integer() && j["epoch"].get<int64_t>() < epochs_done) kept.push_back(j);
+  for (const nlohmann::json& j : metrics_) {
+    if (!j.contains("epoch") || !j["epoch"].is_number_integer()) continue;
+    int64_t r = j.contains("round") && j["round"].is_number_integer() ? j["round"].get<int64_t>() : 0;
+    int64_t e = j["epoch"].get<int64_t>();
+    if (r < round || (r == round && e < epoch)) kept.push_back(j);
+  }
   metrics_ = std::move(kept);
   write_metrics();
 }

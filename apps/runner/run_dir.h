@@ -20,8 +20,9 @@ class RunDir {
   void write_summary(const nlohmann::json& summary) const;
   // Adds one line to metrics.jsonl (rewriting the file atomically).
   void append_metrics(const nlohmann::json& line);
-  // Keeps only the lines whose "epoch" is below `epochs_done` (when resuming from a checkpoint).
-  void keep_metrics_before(int64_t epochs_done);
+  // Keeps only the lines of epochs before (round, epoch), by their "round" (0 when absent) and
+  // "epoch" keys (when resuming from a checkpoint).
+  void keep_metrics_before(int64_t round, int64_t epoch);
   const std::vector<nlohmann::json>& metrics() const { return metrics_; }
 
  private:

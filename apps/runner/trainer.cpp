@@ -3,19 +3,22 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "apps/runner/checkpoint.h"
+#include "apps/runner/evaluate.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
 #include "core/autograd/grad_mode.h"
+#include "core/io/safetensors.h"
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/ops/ops.h"
 #include "core/threads.h"
 #include "data/datasets.h"
-#include "data/loader.h"
 #include "data/subset.h"
 #include "models/models.h"
 
@@ -36,119 +39,155 @@ ChannelAffine normalisation(const DataConfig& d) {
   return a;
 }
 
-struct Eval {
-  double loss = 0.0, accuracy = 0.0;
+// --- set-up: everything a run needs, built from the manifest --------------------------------
+
+struct Run {
+  Manifest manifest;
+  std::string manifest_text;
+  RunConfig cfg;
+  Device device;
+  std::shared_ptr<Module> model;
+  std::shared_ptr<ParamStore> store;
+  std::unique_ptr<DataLoader> train_loader, test_loader;
+  ChannelAffine norm;
+  int64_t batches = 0;  // per epoch
+  int64_t train_size = 0;
+  std::unique_ptr<RunDir> dir;
 };
 
-Eval evaluate(Module& model, DataLoader& loader, const ChannelAffine& norm, Device device) {
-  NoGradGuard no_grad;
-  model.eval();
-  Tensor loss_sum = Tensor::zeros(Shape{}, DType::f32, device);
-  Tensor correct = Tensor::zeros(Shape{}, DType::i32, device);
-  loader.start_epoch(0);
-  int64_t seen = 0;
-  while (auto b = loader.next()) {
-    Tensor logits = model(affine_u8(b->images, norm));
-    add_(loss_sum, cross_entropy(logits, b->labels), float(b->labels.numel()));
-    count_correct(logits, b->labels, correct);
-    seen += b->labels.numel();
-  }
-  model.train();
-  return {loss_sum.item() / double(seen), correct.item() / double(seen)};
-}
-
-std::vector<OptimParam> optim_params(const Module& model, bool decay_bn_and_bias) {
+std::vector<OptimParam> model_params(const Module& model, bool decay_bn_and_bias) {
   std::vector<OptimParam> out;
   for (const NamedParameter& p : model.named_parameters())
     out.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight || decay_bn_and_bias});
   return out;
 }
 
-}  // namespace
-
-nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& options) {
-  RunConfig cfg = parse_run_config(manifest);
+Run set_up(const Manifest& manifest, TrainingMethod& method) {
+  Run r;
+  r.manifest = manifest;
+  r.manifest_text = manifest.json.dump();
+  r.cfg = parse_run_config(manifest);
+  const RunConfig& cfg = r.cfg;
   set_num_threads(cfg.threads);
-  Device device = resolve_device(cfg.device, manifest.source + ": /device");
+  r.device = resolve_device(cfg.device, manifest.source + ": /device");
   set_tf32(cfg.tf32_conv, cfg.tf32_matmul);
   set_deterministic(cfg.deterministic);
   set_benchmark(cfg.benchmark);
 
-  Generator& gen = default_generator();
-  gen.set_state(cfg.seed, 0);
+  default_generator().set_state(cfg.seed, 0);
   Config model_spec(cfg.model, manifest.source, "/model");
-  std::shared_ptr<Module> model = build_model(model_spec);
+  r.model = build_model(model_spec);
   model_spec.finish();
-  model->to(device);
-  DenseSgd opt(optim_params(*model, cfg.decay_bn_and_bias), cfg.sgd);
+  r.model->to(r.device);
+  std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
+  method.add_parameters(*r.model, params);
+  r.store = std::make_shared<ParamStore>(std::move(params));
+  method.attach(*r.model, *r.store);
 
   auto train_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "train"), cfg.data.train_limit);
   auto test_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "test"), cfg.data.test_limit);
   if (int64_t(cfg.data.mean.size()) != train_set->item_shape()[0])
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
                             cfg.data.mean.size(), train_set->item_shape()[0]));
+  r.train_size = train_set->size();
   LoaderOptions lo;
   lo.batch_size = cfg.data.batch_size;
   lo.seed = cfg.seed;
   lo.workers = cfg.data.workers;
   lo.prefetch = cfg.data.prefetch;
-  lo.device = device;
-  DataLoader train_loader(train_set, lo);
+  lo.device = r.device;
+  r.train_loader = std::make_unique<DataLoader>(train_set, lo);
   lo.batch_size = cfg.data.eval_batch_size;
   lo.shuffle = false;
-  DataLoader test_loader(test_set, lo);
-  ChannelAffine norm = normalisation(cfg.data);
+  r.test_loader = std::make_unique<DataLoader>(test_set, lo);
+  r.norm = normalisation(cfg.data);
+  r.batches = r.train_loader->batches_per_epoch();
+  return r;
+}
 
-  RunDir dir(cfg.output);
+// --- resume: a checkpoint checked against this run before anything is changed ----------------
+
+void check_progress(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+  const TrainProgress& p = ck.progress;
+  int64_t rounds = method.rounds();
+  bool inside = p.round < rounds && p.epoch < r.cfg.epochs && p.batch < r.batches;
+  bool finished = p.round == rounds && p.epoch == 0 && p.batch == 0;
+  if (!inside && !finished)
+    throw Error(fmt::format("{}: the checkpoint stands at round {}, epoch {}, batch {}, outside this run's {} round(s) "
+                            "of {} epochs of {} batches",
+                            ck.path, p.round, p.epoch, p.batch, rounds, r.cfg.epochs, r.batches));
+  if (p.step > (int64_t(1) << 62))
+    throw Error(fmt::format("{}: the checkpoint's step count {} is implausible", ck.path, p.step));
+}
+
+// --- the loop --------------------------------------------------------------------------------
+
+struct Loop {
+  Run& r;
+  TrainingMethod& method;
+  const TrainOptions& options;
   TrainProgress p;
-  std::string manifest_text = manifest.json.dump();
-  if (options.resume) {
-    if (!std::filesystem::exists(dir.checkpoint_path()))
-      throw Error(dir.checkpoint_path() + ": no checkpoint to resume from");
-    std::string old_manifest;
-    p = load_checkpoint(dir.checkpoint_path(), *model, opt, gen, &old_manifest);
-    if (old_manifest != manifest_text)
-      log_warn("resuming with a manifest that differs from the one the checkpoint was written with");
-    dir.keep_metrics_before(p.epoch);
-    log_info(fmt::format("resuming {} at epoch {}, batch {} (step {})", dir.checkpoint_path(), p.epoch, p.batch, p.step));
-  } else if (std::filesystem::exists(dir.checkpoint_path())) {
-    throw Error(dir.path() + ": the output folder already holds a run (checkpoint.safetensors); pass --resume to "
-                             "continue it, or choose another output (--set output=...)");
-  } else {
-    dir.keep_metrics_before(0);
-  }
-  dir.write_manifest(manifest.json);
-  log_info(fmt::format("{}: {} parameters on {}, {} training images, {} batches per epoch", cfg.name,
-                       model->num_parameters(), device.str(), train_set->size(), train_loader.batches_per_epoch()));
-
-  Progress progress(cfg.log_interval_seconds);
-  const int64_t batches = train_loader.batches_per_epoch();
+  std::unique_ptr<SgdBase> opt;
+  Progress progress;
   Eval last_eval;
-  while (p.epoch < cfg.epochs) {
-    model->train();
-    train_loader.start_epoch(p.epoch, p.batch);
+
+  StepInfo info(int64_t batch, float lr) const {
+    return {p.round, p.epoch, r.cfg.epochs, batch, r.batches, p.step, lr};
+  }
+
+  void save(const TrainProgress& at) {
+    save_checkpoint(r.dir->checkpoint_path(), *r.model, *opt, method, default_generator(), at, r.manifest_text);
+  }
+
+  // Stops a diverging run before anything is saved, so the last checkpoint stays the last good one.
+  void check_finite(int64_t epoch_first_step) {
+    int64_t bad = opt->first_nonfinite_step();
+    if (bad < 0 && std::isfinite(p.loss_sum)) return;
+    std::string where = bad >= 0 ? fmt::format("a non-finite gradient at epoch {}, step {} (batch {} of the epoch)",
+                                               p.epoch + 1, bad + 1, bad - epoch_first_step + 1)
+                                 : fmt::format("a non-finite training loss in epoch {} (steps {} to {})", p.epoch + 1,
+                                               epoch_first_step + 1, p.step);
+    std::string round = method.rounds() > 1 ? fmt::format(" of round {}", p.round + 1) : "";
+    throw Error(fmt::format("{}: training diverged: {}{}; the run stops here and {} is kept as it was (lower "
+                            "optimizer.lr, or clip gradients with optimizer.clip_grad_norm)",
+                            r.manifest.source, where, round, r.dir->checkpoint_path()));
+  }
+
+  // One epoch of training; false when interrupted.
+  bool train_epoch(nlohmann::json& line) {
+    const RunConfig& cfg = r.cfg;
+    DataLoader& loader = *r.train_loader;
+    r.model->train();
+    loader.start_epoch(p.epoch, p.batch);
     // Device-side running sums, folded into p at checkpoints and at the end of the epoch only, so
     // an interrupted and resumed run adds in exactly the same order as an uninterrupted one.
-    Tensor loss_acc = Tensor::zeros(Shape{}, DType::f32, device);
-    Tensor correct_acc = Tensor::zeros(Shape{}, DType::i32, device);
+    Tensor loss_acc = Tensor::zeros(Shape{}, DType::f32, r.device);
+    Tensor correct_acc = Tensor::zeros(Shape{}, DType::i32, r.device);
+    const int64_t epoch_first_step = p.step - p.batch;
     auto fold = [&] {
       p.loss_sum += loss_acc.item();
       p.correct += int64_t(correct_acc.item());
       loss_acc.zero_();
       correct_acc.zero_();
+      check_finite(epoch_first_step);
     };
     Clock::time_point t0 = Clock::now();
     double seconds_before = p.seconds;
     int64_t images = 0;
-    float lr = opt.lr();
-    while (auto b = train_loader.next()) {
-      lr = cfg.schedule.lr_at(p.epoch, b->index, batches);
-      opt.set_lr(lr);
-      Tensor logits = (*model)(affine_u8(b->images, norm));
+    float lr = opt->lr();
+    while (auto b = loader.next()) {
+      lr = cfg.schedule.lr_at(p.epoch, b->index, r.batches);
+      opt->set_lr(lr);
+      opt->set_step_number(p.step);
+      StepInfo at = info(b->index, lr);
+      Tensor logits = (*r.model)(affine_u8(b->images, r.norm));
       Tensor loss = cross_entropy(logits, b->labels, cfg.label_smoothing);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
+      Tensor extra = method.extra_loss(at);
+      opt->zero_grad();
+      (extra.defined() ? add(loss, extra) : loss).backward();
+      method.before_step(at, *opt);
+      opt->step();
+      method.after_step(at, *opt);
       {
         NoGradGuard no_grad;
         add_(loss_acc, loss, float(b->labels.numel()));
@@ -157,68 +196,157 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
       ++p.batch, ++p.step;
       p.seen += b->labels.numel();
       images += b->labels.numel();
-      if (options.interrupt && options.interrupt(p.step)) return {};
+      if (options.interrupt && options.interrupt(p.step)) return false;
       if (progress.due()) {
         double loss_now = (p.loss_sum + loss_acc.item()) / double(p.seen);
         double acc_now = double(p.correct + int64_t(correct_acc.item())) / double(p.seen);
-        progress.show(fmt::format("epoch {}/{}  batch {}/{}  loss {:.4f}  acc {:.4f}  lr {:.4g}  {:.0f} img/s",
-                                  p.epoch + 1, cfg.epochs, p.batch, batches, loss_now, acc_now, lr,
+        std::string round = method.rounds() > 1 ? fmt::format("round {}/{}  ", p.round + 1, method.rounds()) : "";
+        progress.show(fmt::format("{}epoch {}/{}  batch {}/{}  loss {:.4f}  acc {:.4f}  lr {:.4g}  {:.0f} img/s", round,
+                                  p.epoch + 1, cfg.epochs, p.batch, r.batches, loss_now, acc_now, lr,
                                   double(images) / since(t0)));
       }
-      if (cfg.checkpoint_every_steps > 0 && p.step % cfg.checkpoint_every_steps == 0 && p.batch < batches) {
+      if (cfg.checkpoint_every_steps > 0 && p.step % cfg.checkpoint_every_steps == 0 && p.batch < r.batches) {
         fold();
         p.seconds = seconds_before + since(t0);
-        save_checkpoint(dir.checkpoint_path(), *model, opt, gen, p, manifest_text);
+        save(p);
       }
     }
     fold();
-    synchronize(device);
+    synchronize(r.device);
     double train_seconds = since(t0);
     progress.done();
+    p.seconds = seconds_before + train_seconds;
+    if (method.rounds() > 1) line["round"] = p.round;
+    line["epoch"] = p.epoch;
+    line["lr"] = lr;
+    line["train_loss"] = p.loss_sum / double(p.seen);
+    line["train_accuracy"] = double(p.correct) / double(p.seen);
+    line["images_per_second"] = double(images) / train_seconds;
+    line["seconds"] = train_seconds;
+    return true;
+  }
 
-    nlohmann::json line = {{"epoch", p.epoch},
-                           {"lr", lr},
-                           {"train_loss", p.loss_sum / double(p.seen)},
-                           {"train_accuracy", double(p.correct) / double(p.seen)},
-                           {"images_per_second", double(images) / train_seconds}};
-    if ((p.epoch + 1) % cfg.eval_every == 0 || p.epoch + 1 == cfg.epochs) {
-      last_eval = evaluate(*model, test_loader, norm, device);
+  void end_epoch(nlohmann::json& line) {
+    const RunConfig& cfg = r.cfg;
+    bool last_of_round = p.epoch + 1 == cfg.epochs;
+    if ((p.epoch + 1) % cfg.eval_every == 0 || last_of_round) {
+      last_eval = evaluate(*r.model, *r.test_loader, r.norm, r.device);
       line["test_loss"] = last_eval.loss;
       line["test_accuracy"] = last_eval.accuracy;
     }
-    p.seconds = seconds_before + since(t0);
-    line["seconds"] = since(t0);
+    method.end_epoch(info(r.batches, opt->lr()), *r.model, *r.store, line);
     line["elapsed_seconds"] = p.seconds;
-    line["peak_memory_bytes"] = memory_stats(device).peak;
-    dir.append_metrics(line);
-    log_info(fmt::format("epoch {}/{}: train loss {:.4f} acc {:.4f}{}, {:.1f} s, {:.0f} img/s", p.epoch + 1, cfg.epochs,
-                         line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
+    line["peak_memory_bytes"] = memory_stats(r.device).peak;
+    r.dir->append_metrics(line);
+    std::string round = method.rounds() > 1 ? fmt::format("round {}/{}, ", p.round + 1, method.rounds()) : "";
+    log_info(fmt::format("{}epoch {}/{}: train loss {:.4f} acc {:.4f}{}, {:.1f} s, {:.0f} img/s", round, p.epoch + 1,
+                         cfg.epochs, line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
                          line.contains("test_accuracy") ? fmt::format(", test acc {:.4f}", last_eval.accuracy) : "",
                          line["seconds"].get<double>(), line["images_per_second"].get<double>()));
+    if (last_of_round) method.end_round(info(r.batches, opt->lr()), *r.model, *r.store);
 
-    TrainProgress next;  // the start of the next epoch
-    next.epoch = p.epoch + 1;
+    TrainProgress next;  // where the next epoch (or round) starts
+    next.round = last_of_round ? p.round + 1 : p.round;
+    next.epoch = last_of_round ? 0 : p.epoch + 1;
     next.step = p.step;
     next.seconds = p.seconds;
-    save_checkpoint(dir.checkpoint_path(), *model, opt, gen, next, manifest_text);
+    save(next);
     p = next;
   }
 
-  nlohmann::json summary = {{"name", cfg.name},
-                            {"epochs", cfg.epochs},
-                            {"steps", p.step},
-                            {"device", device.str()},
-                            {"threads", num_threads()},
-                            {"seconds", p.seconds},
-                            {"peak_memory_bytes", memory_stats(device).peak},
-                            {"parameters", model->num_parameters()}};
-  if (!dir.metrics().empty()) {  // the last epoch always evaluates
-    const nlohmann::json& last = dir.metrics().back();
-    for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second"})
-      if (last.contains(k)) summary[k] = last[k];
+  // All rounds; false when interrupted.
+  bool run() {
+    while (p.round < method.rounds()) {
+      if (p.epoch == 0 && p.batch == 0) {  // a round starts: the method's turn, then a fresh optimizer
+        method.begin_round(info(0, r.cfg.sgd.lr), *r.model, *r.store);
+        opt = method.make_optimizer(r.store, r.cfg.sgd);
+      }
+      while (p.epoch < r.cfg.epochs) {
+        nlohmann::json line;
+        if (!train_epoch(line)) return false;
+        int64_t round = p.round;
+        end_epoch(line);
+        if (p.round != round) break;
+      }
+    }
+    return true;
   }
-  dir.write_summary(summary);
+};
+
+nlohmann::json summarize(const Run& r, const TrainingMethod& method, const TrainProgress& p) {
+  nlohmann::json s = {{"name", r.cfg.name},
+                      {"method", method.name()},
+                      {"epochs", r.cfg.epochs},
+                      {"steps", p.step},
+                      {"device", r.device.str()},
+                      {"threads", num_threads()},
+                      {"seconds", p.seconds},
+                      {"peak_memory_bytes", memory_stats(r.device).peak},
+                      {"parameters", r.model->num_parameters()}};
+  if (method.rounds() > 1) s["rounds"] = method.rounds();
+  if (!r.dir->metrics().empty()) {  // the last epoch always evaluates
+    const nlohmann::json& last = r.dir->metrics().back();
+    for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second"})
+      if (last.contains(k)) s[k] = last[k];
+  }
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const TrainOptions& options) {
+  Run r = set_up(manifest, method);
+  if (!r.cfg.method.is_null() && method.name() == "dense")
+    throw Error(manifest.source + ": /pruning: this app trains densely; pruning settings belong to the pruning apps");
+  const std::string ck_path = r.cfg.output + "/checkpoint.safetensors";
+
+  std::optional<Checkpoint> ck;
+  if (options.resume) {
+    if (!std::filesystem::exists(ck_path)) throw Error(ck_path + ": no checkpoint to resume from");
+    ck = read_checkpoint(ck_path);
+    check_progress(r, method, *ck);
+  } else if (std::filesystem::exists(ck_path)) {
+    throw Error(r.cfg.output + ": the output folder already holds a run (checkpoint.safetensors); pass --resume to "
+                               "continue it, or choose another output (--set output=...)");
+  }
+
+  Loop loop{r, method, options, {}, nullptr, Progress(r.cfg.log_interval_seconds), {}};
+  if (ck) {
+    loop.p = ck->progress;
+    // The optimizer the checkpoint's round was using, to receive its state.
+    loop.opt = method.make_optimizer(r.store, r.cfg.sgd);
+    apply_checkpoint(*ck, *r.model, *loop.opt, method, default_generator());
+    if (ck->manifest != r.manifest_text)
+      log_warn("resuming with a manifest that differs from the one the checkpoint was written with");
+  }
+  r.dir = std::make_unique<RunDir>(r.cfg.output);
+  r.dir->keep_metrics_before(loop.p.round, loop.p.epoch);
+  r.dir->write_manifest(manifest.json);
+  if (ck)
+    log_info(fmt::format("resuming {} at round {}, epoch {}, batch {} (step {})", ck_path, loop.p.round, loop.p.epoch,
+                         loop.p.batch, loop.p.step));
+  log_info(fmt::format("{}: {} ({}), {} parameters on {}, {} training images, {} batches per epoch", r.cfg.name,
+                       method.name(), r.cfg.model.value("name", "?"), r.model->num_parameters(), r.device.str(),
+                       r.train_size, r.batches));
+
+  if (!loop.run()) return {};
+
+  nlohmann::json summary = summarize(r, method, loop.p);
+  if (method.finalize(*r.model, *r.store, summary)) {
+    Eval deployed = evaluate(*r.model, *r.test_loader, r.norm, r.device);
+    summary["test_loss"] = deployed.loss;
+    summary["test_accuracy"] = deployed.accuracy;
+  }
+  std::vector<NamedTensor> deployed;
+  for (const auto& [name, t] : r.model->state_dict()) deployed.push_back({name, t});
+  save_safetensors(r.dir->file("model.safetensors"), deployed, {{"trim.method", method.name()}});
+  r.dir->write_summary(summary);
   return summary;
+}
+
+nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& options) {
+  DenseTraining dense;
+  return train(manifest, dense, options);
 }
 
 }  // namespace trim

@@ -1,12 +1,14 @@
 #pragma once
-// Dense training of an image classifier as a manifest describes it: trim-train's whole job, and
-// the loop the pruning apps build on.
+// The training loop every app shares: an image classifier trained as a manifest describes, with
+// a TrainingMethod (layers/training_method.h) entering through its hooks. Dense training is the
+// method with no overrides.
 #include <cstdint>
 #include <functional>
 
 #include <nlohmann/json.hpp>
 
 #include "apps/runner/manifest.h"
+#include "layers/training_method.h"
 
 namespace trim {
 
@@ -18,8 +20,12 @@ struct TrainOptions {
 };
 
 // Trains, evaluates and writes the run folder (manifest.json, metrics.jsonl, summary.json,
-// checkpoint.safetensors). Returns the summary (empty if interrupted). Refuses an output folder that
-// already holds a checkpoint unless resuming.
+// model.safetensors, checkpoint.safetensors). Returns the summary (empty if interrupted). Refuses
+// an output folder that already holds a checkpoint unless resuming. A non-finite loss or gradient
+// stops the run with an error naming the epoch and step; the last checkpoint stays as it was.
+nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const TrainOptions& options = {});
+
+// Dense training (trim-train's job).
 nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& options = {});
 
 }  // namespace trim
