@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes test/golden/pytorch_ops.safetensors: inputs, outputs and gradients of conv, batch norm,
-pooling, linear and cross-entropy computed by PyTorch (float64, rounded to float32), for
+pooling, linear and cross-entropy computed by PyTorch (float64, rounded to float32), and
+clip_grad_norm_ in float32, for
 test/unit/test_golden_pytorch.cpp. Needs only torch (the safetensors layout is written by hand).
 
     python3 scripts/make_golden.py            # on any machine with PyTorch
@@ -78,6 +79,21 @@ ce = {"logits": randn(8, 10) * 3, "labels": torch.randint(0, 10, (8,))}
 for eps in (0.0, 0.1):
     case(f"xent_{eps}", {"label_smoothing": eps}, ce,
          lambda logits, labels, e=eps: F.cross_entropy(logits, labels, label_smoothing=e), ["logits"])
+
+# torch.nn.utils.clip_grad_norm_ in float32 (what users run): three gradients, one max_norm that
+# clips and one that does not. Stored: the gradients before and after.
+clip_in = [torch.randn(3, 5) * 0.7, torch.randn(7) * 0.2, torch.randn(2, 2, 3) * 1.5]
+for max_norm in (1.0, 100.0):
+    ps = [torch.nn.Parameter(torch.zeros_like(g)) for g in clip_in]
+    for p_, g in zip(ps, clip_in):
+        p_.grad = g.clone()
+    total = torch.nn.utils.clip_grad_norm_(ps, max_norm)
+    name = f"clip_{max_norm:g}"
+    for i, (p_, g) in enumerate(zip(ps, clip_in)):
+        put(f"{name}.g{i}", g)
+        put(f"{name}.clipped{i}", p_.grad)
+    put(f"{name}.norm", total.reshape(1))
+    meta[name] = json.dumps({"max_norm": max_norm, "tensors": len(clip_in)})
 
 # The safetensors layout: u64 header length, JSON header, raw little-endian data.
 header, blobs, offset = {"__metadata__": meta}, [], 0

@@ -129,10 +129,11 @@ void run_backward(const Tensor& root, const Tensor& grad) {
       req.need.resize(k);
       req.into.resize(k);
       req.accumulate.resize(k);
+      const bool in_place = grads_in_place();
       for (size_t i = 0; i < k; ++i) {
         const Edge& e = n->next[i];
         req.need[i] = e.needed();
-        if (!e.leaf || !e.leaf->grad.defined()) continue;
+        if (!in_place || !e.leaf || !e.leaf->grad.defined()) continue;
         bool repeated = false;  // the same leaf twice among this node's inputs: offer its buffer once
         for (size_t j = 0; j < i; ++j) repeated = repeated || n->next[j].leaf == e.leaf;
         if (repeated) continue;

@@ -98,8 +98,9 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma,
       sum_gy_xc += lanes(l.hw, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); });
     }
     bool acc = param_beta != 0.0f;  // with 0 the old values are never read (they may be NaN)
-    GB[c] = acc ? float(double(param_beta) * GB[c] + sum_gy) : float(sum_gy);
-    GG[c] = acc ? float(double(param_beta) * GG[c] + sum_gy_xc * invstd) : float(sum_gy_xc * invstd);
+    // Rounded to float before adding: exactly what adding a separately computed gradient gives.
+    GB[c] = acc ? param_beta * GB[c] + float(sum_gy) : float(sum_gy);
+    GG[c] = acc ? param_beta * GG[c] + float(sum_gy_xc * invstd) : float(sum_gy_xc * invstd);
     // dx = gamma * invstd * (gy - mean(gy) - xhat * mean(gy * xhat))
     double m = double(l.n) * double(l.hw);
     float k = G[c] * invstd, mg = float(sum_gy / m), mgx = float(sum_gy_xc * invstd * invstd / m);

@@ -152,28 +152,35 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
            dw + gi * g.Og * g.K);
     }
   };
-  // beta = 1: the images' sum is added to the existing gradient (the GEMMs below accumulate).
-  if (beta == 0.0f)
+  // beta != 0: the images' sum is formed on its own, then added, so the result equals adding a
+  // separately computed gradient bit for bit.
+  std::vector<float> fresh;
+  float* out = GW;
+  if (beta != 0.0f) {
+    fresh.assign(wsize, 0.0f);
+    out = fresh.data();
+  } else {
     std::memset(GW, 0, sizeof(float) * wsize);
-  else if (beta != 1.0f)
-    for (size_t i = 0; i < wsize; ++i) GW[i] *= beta;
+  }
   if (!spread_images(g.N)) {
     std::vector<float> col(colsize);
-    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), GW);
-    return;
-  }
-  // Each thread sums its own images; the partial sums are then added in thread order.
-  std::vector<std::vector<float>> partial(static_cast<size_t>(omp_get_max_threads()));
+    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), out);
+  } else {
+    // Each thread sums its own images; the partial sums are then added in thread order.
+    std::vector<std::vector<float>> partial(static_cast<size_t>(omp_get_max_threads()));
 #pragma omp parallel
-  {
-    std::vector<float> col(colsize), dw(wsize, 0.0f);
+    {
+      std::vector<float> col(colsize), dw(wsize, 0.0f);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), dw.data());
-    partial[size_t(omp_get_thread_num())] = std::move(dw);
+      for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), dw.data());
+      partial[size_t(omp_get_thread_num())] = std::move(dw);
+    }
+    for (const auto& dw : partial)
+      if (!dw.empty())
+        for (size_t i = 0; i < wsize; ++i) out[i] += dw[i];
   }
-  for (const auto& dw : partial)
-    if (!dw.empty())
-      for (size_t i = 0; i < wsize; ++i) GW[i] += dw[i];
+  if (beta != 0.0f)
+    for (size_t i = 0; i < wsize; ++i) GW[i] = beta * GW[i] + fresh[i];
 }
 
 }  // namespace trim::cpu

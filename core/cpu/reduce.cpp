@@ -36,7 +36,8 @@ void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
       for (int64_t i = 0; i < inner; ++i) r += row[i];
       s += r;
     }
-    out[c] = beta != 0.0f ? float(double(beta) * out[c] + s) : float(s);
+    // Rounded to float before adding: exactly what adding a separately computed gradient gives.
+    out[c] = beta != 0.0f ? beta * out[c] + float(s) : float(s);
   });
 }
 

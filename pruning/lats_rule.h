@@ -1,0 +1,34 @@
+#pragma once
+// The LATS rule of the SGD step (specs/lats.md). The step updates the latent theta (the
+// parameter's master copy) and, in the same pass, writes the forward weight
+//   w = S_d(theta) = sign(theta) * max(|theta| - d, 0)
+// with d the threshold of the next forward pass (Scalars::threshold, set before each step).
+// Backward is straight-through: dL/dtheta = sign(theta)^2 * dL/dw, so exact zeros get no gradient
+// (nor decay: their weight-decay term is zero too) and pruned entries (|theta| <= d) can regrow.
+#include <cmath>
+
+#include "core/optim/sgd_rule.h"
+
+namespace trim {
+
+TRIM_HD float soft_threshold(float theta, float d) {
+  float a = (theta < 0.0f ? -theta : theta) - d;
+  if (a <= 0.0f) return 0.0f;  // NaN passes through: a diverged theta stays visible
+  return theta < 0.0f ? -a : a;
+}
+
+struct LatsRule {
+  struct Params {};
+  struct Scalars {
+    float threshold = 0.0f;  // d of the next forward pass
+  };
+  TRIM_HD static float grad(const Params&, const Scalars&, int64_t, float theta, float g) {
+    return theta != 0.0f ? g : 0.0f;
+  }
+  TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t, float&, float&) {}
+  TRIM_HD static float store(const Params&, const Scalars& k, int64_t, float theta) {
+    return soft_threshold(theta, k.threshold);
+  }
+};
+
+}  // namespace trim
