@@ -108,6 +108,8 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
 // --- resume: a checkpoint checked against this run before anything is changed ----------------
 
 void check_progress(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+  if (ck.method_name != method.name())
+    throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + method.name() + "'");
   const TrainProgress& p = ck.progress;
   int64_t rounds = method.rounds();
   bool inside = p.round < rounds && p.epoch < r.cfg.epochs && p.batch < r.batches;
