@@ -17,9 +17,11 @@ namespace {
 
 constexpr double kCountTolerance = 1e-9;
 
+#ifndef TRIM_HAVE_CUDA
 [[noreturn]] void no_cuda(const char* what) {
   throw Error(cat(what, ": the tensors are on a CUDA device, but this build has no CUDA backend"));
 }
+#endif
 
 // Checks the set and its masks; returns the common device.
 Device check_inputs(const char* op, const PrunableSet& set, const std::vector<Tensor>& masks) {
