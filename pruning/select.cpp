@@ -15,7 +15,7 @@ namespace trim {
 
 namespace {
 
-constexpr double kCountTolerance = 1e-9;
+constexpr double kCountTolerance = 1e-12;  // far above product round-off (~1e-16), far below a real fraction
 
 #ifndef TRIM_HAVE_CUDA
 [[noreturn]] void no_cuda(const char* what) {

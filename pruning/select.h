@@ -20,7 +20,7 @@
 namespace trim {
 
 // ⌊s·n⌋ for a target sparsity s in [0, 1], the unstructured count of baselines.md (never above the
-// target). A product within 1e-9 (relative) below an integer counts as that integer, so s = 0.29
+// target). A product within 1e-12 (relative) below an integer counts as that integer, so s = 0.29
 // over n = 100 gives 29, not the 28 of the binary product 28.999999999999996.
 int64_t count_for_sparsity(double s, int64_t n);
 
@@ -29,7 +29,7 @@ int64_t count_for_sparsity(double s, int64_t n);
 int64_t lt_prune_count(int64_t n_unpruned, int64_t num = 1, int64_t den = 5);
 
 // GReg / structured one-shot (greg.md "Selection", baselines.md §1): n_p = min(⌈r·n⌉, n − 1) for a
-// ratio r in [0, 1] over n filters (with the same 1e-9 tolerance as count_for_sparsity, so that
+// ratio r in [0, 1] over n filters (with the same 1e-12 tolerance as count_for_sparsity, so that
 // 0.7·10 is 7, not 8).
 int64_t filter_prune_count(double r, int64_t n);
 

@@ -119,6 +119,8 @@ TEST_CASE("unstructured and filter counts avoid floating-point off-by-one", "[pr
   CHECK(count_for_sparsity(0.999, 1000000) == 999000);
   CHECK(count_for_sparsity(1.0, 17) == 17);
   CHECK(count_for_sparsity(0.0, 17) == 0);
+  CHECK(count_for_sparsity(0.8999999, 10) == 8);  // a real fraction below the integer still floors
+  CHECK(count_for_sparsity(0.9, 25'488'000) == 22'939'200);
   CHECK_THROWS_WITH(count_for_sparsity(1.5, 10), Contains("[0, 1]"));
   CHECK(filter_prune_count(0.7, 64) == 45);   // greg oracle 3
   CHECK(filter_prune_count(0.95, 16) == 15);  // capped at n − 1
@@ -127,6 +129,7 @@ TEST_CASE("unstructured and filter counts avoid floating-point off-by-one", "[pr
   CHECK(filter_prune_count(0.5, 3) == 2);
   CHECK(filter_prune_count(1.0, 4) == 3);
   CHECK(filter_prune_count(0.0, 4) == 0);
+  CHECK(filter_prune_count(0.7000001, 10) == 8);  // a real fraction above the integer still ceils
 }
 
 TEST_CASE("CPU selection matches a brute-force sort on tie-heavy random weights", "[pruning]") {
