@@ -29,8 +29,8 @@ Case make_case(uint64_t seed, const std::vector<Shape>& shapes) {
       m[size_t(i)] = philox::uniform(seed + 1000, l, i) < 0.3f ? 0.0f : 1.0f;
     }
     Tensor wc = Tensor::from_vector(shapes[l], w), mc = Tensor::from_vector(shapes[l], m);
-    c.cpu.names.push_back("t" + std::to_string(l));
-    c.gpu.names.push_back("t" + std::to_string(l));
+    c.cpu.names.push_back(cat("t", l));
+    c.gpu.names.push_back(cat("t", l));
     c.cpu.tensors.push_back(wc);
     c.gpu.tensors.push_back(wc.to(kGpu));
     c.masks_cpu.push_back(mc);
@@ -58,7 +58,7 @@ TEST_CASE("global magnitude selection on CUDA equals the CPU, with ties and prio
     check_same(select_global(c.gpu, c.masks_gpu, k), select_global(c.cpu, c.masks_cpu, k));
     check_same(select_global(c.gpu, {}, k), select_global(c.cpu, {}, k));
   }
-  CHECK_THROWS_WITH(select_global(c.gpu, c.masks_gpu, unpruned + 1), Contains("only " + std::to_string(unpruned)));
+  CHECK_THROWS_WITH(select_global(c.gpu, c.masks_gpu, unpruned + 1), Contains(cat("only ", unpruned)));
 }
 
 TEST_CASE("per-layer magnitude selection on CUDA equals the CPU", "[cuda][pruning]") {

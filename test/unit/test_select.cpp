@@ -17,7 +17,7 @@ namespace {
 PrunableSet set_of(const std::vector<std::vector<float>>& ws) {
   PrunableSet s;
   for (size_t i = 0; i < ws.size(); ++i) {
-    s.names.push_back("t" + std::to_string(i));
+    s.names.push_back(cat("t", i));
     s.tensors.push_back(Tensor::from_vector(Shape{int64_t(ws[i].size())}, ws[i]));
   }
   return s;
