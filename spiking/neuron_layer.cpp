@@ -27,8 +27,12 @@ NeuronOutput NeuronLayer::forward_stream(const Tensor& x, const Tensor& v0) {
   NeuronOutput out = neuron_forward(x, cfg_, v0, w, v0.defined());
   if (record_rate_) {
     NoGradGuard no_grad;
+    int64_t n = out.spikes.numel();
     rate_ = Tensor::empty(Shape{}, DType::f32, x.device());
-    TRIM_DISPATCH(x.device(), sum, out.spikes, 1.0f / float(out.spikes.numel()), rate_);
+    if (n > 0)
+      TRIM_DISPATCH(x.device(), sum, out.spikes, 1.0f / float(n), rate_);
+    else
+      rate_.fill_(0.0f);
   }
   return out;
 }
