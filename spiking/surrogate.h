@@ -28,7 +28,49 @@ struct ATan {
   }
 };
 
+// Piecewise linear derivative (SpikingJelly's PiecewiseQuadratic): g'(x) = max(0, alpha - alpha^2 |x|),
+// a triangle of height alpha on |x| < 1/alpha; g(x) = 0 below, 1 above, and
+// -alpha^2 x |x| / 2 + alpha x + 1/2 in between. Default alpha = 1 (g'(0) = 1, like the others).
+struct PiecewiseLinear {
+  float alpha = 1.0f;
+  TRIM_HD float g(float x) const {
+    float w = 1.0f / alpha;
+    if (x < -w) return 0.0f;
+    if (x > w) return 1.0f;
+    return -0.5f * alpha * alpha * x * fabsf(x) + alpha * x + 0.5f;
+  }
+  TRIM_HD float grad(float x) const {
+    float d = alpha - alpha * alpha * fabsf(x);
+    return d > 0.0f ? d : 0.0f;
+  }
+};
+
 // The forward firing rule.
 TRIM_HD float heaviside(float x) { return x >= 0.0f ? 1.0f : 0.0f; }
+
+enum class Kind : int { sigmoid, atan, piecewise_linear };
+
+// A surrogate chosen at run time (by name in JSON); passed by value into kernels.
+struct Surrogate {
+  Kind kind = Kind::sigmoid;
+  float alpha = 4.0f;
+  TRIM_HD float g(float x) const {
+    switch (kind) {
+      case Kind::atan: return ATan{alpha}.g(x);
+      case Kind::piecewise_linear: return PiecewiseLinear{alpha}.g(x);
+      default: return Sigmoid{alpha}.g(x);
+    }
+  }
+  TRIM_HD float grad(float x) const {
+    switch (kind) {
+      case Kind::atan: return ATan{alpha}.grad(x);
+      case Kind::piecewise_linear: return PiecewiseLinear{alpha}.grad(x);
+      default: return Sigmoid{alpha}.grad(x);
+    }
+  }
+};
+
+// The default alpha of each surrogate: Sigmoid 4, ATan 2, piecewise linear 1.
+constexpr float default_alpha(Kind k) { return k == Kind::sigmoid ? 4.0f : k == Kind::atan ? 2.0f : 1.0f; }
 
 }  // namespace trim::surrogate
