@@ -16,7 +16,12 @@ Conv2d::Conv2d(const Conv2dOptions& o) {
   if (o.bias) register_parameter("bias", &bias, {ParamKind::bias, false});
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, forward_weight(), bias, params); }
+Tensor Conv2d::forward(const Tensor& x) {
+  Tensor y = conv2d(x, forward_weight(), bias, params);
+  last_output = y.shape();
+  uses_per_weight = y.size(2) * y.size(3);
+  return y;
+}
 
 BatchNorm2d::BatchNorm2d(int64_t channels, float m, float e) : momentum(m), eps(e) {
   weight = Tensor::full(Shape{channels}, 1.0f);
@@ -42,7 +47,12 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) {
   if (with_bias) register_parameter("bias", &bias, {ParamKind::bias, false});
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, forward_weight(), bias); }
+Tensor Linear::forward(const Tensor& x) {
+  Tensor y = linear(x, forward_weight(), bias);
+  last_output = y.shape();
+  uses_per_weight = 1;
+  return y;
+}
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 

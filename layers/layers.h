@@ -24,6 +24,11 @@ class WeightedLayer : public Module {
   Tensor weight, bias;  // bias is undefined when the layer has none
   std::function<Tensor(const Tensor& weight)> weight_fn;
   Tensor forward_weight() const { return weight_fn ? weight_fn(weight) : weight; }
+  // Multiply-accumulates per example of the last forward pass, for each weight element: the output
+  // positions a weight element takes part in (Ho * Wo for a conv, 1 for a linear layer). With it,
+  // MACs = uses_per_weight * weight.numel() dense, or * nonzeros(weight) once pruned.
+  int64_t uses_per_weight = 0;
+  Shape last_output;  // shape of the last forward's output
 };
 
 class Conv2d : public WeightedLayer {
