@@ -20,6 +20,7 @@
 #include "core/threads.h"
 #include "data/datasets.h"
 #include "data/subset.h"
+#include "layers/profile.h"
 #include "models/models.h"
 
 namespace trim {
@@ -52,6 +53,7 @@ struct Run {
   ChannelAffine norm;
   int64_t batches = 0;  // per epoch
   int64_t train_size = 0;
+  Shape example_shape;  // one training image [C, H, W]
   std::unique_ptr<RunDir> dir;
 };
 
@@ -90,6 +92,7 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
                             cfg.data.mean.size(), train_set->item_shape()[0]));
   r.train_size = train_set->size();
+  r.example_shape = train_set->item_shape();
   LoaderOptions lo;
   lo.batch_size = cfg.data.batch_size;
   lo.seed = cfg.seed;
@@ -112,12 +115,12 @@ void check_progress(const Run& r, const TrainingMethod& method, const Checkpoint
     throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + method.name() + "'");
   const TrainProgress& p = ck.progress;
   int64_t rounds = method.rounds();
-  bool inside = p.round < rounds && p.epoch < r.cfg.epochs && p.batch < r.batches;
+  bool inside = p.round < rounds && p.epoch < method.round_epochs(p.round, r.cfg.epochs) && p.batch < r.batches;
   bool finished = p.round == rounds && p.epoch == 0 && p.batch == 0;
   if (!inside && !finished)
     throw Error(fmt::format("{}: the checkpoint stands at round {}, epoch {}, batch {}, outside this run's {} round(s) "
-                            "of {} epochs of {} batches",
-                            ck.path, p.round, p.epoch, p.batch, rounds, r.cfg.epochs, r.batches));
+                            "of {} batches per epoch and {} epochs in its first round",
+                            ck.path, p.round, p.epoch, p.batch, rounds, r.batches, method.round_epochs(0, r.cfg.epochs)));
   if (p.step > (int64_t(1) << 62))
     throw Error(fmt::format("{}: the checkpoint's step count {} is implausible", ck.path, p.step));
 }
@@ -133,9 +136,18 @@ struct Loop {
   Progress progress;
   Eval last_eval;
 
-  StepInfo info(int64_t batch, float lr) const {
-    return {p.round, p.epoch, r.cfg.epochs, batch, r.batches, p.step, lr};
+  int64_t epochs() const { return method.round_epochs(p.round, r.cfg.epochs); }
+  // The manifest's schedule over this round's epochs (every round restarts it).
+  LrSchedule schedule() const {
+    LrSchedule s = r.cfg.schedule;
+    s.epochs = epochs();
+    if (s.warmup_epochs >= s.epochs)
+      throw Error(fmt::format("{}: /schedule/warmup_epochs: {} warm-up epochs do not fit round {} of {} epochs",
+                              r.manifest.source, s.warmup_epochs, p.round + 1, s.epochs));
+    return s;
   }
+
+  StepInfo info(int64_t batch, float lr) const { return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr}; }
 
   void save(const TrainProgress& at) {
     save_checkpoint(r.dir->checkpoint_path(), *r.model, *opt, method, default_generator(), at, r.manifest_text);
@@ -177,8 +189,9 @@ struct Loop {
     double seconds_before = p.seconds;
     int64_t images = 0;
     float lr = opt->lr();
+    const LrSchedule sched = schedule();
     while (auto b = loader.next()) {
-      lr = cfg.schedule.lr_at(p.epoch, b->index, r.batches);
+      lr = sched.lr_at(p.epoch, b->index, r.batches);
       opt->set_lr(lr);
       opt->set_step_number(p.step);
       StepInfo at = info(b->index, lr);
@@ -204,7 +217,7 @@ struct Loop {
         double acc_now = double(p.correct + int64_t(correct_acc.item())) / double(p.seen);
         std::string round = method.rounds() > 1 ? fmt::format("round {}/{}  ", p.round + 1, method.rounds()) : "";
         progress.show(fmt::format("{}epoch {}/{}  batch {}/{}  loss {:.4f}  acc {:.4f}  lr {:.4g}  {:.0f} img/s", round,
-                                  p.epoch + 1, cfg.epochs, p.batch, r.batches, loss_now, acc_now, lr,
+                                  p.epoch + 1, epochs(), p.batch, r.batches, loss_now, acc_now, lr,
                                   double(images) / since(t0)));
       }
       if (cfg.checkpoint_every_steps > 0 && p.step % cfg.checkpoint_every_steps == 0 && p.batch < r.batches) {
@@ -230,19 +243,20 @@ struct Loop {
 
   void end_epoch(nlohmann::json& line) {
     const RunConfig& cfg = r.cfg;
-    bool last_of_round = p.epoch + 1 == cfg.epochs;
+    bool last_of_round = p.epoch + 1 == epochs();
     if ((p.epoch + 1) % cfg.eval_every == 0 || last_of_round) {
       last_eval = evaluate(*r.model, *r.test_loader, r.norm, r.device);
       line["test_loss"] = last_eval.loss;
       line["test_accuracy"] = last_eval.accuracy;
     }
     method.end_epoch(info(r.batches, opt->lr()), *r.model, *r.store, line);
+    line["remaining_macs"] = total_remaining_macs(profile_layers(*r.model, r.example_shape, r.device));
     line["elapsed_seconds"] = p.seconds;
     line["peak_memory_bytes"] = memory_stats(r.device).peak;
     r.dir->append_metrics(line);
     std::string round = method.rounds() > 1 ? fmt::format("round {}/{}, ", p.round + 1, method.rounds()) : "";
     log_info(fmt::format("{}epoch {}/{}: train loss {:.4f} acc {:.4f}{}, {:.1f} s, {:.0f} img/s", round, p.epoch + 1,
-                         cfg.epochs, line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
+                         epochs(), line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
                          line.contains("test_accuracy") ? fmt::format(", test acc {:.4f}", last_eval.accuracy) : "",
                          line["seconds"].get<double>(), line["images_per_second"].get<double>()));
     if (last_of_round) method.end_round(info(r.batches, opt->lr()), *r.model, *r.store);
@@ -263,7 +277,7 @@ struct Loop {
         method.begin_round(info(0, r.cfg.sgd.lr), *r.model, *r.store);
         opt = method.make_optimizer(r.store, r.cfg.sgd);
       }
-      while (p.epoch < r.cfg.epochs) {
+      while (p.epoch < epochs()) {
         nlohmann::json line;
         if (!train_epoch(line)) return false;
         int64_t round = p.round;
@@ -339,6 +353,9 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
     summary["test_loss"] = deployed.loss;
     summary["test_accuracy"] = deployed.accuracy;
   }
+  auto layers = profile_layers(*r.model, r.example_shape, r.device);
+  summary["macs"] = total_macs(layers);
+  summary["remaining_macs"] = total_remaining_macs(layers);
   std::vector<NamedTensor> deployed;
   for (const auto& [name, t] : r.model->state_dict()) deployed.push_back({name, t});
   save_safetensors(r.dir->file("model.safetensors"), deployed, {{"trim.method", method.name()}});
