@@ -1,7 +1,7 @@
 // The accumulating kernels on CUDA against the CPU, with beta = 0 (outputs start as NaN) and 1.
 #include <catch2/catch.hpp>
 
-#include "test/support/gradcheck.h"
+#include "test/support/compare.h"
 #include "test/support/kernel_beta.h"
 
 using namespace trim;
@@ -15,8 +15,7 @@ TEST_CASE("bias_grad, conv2d_backward_filter and batch_norm_backward accumulate 
     REQUIRE(cpu.size() == gpu.size());
     for (size_t k = 0; k < cpu.size(); ++k) {
       INFO(cpu[k].name);
-      CHECK(rel_l2(gpu[k].after, cpu[k].after) < 1e-5);
-      CHECK(mismatch(gpu[k].after, cpu[k].after, 1e-5, 1e-4) <= 1.0);
+      CHECK(compare(gpu[k].after, cpu[k].after, kFp32) == "");
     }
   }
 }
