@@ -135,14 +135,15 @@ TEST_CASE("tensors over 2^31 elements: element-wise, sum, 64-bit map3 and conv",
     CHECK(flat.narrow0(inner - 1, 2).to_vector<float>() == std::vector<float>{1.0f, 2.0f});
   }
   {
-    // Two images of 2^30 + 2^15 elements: the batch is convolved in two chunks.
-    Tensor x = Tensor::full(Shape{2, 1, 32768, 32769}, 1.5f, DType::f32, kGpu);
-    Tensor w = Tensor::full(Shape{1, 1, 1, 1}, 2.0f, DType::f32, kGpu);
-    Tensor y = conv2d(x, w, Tensor(), Conv2dParams{});
+    // Two images of 64 x 4096 x 4097 (just over 2^30 elements each): convolved in two chunks.
+    Tensor x = Tensor::full(Shape{2, 64, 4096, 4097}, 1.5f, DType::f32, kGpu);
+    Tensor w = Tensor::full(Shape{1, 64, 1, 1}, 2.0f, DType::f32, kGpu);
+    Tensor y = conv2d(x, w, Tensor(), Conv2dParams{});  // every output is 64 * 1.5 * 2 = 192, exactly
     Tensor flat = y.view(Shape{y.numel()});
-    CHECK(flat.narrow0(0, 3).to_vector<float>() == std::vector<float>(3, 3.0f));
-    CHECK(flat.narrow0(y.numel() - 3, 3).to_vector<float>() == std::vector<float>(3, 3.0f));
-    CHECK(flat.narrow0(y.numel() / 2 - 1, 2).to_vector<float>() == std::vector<float>(2, 3.0f));
+    CHECK(flat.narrow0(0, 3).to_vector<float>() == std::vector<float>(3, 192.0f));
+    CHECK(flat.narrow0(y.numel() - 3, 3).to_vector<float>() == std::vector<float>(3, 192.0f));
+    CHECK(flat.narrow0(y.numel() / 2 - 1, 2).to_vector<float>() == std::vector<float>(2, 192.0f));
+    CHECK(sum(y).item() == Approx(192.0 * double(y.numel())).epsilon(1e-6));
   }
   {
     // One image alone past the limit cannot be split: a clear refusal.
