@@ -153,3 +153,46 @@ TEST_CASE("tensors over 2^31 elements: element-wise, sum, 64-bit map3 and conv",
   }
   CHECK(Tensor::full(Shape{3}, 1.0f, DType::f32, kGpu).to_vector<float>() == std::vector<float>(3, 1.0f));
 }
+
+namespace {
+
+// Example 123 cannot be read: the failure happens inside a worker's copy-stream scope.
+class FailingDataset : public Dataset {
+ public:
+  explicit FailingDataset(std::shared_ptr<ArrayDataset> inner) : inner_(std::move(inner)) {}
+  int64_t size() const override { return inner_->size(); }
+  Shape item_shape() const override { return inner_->item_shape(); }
+  int num_classes() const override { return inner_->num_classes(); }
+  int32_t get(int64_t i, uint8_t* dst) const override {
+    if (i == 123) throw Error("unreadable example");
+    return inner_->get(i, dst);
+  }
+
+ private:
+  std::shared_ptr<ArrayDataset> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a dataset error in a CUDA loader is reported, and the loader and GPU stay usable", "[cuda][data]") {
+  auto data = std::make_shared<FailingDataset>(small_dataset());
+  synchronize(kGpu);
+  const int64_t before = memory_stats(kGpu).current;
+  {
+    LoaderOptions o = loader_options(kGpu);
+    o.shuffle = false;  // example 123 is in batch 3
+    DataLoader gpu(data, o);
+    gpu.start_epoch(0);
+    for (int k = 0; k < 3; ++k) REQUIRE(gpu.next());
+    CHECK_THROWS_WITH(gpu.next(), Catch::Contains("unreadable example"));
+    gpu.start_epoch(1, 4);  // past the bad batch
+    int64_t batches = 0;
+    while (auto b = gpu.next()) {
+      CHECK(b->images.is_cuda());
+      ++batches;
+    }
+    CHECK(batches == gpu.batches_per_epoch() - 4);
+  }
+  synchronize(kGpu);
+  CHECK(memory_stats(kGpu).current == before);
+}
