@@ -348,6 +348,9 @@ cmake_args=(
   -DOpenBLAS_ROOT="$deps/usr"
   -DZLIB_INCLUDE_DIR="$deps/usr/include"
   -DZLIB_LIBRARY="${system_libz:-libz.so.1-not-found-by-ldconfig}"
+  # CMake 4 (pip's) refuses package configs that declare compatibility with CMake < 3.5 unless
+  # told this; older CMake ignores the variable.
+  -DCMAKE_POLICY_VERSION_MINIMUM=3.5
 )
 if [ $smoke = 1 ]; then cmake_args+=(-DTRIM_CUDA=OFF); else cmake_args+=(-DTRIM_CUDA=ON); fi
 # A toolkit without cuBLAS (only its compiler and runtime): take cuBLAS from the CUDA wheel.
