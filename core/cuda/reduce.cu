@@ -88,7 +88,7 @@ void sum(const Tensor& x, float scale, Tensor& y) {
 void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
   const int64_t channels = gb.numel();
   if (channels == 0) return;  // nothing to launch (a grid of 0 blocks is an error)
-  const int64_t outer = gy.numel() / (channels * inner);
+  const int64_t outer = inner > 0 ? gy.numel() / (channels * inner) : 0;
   const float* g = gy.data<float>();
   if (outer == 0 || inner == 0) {  // an empty sum
     if (beta == 0.0f) gb.zero_();
