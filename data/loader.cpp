@@ -121,6 +121,11 @@ void DataLoader::worker_main() {
       const int64_t begin = b * opt_.batch_size;
       const int64_t count = std::min(opt_.batch_size, int64_t(order->size()) - begin);
       slot.batch = assembler.assemble(order->data() + begin, count, b);
+      // The copy stream's work on the batch is finished (assemble waited for it); from now on its
+      // memory is used, and freed, in the compute stream's order. A batch dropped below then
+      // needs nothing from this thread's stream, which dies with the worker.
+      slot.batch->images.adopt_compute_stream();
+      slot.batch->labels.adopt_compute_stream();
     } catch (const std::exception& e) {
       slot.error = std::make_exception_ptr(Error(cat("data loader, epoch ", epoch, " batch ", b, ": ", e.what())));
     } catch (...) {
@@ -129,7 +134,12 @@ void DataLoader::worker_main() {
     }
 
     lock.lock();
-    if (generation != generation_) continue;  // its epoch was restarted: the batch is dropped
+    if (generation != generation_) {  // its epoch was restarted: the batch is dropped
+      lock.unlock();
+      slot = Slot{};  // freed outside the lock
+      lock.lock();
+      continue;
+    }
     ready_.emplace(b, std::move(slot));
     ready_cv_.notify_one();
   }
