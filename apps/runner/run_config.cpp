@@ -48,8 +48,8 @@ RunConfig parse_run_config(const Manifest& m) {
   if (!m.json["model"].is_object()) root.fail("model", "expected an object, found " + describe_json(m.json["model"]));
   r.model = m.json["model"];
 
-  if (m.json.contains("pruning")) {
-    root.accept("pruning");
+  if (m.json.contains("pruning")) root.accept("pruning");
+  if (m.json.contains("pruning") && !m.json["pruning"].is_null()) {  // null: none (--set pruning=null)
     if (!m.json["pruning"].is_object())
       root.fail("pruning", "expected an object, found " + describe_json(m.json["pruning"]));
     r.method = m.json["pruning"];
