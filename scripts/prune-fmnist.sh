@@ -20,7 +20,8 @@ while [ $# -gt 0 ]; do
     *) echo "prune-fmnist: unknown argument $1 (expected --targets a,b or --methods x,y)" >&2; exit 2 ;;
   esac
 done
-[ -x build/bin/trim-train ] || bash scripts/build.sh
+bin=${TRIM_BIN:-build/bin}  # where the apps are (TRIM_BIN overrides)
+[ -x "$bin/trim-train" ] || bash scripts/build.sh
 out=runs/prune-fmnist
 mkdir -p "$out"
 
@@ -39,14 +40,14 @@ run() {  # run <app> <manifest> <name> [--set ...]
   local resume=()
   [ -f "$out/$name/checkpoint.safetensors" ] && resume=(--resume)
   echo "== $name ($app $manifest)"
-  "build/bin/$app" "$manifest" --set device=cpu --set "output=$out/$name" "$@" "${resume[@]}" > "$out/$name.log" 2>&1 ||
+  "$bin/$app" "$manifest" --set device=cpu --set "output=$out/$name" "$@" "${resume[@]}" > "$out/$name.log" 2>&1 ||
     { echo "prune-fmnist: $name failed, see $out/$name.log" >&2; tail -3 "$out/$name.log" >&2; }
 }
 
 declare -A dense_done=()
 for m in ${methods//,/ }; do
   app=$(app_of "$m")
-  if [ ! -x "build/bin/$app" ]; then echo "prune-fmnist: build/bin/$app does not exist, skipping $m" >&2; continue; fi
+  if [ ! -x "$bin/$app" ]; then echo "prune-fmnist: $bin/$app does not exist, skipping $m" >&2; continue; fi
   for t in ${targets//,/ }; do
     for manifest in apps/manifests/fmnist_*_"${m}"_"${t}".json; do
       [ -f "$manifest" ] || continue

@@ -13,6 +13,7 @@ const char* cublas_status_name(cublasStatus_t s);
 // TRIM_CUDA_SYNC=1 in the environment: wait for the device after every kernel launch and library
 // call, so an asynchronous fault (an illegal address) is reported at the call that caused it.
 bool sync_each_call();
+void count_launch() noexcept;  // see kernel_launches() in runtime.h
 // Waits for the device and throws, naming file:line, if any queued work failed.
 void sync_check(const char* file, int line);
 }  // namespace trim::cuda
@@ -49,6 +50,7 @@ void sync_check(const char* file, int line);
 // TRIM_CUDA_SYNC=1, faults while the kernel runs).
 #define TRIM_KERNEL_CHECK()               \
   do {                                    \
+    ::trim::cuda::count_launch();         \
     TRIM_CUDA_CHECK(cudaGetLastError());  \
     TRIM_CUDA_SYNC_POINT();               \
   } while (0)

@@ -107,6 +107,12 @@ void* malloc_on_stream(int device, size_t bytes, cudaStream_t s) {
 
 bool sync_each_call() { return g_sync_each_call; }
 
+namespace {
+thread_local uint64_t t_launches = 0;
+}
+void count_launch() noexcept { ++t_launches; }
+uint64_t kernel_launches() { return t_launches; }
+
 void sync_check(const char* file, int line) {
   cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess)

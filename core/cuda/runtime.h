@@ -3,10 +3,14 @@
 // of a CUDA build can call it. Every call checks its CUDA status and throws trim::Error on failure.
 // Streams appear as void* (a cudaStream_t).
 #include <cstddef>
+#include <cstdint>
 
 namespace trim::cuda {
 
 int device_count();  // 0 on any error (no driver, no device); never throws
+// Kernels trim itself launched from the calling thread so far (every launch site ends in
+// TRIM_KERNEL_CHECK). Tests use it to show that an optimizer step is one launch.
+uint64_t kernel_launches();
 void set_device(int index);
 int current_device();  // cached per thread: no driver call once known
 
