@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "apps/runner/checkpoint.h"
+#include "apps/runner/model_check.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
@@ -99,25 +100,28 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
   DataLoader test_loader(test_set, lo);
   ChannelAffine norm = normalisation(cfg.data);
 
-  RunDir dir(cfg.output);
+  // --- hardening: every check before the run folder is touched; a refused start or resume leaves
+  // it byte for byte as it was ---
+  check_model_fits_data(*model, *train_set, device, manifest.source);
+  RunDir dir(cfg.output);  // refuses a folder that is not a run folder; writes nothing
   TrainProgress p;
   std::string manifest_text = manifest.json.dump();
   if (options.resume) {
-    if (!std::filesystem::exists(dir.checkpoint_path()))
-      throw Error(dir.checkpoint_path() + ": no checkpoint to resume from");
+    if (!dir.has_checkpoint()) throw Error(dir.checkpoint_path() + ": no checkpoint to resume from");
+    const ResumeBounds bounds{cfg.epochs, train_loader.batches_per_epoch(), train_loader.examples_per_epoch()};
     std::string old_manifest;
-    p = load_checkpoint(dir.checkpoint_path(), *model, opt, gen, &old_manifest);
+    p = load_checkpoint(dir.checkpoint_path(), *model, opt, gen, &old_manifest, &bounds);
     if (old_manifest != manifest_text)
       log_warn("resuming with a manifest that differs from the one the checkpoint was written with");
-    dir.keep_metrics_before(p.epoch);
     log_info(fmt::format("resuming {} at epoch {}, batch {} (step {})", dir.checkpoint_path(), p.epoch, p.batch, p.step));
-  } else if (std::filesystem::exists(dir.checkpoint_path())) {
+  } else if (dir.has_checkpoint()) {
     throw Error(dir.path() + ": the output folder already holds a run (checkpoint.safetensors); pass --resume to "
                              "continue it, or choose another output (--set output=...)");
-  } else {
-    dir.keep_metrics_before(0);
   }
+  dir.remove_stale_temporaries();
+  dir.keep_metrics_before(p.epoch);
   dir.write_manifest(manifest.json);
+  // --- end of hardening block ---
   log_info(fmt::format("{}: {} parameters on {}, {} training images, {} batches per epoch", cfg.name,
                        model->num_parameters(), device.str(), train_set->size(), train_loader.batches_per_epoch()));
 

@@ -20,9 +20,8 @@ int main(int argc, char** argv) {
     options.resume = resume;
     nlohmann::json summary = trim::train_classifier(trim::load_manifest(manifest, sets), options);
     std::printf("%s\n", summary.dump(2).c_str());
-  } catch (const trim::Error& e) {
-    std::fprintf(stderr, "trim-train: error: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return trim::report_exception("trim-train");  // any exception: one line, exit status 1
   }
   return 0;
 }
