@@ -24,7 +24,7 @@ constexpr const char* kMetadataKey = "__metadata__";
 
 [[noreturn]] void refuse(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -63,8 +63,8 @@ void check_names(const std::string& path, const std::vector<NamedTensor>& tensor
     if (t.name == kMetadataKey)
       refuse(path, cat("cannot save tensor #", i, ": the name \"__metadata__\" is reserved for the metadata"));
     if (!seen.insert(t.name).second)
-      refuse(path, cat("cannot save tensor #", i, ": the name ", quoted(t.name), " is used twice"));
-    if (!t.tensor.defined()) refuse(path, cat("cannot save tensor ", quoted(t.name), ": it is undefined"));
+      refuse(path, cat("cannot save tensor #", i, ": the name ", in_quotes(t.name), " is used twice"));
+    if (!t.tensor.defined()) refuse(path, cat("cannot save tensor ", in_quotes(t.name), ": it is undefined"));
   }
 }
 
@@ -80,7 +80,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
                       const std::map<std::string, std::string>& metadata) {
   check_names(path, tensors);
   if (metadata.count(kSafetensorsChecksumKey))
-    refuse(path, cat("cannot save: the metadata key ", quoted(kSafetensorsChecksumKey), " is reserved for the checksum"));
+    refuse(path, cat("cannot save: the metadata key ", in_quotes(kSafetensorsChecksumKey), " is reserved for the checksum"));
   // Metadata first, then the tensors in order: the reference implementation's layout. The checksum
   // goes last in the metadata, as a placeholder filled in once the data has been written.
   const std::string placeholder = safetensors_checksum_text(0);
@@ -105,7 +105,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   // The last occurrence: quotes inside metadata values are escaped, so only the real key matches.
-  const size_t at = text.rfind(cat(quoted(kSafetensorsChecksumKey), ":", quoted(placeholder)));
+  const size_t at = text.rfind(cat(in_quotes(kSafetensorsChecksumKey), ":", in_quotes(placeholder)));
   TRIM_CHECK(at != std::string::npos, "the checksum placeholder is missing from the header");
   const long checksum_pos = long(8 + at + std::strlen(kSafetensorsChecksumKey) + 4);
 
@@ -157,7 +157,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   uint32_t crc = 0;
   for (const SafetensorsEntry& e : index.entries) {
     Tensor t = Tensor::empty(Shape(e.shape), e.dtype, Device::cpu());
-    read_exact(f.get(), t.raw_data(), t.nbytes(), index.data_start + e.begin, path, cat("tensor ", quoted(e.name)));
+    read_exact(f.get(), t.raw_data(), t.nbytes(), index.data_start + e.begin, path, cat("tensor ", in_quotes(e.name)));
     crc = safetensors_crc32(crc, t.raw_data(), t.nbytes());
     out.tensors.push_back({e.name, std::move(t)});
   }

@@ -58,7 +58,7 @@ constexpr const char* kUnsupportedDTypes[] = {"BOOL", "F4", "F6_E2M3", "F6_E3M2"
 
 [[noreturn]] void refuse(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
 // "number 1.5", "array [1,2]": the JSON type and a short excerpt of the value that was found.
 std::string describe(const Json& j) {
@@ -89,8 +89,8 @@ Json parse_header(const std::string& path, const std::string& text) {
       if (open_objects.size() == 1) entry = key;
       if (!open_objects.back().insert(key).second) {
         if (open_objects.size() == 1)
-          refuse(path, cat("the header names ", quoted(key), " twice; expected each tensor name once"));
-        refuse(path, cat("header entry ", quoted(entry), " has the key ", quoted(key),
+          refuse(path, cat("the header names ", in_quotes(key), " twice; expected each tensor name once"));
+        refuse(path, cat("header entry ", in_quotes(entry), " has the key ", in_quotes(key),
                          " twice; expected each key once"));
       }
     }
@@ -105,6 +105,14 @@ Json parse_header(const std::string& path, const std::string& text) {
     if (cut != std::string::npos) why = why.substr(cut + 2);
     refuse(path, cat("the header (bytes [8, ", 8 + text.size(), ")) is not valid JSON: at byte ",
                      8 + (e.byte > 0 ? e.byte - 1 : 0), " of the file: ", why));
+  } catch (const Json::exception& e) {
+    // out_of_range 406: a number beyond the double range (found by fuzzing); the entry it sits in
+    // is the one being parsed.
+    std::string why = e.what();
+    auto cut = why.find("] ");
+    if (cut != std::string::npos) why = why.substr(cut + 2);
+    refuse(path, cat("the header (bytes [8, ", 8 + text.size(), ")) is not valid", entry.empty() ? "" : " in entry ",
+                     entry.empty() ? "" : in_quotes(entry), ": ", why, "; expected finite numbers"));
   }
 }
 
@@ -115,7 +123,7 @@ std::map<std::string, std::string> parse_metadata(const std::string& path, const
     refuse(path, cat("header key \"__metadata__\": expected an object of string values, found ", describe(j)));
   for (const auto& [key, value] : j.items()) {
     if (!value.is_string())
-      refuse(path, cat("header key \"__metadata__\": the value of ", quoted(key), " must be a string, found ",
+      refuse(path, cat("header key \"__metadata__\": the value of ", in_quotes(key), " must be a string, found ",
                        describe(value)));
     out[key] = value.get<std::string>();
   }
@@ -124,21 +132,21 @@ std::map<std::string, std::string> parse_metadata(const std::string& path, const
 
 const Json& require_key(const std::string& path, const std::string& name, const Json& j, const char* key) {
   auto it = j.find(key);
-  if (it == j.end()) refuse(path, cat("tensor ", quoted(name), ": missing key ", quoted(key)));
+  if (it == j.end()) refuse(path, cat("tensor ", in_quotes(name), ": missing key ", in_quotes(key)));
   return *it;
 }
 
 DType parse_dtype(const std::string& path, const std::string& name, const Json& j) {
   if (!j.is_string())
-    refuse(path, cat("tensor ", quoted(name), ": key \"dtype\" must be a string, found ", describe(j)));
+    refuse(path, cat("tensor ", in_quotes(name), ": key \"dtype\" must be a string, found ", describe(j)));
   const std::string& code = j.get_ref<const std::string&>();
   for (const auto& d : kSupportedDTypes)
     if (code == d.code) return d.dtype;
   for (const char* u : kUnsupportedDTypes)
     if (code == u)
-      refuse(path, cat("tensor ", quoted(name), ": dtype ", quoted(code),
+      refuse(path, cat("tensor ", in_quotes(name), ": dtype ", in_quotes(code),
                        " is a safetensors dtype not supported by trim; expected one of ", kSupportedList));
-  refuse(path, cat("tensor ", quoted(name), ": unknown dtype ", quoted(code), "; expected one of ", kSupportedList));
+  refuse(path, cat("tensor ", in_quotes(name), ": unknown dtype ", in_quotes(code), "; expected one of ", kSupportedList));
 }
 
 // A JSON integer in [0, 2^64); nlohmann stores non-negative integers as unsigned and larger ones as
@@ -146,22 +154,22 @@ DType parse_dtype(const std::string& path, const std::string& name, const Json& 
 uint64_t parse_count(const std::string& path, const std::string& name, const char* key, size_t index,
                      const Json& j) {
   if (!j.is_number_unsigned())
-    refuse(path, cat("tensor ", quoted(name), ": ", key, "[", index, "] must be a non-negative integer, found ",
+    refuse(path, cat("tensor ", in_quotes(name), ": ", key, "[", index, "] must be a non-negative integer, found ",
                      describe(j)));
   return j.get<uint64_t>();
 }
 
 std::vector<int64_t> parse_shape(const std::string& path, const std::string& name, const Json& j) {
   if (!j.is_array())
-    refuse(path, cat("tensor ", quoted(name), ": key \"shape\" must be an array of dimensions, found ", describe(j)));
+    refuse(path, cat("tensor ", in_quotes(name), ": key \"shape\" must be an array of dimensions, found ", describe(j)));
   if (j.size() > size_t(Shape::kMaxDims))
-    refuse(path, cat("tensor ", quoted(name), ": shape has ", j.size(), " dimensions; trim supports at most ",
+    refuse(path, cat("tensor ", in_quotes(name), ": shape has ", j.size(), " dimensions; trim supports at most ",
                      Shape::kMaxDims));
   std::vector<int64_t> dims;
   for (size_t i = 0; i < j.size(); ++i) {
     uint64_t d = parse_count(path, name, "shape", i, j[i]);
     if (d > uint64_t(INT64_MAX))
-      refuse(path, cat("tensor ", quoted(name), ": shape[", i, "] = ", d, " is too large; expected at most ", INT64_MAX));
+      refuse(path, cat("tensor ", in_quotes(name), ": shape[", i, "] = ", d, " is too large; expected at most ", INT64_MAX));
     dims.push_back(int64_t(d));
   }
   return dims;
@@ -184,21 +192,21 @@ void check_size(const std::string& path, const Entry& e) {
     for (int64_t d : e.shape) overflow = overflow || __builtin_mul_overflow(need, uint64_t(d), &need);
   }
   if (overflow)
-    refuse(path, cat("tensor ", quoted(e.name), ": shape ", shape_text(e.shape), " of ", safetensors_dtype_code(e.dtype),
+    refuse(path, cat("tensor ", in_quotes(e.name), ": shape ", shape_text(e.shape), " of ", safetensors_dtype_code(e.dtype),
                      " needs more than 2^64 bytes, but data_offsets [", e.begin, ", ", e.end, "] hold ", have));
   if (need != have)
-    refuse(path, cat("tensor ", quoted(e.name), ": shape ", shape_text(e.shape), " of ", safetensors_dtype_code(e.dtype),
+    refuse(path, cat("tensor ", in_quotes(e.name), ": shape ", shape_text(e.shape), " of ", safetensors_dtype_code(e.dtype),
                      " needs ", need, " bytes (numel x ", dtype_size(e.dtype), "), but data_offsets [", e.begin, ", ",
                      e.end, "] hold ", have, ": expected end - begin = ", need, ", found ", have));
 }
 
 Entry parse_entry(const std::string& path, const std::string& name, const Json& j) {
   if (!j.is_object())
-    refuse(path, cat("header entry ", quoted(name),
+    refuse(path, cat("header entry ", in_quotes(name),
                      ": expected an object with dtype, shape and data_offsets, found ", describe(j)));
   for (const auto& [key, value] : j.items())
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      refuse(path, cat("tensor ", quoted(name), ": unknown key ", quoted(key),
+      refuse(path, cat("tensor ", in_quotes(name), ": unknown key ", in_quotes(key),
                        "; expected only dtype, shape and data_offsets"));
   Entry e;
   e.name = name;
@@ -206,12 +214,12 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
   e.shape = parse_shape(path, name, require_key(path, name, j, "shape"));
   const Json& off = require_key(path, name, j, "data_offsets");
   if (!off.is_array() || off.size() != 2)
-    refuse(path, cat("tensor ", quoted(name), ": key \"data_offsets\" must be an array [begin, end], found ",
+    refuse(path, cat("tensor ", in_quotes(name), ": key \"data_offsets\" must be an array [begin, end], found ",
                      describe(off)));
   e.begin = parse_count(path, name, "data_offsets", 0, off[0]);
   e.end = parse_count(path, name, "data_offsets", 1, off[1]);
   if (e.end < e.begin)
-    refuse(path, cat("tensor ", quoted(name), ": data_offsets [", e.begin, ", ", e.end,
+    refuse(path, cat("tensor ", in_quotes(name), ": data_offsets [", e.begin, ", ", e.end,
                      "] end before they begin; expected begin <= end"));
   check_size(path, e);
   return e;
@@ -224,18 +232,18 @@ void check_layout(const std::string& path, const std::vector<Entry>& entries, ui
   auto last = std::max_element(entries.begin(), entries.end(),
                                [](const Entry& a, const Entry& b) { return a.end < b.end; });
   if (last != entries.end() && last->end > data_size)
-    refuse(path, cat("tensor ", quoted(last->name), ": data_offsets [", last->begin, ", ", last->end,
+    refuse(path, cat("tensor ", in_quotes(last->name), ": data_offsets [", last->begin, ", ", last->end,
                      "] reach past the end of the file: expected at least ", last->end,
                      " bytes of data (from byte ", data_start, "), found ", data_size, " (is the file truncated?)"));
   uint64_t pos = 0;
   const Entry* prev = nullptr;
   for (const Entry& e : entries) {
     if (e.begin < pos)
-      refuse(path, cat("tensor ", quoted(e.name), ": data_offsets [", e.begin, ", ", e.end, "] overlap tensor ",
-                       quoted(prev->name), " [", prev->begin, ", ", prev->end, "]; expected it to begin at ", pos));
+      refuse(path, cat("tensor ", in_quotes(e.name), ": data_offsets [", e.begin, ", ", e.end, "] overlap tensor ",
+                       in_quotes(prev->name), " [", prev->begin, ", ", prev->end, "]; expected it to begin at ", pos));
     if (e.begin > pos)
       refuse(path, cat("data bytes [", pos, ", ", e.begin, ") (file bytes [", data_start + pos, ", ",
-                       data_start + e.begin, ")) belong to no tensor: expected tensor ", quoted(e.name),
+                       data_start + e.begin, ")) belong to no tensor: expected tensor ", in_quotes(e.name),
                        " to begin at ", pos, ", found ", e.begin, " (the format allows no gaps)"));
     pos = e.end;
     prev = &e;
@@ -256,8 +264,8 @@ uint32_t parse_checksum(const std::string& path, const std::string& text) {
     v = v << 4 | uint32_t(d < 0 ? 0 : d);
   }
   if (!ok)
-    refuse(path, cat("metadata ", quoted(kSafetensorsChecksumKey), " must be 8 lowercase hex digits (a CRC-32), found ",
-                     quoted(text.substr(0, 40))));
+    refuse(path, cat("metadata ", in_quotes(kSafetensorsChecksumKey), " must be 8 lowercase hex digits (a CRC-32), found ",
+                     in_quotes(text.substr(0, 40))));
   return v;
 }
 
@@ -322,7 +330,7 @@ SafetensorsIndex parse_safetensors_header(const std::string& path, const std::st
 void check_safetensors_checksum(const std::string& path, const SafetensorsIndex& index, uint32_t computed) {
   if (!index.checksum || *index.checksum == computed) return;
   refuse(path, cat("the tensor data (bytes [", index.data_start, ", ", index.data_start + index.data_size,
-                   ")) does not match its checksum: metadata ", quoted(kSafetensorsChecksumKey), " says ",
+                   ")) does not match its checksum: metadata ", in_quotes(kSafetensorsChecksumKey), " says ",
                    safetensors_checksum_text(*index.checksum), ", the data has ", safetensors_checksum_text(computed),
                    " (the file is corrupt)"));
 }

@@ -102,6 +102,15 @@ TEST_CASE("class 1: inputs that crashed are one clear error each", "[hardening]"
   j["data"]["workers"] = 1000000;
   CHECK_THROWS_WITH(parse_text(j.dump()),
                     Catch::Contains("m.json: /data/workers: expected an integer in [1, 256], found 1000000"));
+  // The same in a safetensors header (found by the fuzz target).
+  const std::string header = R"({"w":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})";
+  std::string file(8, '\0');
+  file[0] = char(header.size());
+  write_text(tmp.file("big.safetensors"), file + header + "abcd");
+  CHECK_THROWS_WITH(load_safetensors(tmp.file("big.safetensors")),
+                    Catch::Contains("big.safetensors: the header") && Catch::Contains("entry \"w\"") &&
+                        Catch::Contains("expected finite numbers"));
+
   // Any exception an app's main sees becomes one line and exit status 1.
   try {
     throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again), "thread");
