@@ -281,7 +281,7 @@ bool Config::Interval::contains(double x) const {
 
 std::string Config::Interval::str() const {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%c%.9g, %.9g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+  std::snprintf(buf, sizeof buf, "%c%.7g, %.7g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
   return buf;
 }
 
@@ -294,7 +294,7 @@ void check_int(const Config& c, const std::string& key, int64_t x, int64_t lo, i
 void check_real(const Config& c, const std::string& key, double x, const Config::Interval& r) {
   if (!r.contains(x)) {
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%.9g", x);
+    std::snprintf(buf, sizeof buf, "%.7g", x);
     c.fail(key, cat("expected a number in ", r.str(), ", found ", buf));
   }
 }

@@ -102,7 +102,7 @@ nlohmann::json train_classifier(const Manifest& manifest, const TrainOptions& op
 
   // --- hardening: every check before the run folder is touched; a refused start or resume leaves
   // it byte for byte as it was ---
-  check_model_fits_data(*model, *train_set, device, manifest.source);
+  check_model_fits_data(*model, *train_set, device, cfg.data.batch_size, manifest.source);
   RunDir dir(cfg.output);  // refuses a folder that is not a run folder; writes nothing
   TrainProgress p;
   std::string manifest_text = manifest.json.dump();

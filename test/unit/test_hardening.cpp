@@ -173,6 +173,24 @@ TEST_CASE("class 2: a refused resume leaves the run folder byte for byte as it w
   refused_with("trim.seconds", "-1", "'trim.seconds' should be a finite number");
   refused_with("trim.format", "2", "format \"2\" is not supported");
 
+  // A flipped bit in the tensor data, and a checkpoint whose checksum entry was lost.
+  save_safetensors(ck, good.tensors, good.metadata);
+  const std::string bytes = read_file(ck);
+  auto refused_bytes = [&](const std::string& bad, const std::string& part) {
+    write_file_atomic(ck, bad);
+    const auto before = snapshot(dir);
+    CHECK_THROWS_WITH(train_classifier(as_manifest(j), resume), Catch::Contains(ck) && Catch::Contains(part));
+    CHECK(snapshot(dir) == before);
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() - 100] = char(flipped[bytes.size() - 100] ^ 0x10);
+  refused_bytes(flipped, "does not match its checksum");
+  std::string unchecked = bytes;
+  const size_t key = unchecked.find("trim.data_crc32");
+  REQUIRE(key != std::string::npos);
+  unchecked[key + 14] = 'X';  // "trim.data_crc3X": any other metadata key
+  refused_bytes(unchecked, "has no data checksum");
+
   // A checkpoint of another model: refused before anything is written too.
   save_safetensors(ck, good.tensors, good.metadata);
   nlohmann::json other = j;
@@ -218,6 +236,14 @@ TEST_CASE("class 3: inputs that were silently accepted are refused", "[hardening
   j["model"]["image_size"] = 32;  // the data is 28 x 28
   CHECK_THROWS_WITH(train_classifier(as_manifest(j)), Catch::Contains("test.json: /model: the model does not fit"));
   CHECK(!std::filesystem::exists(tmp.file("classes")));
+  // A batch whose activations exceed the machine's memory, refused before the first allocation.
+  j = tiny_run(tmp.file("batch"));
+  j["data"]["train_limit"] = 0;
+  j["data"]["batch_size"] = 60000;
+  j["model"]["widths"] = {4096};
+  CHECK_THROWS_WITH(train_classifier(as_manifest(j)),
+                    Catch::Contains("test.json: /data/batch_size: a batch of 60000 needs about") &&
+                        Catch::Contains("MiB of memory"));
 
   // An output folder that is not a run folder.
   j = tiny_run("/");
