@@ -14,7 +14,7 @@ namespace trim {
 std::string describe_json(const nlohmann::json& v) {
   // A huge or deep container is only named, never dumped whole.
   std::string s;
-  if ((v.is_array() || v.is_object()) && (v.size() > 16 || json_depth(v) > 4))
+  if ((v.is_array() || v.is_object()) && (v.size() > 64 || json_depth(v) > 4))
     s = v.is_array() ? "[...]" : "{...}";
   else
     s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
