@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <system_error>
 
 #include "core/error.h"
 #include "core/random/generator.h"
@@ -36,13 +37,19 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, LoaderOptions option
     : data_(std::move(data)), opt_(options) {
   validate(data_.get(), opt_);
   per_rank_ = (data_->size() + opt_.world - 1) / opt_.world;
-  batches_ = opt_.drop_last ? per_rank_ / opt_.batch_size : (per_rank_ + opt_.batch_size - 1) / opt_.batch_size;
+  // Without (per_rank + batch_size - 1), which overflows for a huge batch_size.
+  batches_ = per_rank_ / opt_.batch_size + (!opt_.drop_last && per_rank_ % opt_.batch_size != 0 ? 1 : 0);
   examples_ = opt_.drop_last ? batches_ * opt_.batch_size : per_rank_;
   if (batches_ == 0)
     throw Error(cat("DataLoader: drop_last with batch_size ", opt_.batch_size, " leaves no batch of the ", per_rank_,
                     " examples per rank"));
   try {
     for (int i = 0; i < opt_.workers; ++i) workers_.emplace_back([this] { worker_main(); });
+  } catch (const std::system_error& e) {
+    const size_t started = workers_.size();
+    stop_workers();  // the destructor does not run when the constructor throws
+    throw Error(cat("DataLoader: cannot start ", opt_.workers, " worker threads (", started,
+                    " started, then the system refused: ", e.what(), "); use fewer workers"));
   } catch (...) {
     stop_workers();  // the destructor does not run when the constructor throws
     throw;

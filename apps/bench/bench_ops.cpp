@@ -277,8 +277,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "trim-bench: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return trim::report_exception("trim-bench");  // any exception: one line, exit status 1
   }
 }

@@ -162,9 +162,8 @@ int main(int argc, char** argv) {
       for (const auto& j : lines) f << j.dump() << "\n";
       if (!f) throw Error(out_path + ": cannot write the results");
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "trim-bench-step: error: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return report_exception("trim-bench-step");
   }
   return 0;
 }

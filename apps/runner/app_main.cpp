@@ -35,9 +35,8 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
       summary = train(m, *method, options);
     }
     std::printf("%s\n", summary.dump(2).c_str());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", spec.name.c_str(), e.what());
-    return 1;
+  } catch (...) {
+    return report_exception(spec.name.c_str());  // any exception: one line, exit status 1
   }
   return 0;
 }

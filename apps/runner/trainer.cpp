@@ -9,6 +9,7 @@
 
 #include "apps/runner/checkpoint.h"
 #include "apps/runner/evaluate.h"
+#include "apps/runner/model_check.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
@@ -88,6 +89,7 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
 
   auto train_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "train"), cfg.data.train_limit);
   auto test_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "test"), cfg.data.test_limit);
+  check_model_fits_data(*r.model, *train_set, r.device, cfg.data.batch_size, manifest.source);
   if (int64_t(cfg.data.mean.size()) != train_set->item_shape()[0])
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
                             cfg.data.mean.size(), train_set->item_shape()[0]));
@@ -110,19 +112,15 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
 
 // --- resume: a checkpoint checked against this run before anything is changed ----------------
 
-void check_progress(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+void check_resume(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
   if (ck.method_name != method.name())
     throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + method.name() + "'");
-  const TrainProgress& p = ck.progress;
-  int64_t rounds = method.rounds();
-  bool inside = p.round < rounds && p.epoch < method.round_epochs(p.round, r.cfg.epochs) && p.batch < r.batches;
-  bool finished = p.round == rounds && p.epoch == 0 && p.batch == 0;
-  if (!inside && !finished)
-    throw Error(fmt::format("{}: the checkpoint stands at round {}, epoch {}, batch {}, outside this run's {} round(s) "
-                            "of {} batches per epoch and {} epochs in its first round",
-                            ck.path, p.round, p.epoch, p.batch, rounds, r.batches, method.round_epochs(0, r.cfg.epochs)));
-  if (p.step > (int64_t(1) << 62))
-    throw Error(fmt::format("{}: the checkpoint's step count {} is implausible", ck.path, p.step));
+  ResumeBounds b;
+  b.rounds = method.rounds();
+  for (int64_t k = 0; k < b.rounds; ++k) b.epochs.push_back(method.round_epochs(k, r.cfg.epochs));
+  b.batches_per_epoch = r.batches;
+  b.examples_per_epoch = r.train_loader->examples_per_epoch();
+  check_progress(ck, b);
 }
 
 // --- the loop --------------------------------------------------------------------------------
@@ -314,14 +312,15 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
   Run r = set_up(manifest, method);
   if (!r.cfg.method.is_null() && method.name() == "dense")
     throw Error(manifest.source + ": /pruning: this app trains densely; pruning settings belong to the pruning apps");
-  const std::string ck_path = r.cfg.output + "/checkpoint.safetensors";
-
+  // Everything is checked before the run folder is touched: a refused start leaves it as it was.
+  r.dir = std::make_unique<RunDir>(r.cfg.output);  // refuses a folder that is not a run folder; writes nothing
+  const std::string ck_path = r.dir->checkpoint_path();
   std::optional<Checkpoint> ck;
   if (options.resume) {
-    if (!std::filesystem::exists(ck_path)) throw Error(ck_path + ": no checkpoint to resume from");
+    if (!r.dir->has_checkpoint()) throw Error(ck_path + ": no checkpoint to resume from");
     ck = read_checkpoint(ck_path);
-    check_progress(r, method, *ck);
-  } else if (std::filesystem::exists(ck_path)) {
+    check_resume(r, method, *ck);
+  } else if (r.dir->has_checkpoint()) {
     throw Error(r.cfg.output + ": the output folder already holds a run (checkpoint.safetensors); pass --resume to "
                                "continue it, or choose another output (--set output=...)");
   }
@@ -335,7 +334,7 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
     if (ck->manifest != r.manifest_text)
       log_warn("resuming with a manifest that differs from the one the checkpoint was written with");
   }
-  r.dir = std::make_unique<RunDir>(r.cfg.output);
+  r.dir->remove_stale_temporaries();
   r.dir->keep_metrics_before(loop.p.round, loop.p.epoch);
   r.dir->write_manifest(manifest.json);
   if (ck)
