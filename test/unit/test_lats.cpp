@@ -390,3 +390,20 @@ TEST_CASE("LATS resumed mid-pruning ends bit for bit as an uninterrupted run", "
     CHECK(tensors_of(a + "/model.safetensors", "") == tensors_of(b + "/model.safetensors", ""));
   }
 }
+
+TEST_CASE("LatsRule: a plain (non-latent) slot trains from exact zeros and is not thresholded", "[lats][engine]") {
+  LatsRule::Params plain{0}, latent{};
+  LatsRule::Scalars k{0.1f};
+  CHECK(LatsRule::grad(plain, k, 0, 0.0f, 0.5f) == 0.5f);   // BN beta / a bias at 0 still learns
+  CHECK(LatsRule::grad(latent, k, 0, 0.0f, 0.5f) == 0.0f);  // a latent exact zero never moves
+  CHECK(LatsRule::store(plain, k, 0, 0.05f) == 0.05f);
+  CHECK(LatsRule::store(latent, k, 0, 0.05f) == 0.0f);
+  Tensor b = Tensor::zeros(Shape{3});
+  b.set_requires_grad(true);
+  Sgd<LatsRule> opt({{"b", b, false}}, {0.1f, 0.9f, false, 0.0f});
+  opt.set_rule_params(0, plain);
+  opt.zero_grad();
+  sum(b).backward();
+  opt.step();
+  CHECK(b.to_vector<float>() == std::vector<float>{-0.1f, -0.1f, -0.1f});
+}
