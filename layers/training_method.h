@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
 #include "layers/module.h"
 
@@ -34,6 +35,9 @@ struct StepInfo {
   int64_t batches_per_epoch = 0;
   int64_t step = 0;               // optimizer steps before this one, over all rounds
   float lr = 0.0f;                // the step's scheduled learning rate
+  // The round's learning-rate schedule, in the step hooks (extra_loss, before_step, after_step):
+  // lr_at gives every step's lr, for methods whose schedule follows the LR sum; null elsewhere.
+  const LrSchedule* schedule = nullptr;
 };
 
 class TrainingMethod {

@@ -18,16 +18,21 @@ TRIM_HD float soft_threshold(float theta, float d) {
 }
 
 struct LatsRule {
-  struct Params {};
+  struct Params {
+    // 1: the slot is a latent theta (straight-through gradient, forward weight S_d(theta));
+    // 0: a plain parameter the method does not prune (BN, biases), updated as dense SGD: its exact
+    // zeros (BN's beta starts at 0) must still train.
+    int32_t latent = 1;
+  };
   struct Scalars {
     float threshold = 0.0f;  // d of the next forward pass
   };
-  TRIM_HD static float grad(const Params&, const Scalars&, int64_t, float theta, float g) {
-    return theta != 0.0f ? g : 0.0f;
+  TRIM_HD static float grad(const Params& p, const Scalars&, int64_t, float theta, float g) {
+    return (theta != 0.0f || !p.latent) ? g : 0.0f;
   }
   TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t, float&, float&) {}
-  TRIM_HD static float store(const Params&, const Scalars& k, int64_t, float theta) {
-    return soft_threshold(theta, k.threshold);
+  TRIM_HD static float store(const Params& p, const Scalars& k, int64_t, float theta) {
+    return p.latent ? soft_threshold(theta, k.threshold) : theta;
   }
 };
 

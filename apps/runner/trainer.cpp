@@ -145,7 +145,9 @@ struct Loop {
     return s;
   }
 
-  StepInfo info(int64_t batch, float lr) const { return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr}; }
+  StepInfo info(int64_t batch, float lr, const LrSchedule* sched = nullptr) const {
+    return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr, sched};
+  }
 
   void save(const TrainProgress& at) {
     save_checkpoint(r.dir->checkpoint_path(), *r.model, *opt, method, default_generator(), at, r.manifest_text);
@@ -192,7 +194,7 @@ struct Loop {
       lr = sched.lr_at(p.epoch, b->index, r.batches);
       opt->set_lr(lr);
       opt->set_step_number(p.step);
-      StepInfo at = info(b->index, lr);
+      StepInfo at = info(b->index, lr, &sched);
       Tensor logits = (*r.model)(affine_u8(b->images, r.norm));
       Tensor loss = cross_entropy(logits, b->labels, cfg.label_smoothing);
       Tensor extra = method.extra_loss(at);
