@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "pruning/ltp.h"
 #include "pruning/magnitude.h"
 #include "pruning/rewind.h"
 
@@ -18,6 +19,7 @@ const std::map<std::string, Factory>& factories() {
       {"lottery", [](const Config& c) { return std::make_unique<Lottery>("lottery", c); }},
       {"os_sap", [](const Config& c) { return std::make_unique<Lottery>("os_sap", c); }},
       {"sap", [](const Config& c) { return std::make_unique<Sap>(c); }},
+      {"ltp", [](const Config& c) { return std::make_unique<LearnedThreshold>(c); }},
   };
   return f;
 }
