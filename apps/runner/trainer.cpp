@@ -148,7 +148,7 @@ struct Loop {
     return s;
   }
 
-  StepInfo info(int64_t batch, float lr) const { return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr}; }
+  StepInfo info(int64_t batch, float lr) const { return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr, {}}; }
 
   void save(const TrainProgress& at) {
     save_checkpoint(r.dir->checkpoint_path(), *r.model, *opt, method, default_generator(), at, r.manifest_text);
