@@ -161,3 +161,17 @@ TEST_CASE("ltp resumed mid-trail and in phase B ends bit for bit as an uninterru
     CHECK(read_file(a + "/model.safetensors") == read_file(b + "/model.safetensors"));
   }
 }
+
+TEST_CASE("the shipped ltp manifests build their method strictly", "[pruning][ltp][ltp_method][manifests]") {
+  for (int pct : {90, 95, 98}) {
+    std::string path = cat(TRIM_SOURCE_DIR, "/apps/manifests/fmnist_mlp_ltp_", pct, ".json");
+    INFO(path);
+    Manifest m = load_manifest(path, {});
+    CHECK(m.json["pruning"]["target"].get<double>() == Approx(pct / 100.0));
+    CHECK(make(m.json["pruning"])->name() == "ltp");
+    Manifest no_t0 = load_manifest(path, {});
+    no_t0.json["pruning"].erase("t0");
+    Config c(no_t0.json["pruning"], no_t0.source, "/pruning");
+    CHECK_THROWS_WITH(make_pruning_method(c, {"ltp"}), Catch::Contains("/pruning/t0: required key is missing"));
+  }
+}
