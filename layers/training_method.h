@@ -7,12 +7,13 @@
 // nothing, so dense training is a method with no overrides.
 //
 // Order of calls:
-//   add_parameters -> (ParamStore built) -> attach -> [resume: load_state]
+//   begin_run -> add_parameters -> (ParamStore built) -> attach -> [resume: load_state]
 //   for each round: [begin_round unless resuming inside it] -> make_optimizer
 //     for each epoch, each batch: extra_loss, before_step, (step), after_step
 //     end_epoch (after evaluation)
 //   end_round, ..., finalize
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,6 +39,15 @@ struct StepInfo {
   // The round's learning-rate schedule, in the step hooks (extra_loss, before_step, after_step):
   // lr_at gives every step's lr, for methods whose schedule follows the LR sum; null elsewhere.
   const LrSchedule* schedule = nullptr;
+  // end_epoch only: the test accuracy (0..1) of the model as it stands now (a method may evaluate
+  // a temporarily changed model, e.g. hard-masked, and restore it). Empty in other hooks.
+  std::function<double()> evaluate;
+};
+
+// What the trainer tells a method about the run before add_parameters.
+struct RunInfo {
+  std::string output;      // the run folder (files a method writes go below it)
+  SgdOptions optimizer;    // the manifest's optimizer settings (base lr, momentum, ...)
 };
 
 class TrainingMethod {
@@ -52,6 +62,8 @@ class TrainingMethod {
   // a fine-tuning round of its own length).
   virtual int64_t round_epochs(int64_t round, int64_t manifest_epochs) const { return manifest_epochs; }
 
+  // Called once, first, with the run's folder and optimizer settings.
+  virtual void begin_run(const RunInfo& run) {}
   // Set-up. `params` arrives holding the model's parameters (weight decay as the manifest says);
   // a method may change their step options (a master copy, an lr scale, clipping) and append its
   // own parameters (LTP's thresholds). Then the store is built from it.

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "pruning/lats.h"
+#include "pruning/ltp.h"
 #include "pruning/magnitude.h"
 #include "pruning/rewind.h"
 
@@ -20,6 +21,7 @@ const std::map<std::string, Factory>& factories() {
       {"os_sap", [](const Config& c) { return std::make_unique<Lottery>("os_sap", c); }},
       {"sap", [](const Config& c) { return std::make_unique<Sap>(c); }},
       {"lats", [](const Config& c) { return std::make_unique<Lats>(c); }},
+      {"ltp", [](const Config& c) { return std::make_unique<LearnedThreshold>(c); }},
   };
   return f;
 }

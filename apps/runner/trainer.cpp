@@ -83,6 +83,7 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
   model_spec.finish();
   r.model->to(r.device);
   std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
+  method.begin_run({cfg.output, cfg.sgd});
   method.add_parameters(*r.model, params);
   r.store = std::make_shared<ParamStore>(std::move(params));
   method.attach(*r.model, *r.store);
@@ -146,7 +147,7 @@ struct Loop {
   }
 
   StepInfo info(int64_t batch, float lr, const LrSchedule* sched = nullptr) const {
-    return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr, sched};
+    return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr, sched, {}};
   }
 
   void save(const TrainProgress& at) {
@@ -249,7 +250,9 @@ struct Loop {
       line["test_loss"] = last_eval.loss;
       line["test_accuracy"] = last_eval.accuracy;
     }
-    method.end_epoch(info(r.batches, opt->lr()), *r.model, *r.store, line);
+    StepInfo at = info(r.batches, opt->lr());
+    at.evaluate = [this] { return evaluate(*r.model, *r.test_loader, r.norm, r.device).accuracy; };
+    method.end_epoch(at, *r.model, *r.store, line);
     line["remaining_macs"] = total_remaining_macs(profile_layers(*r.model, r.example_shape, r.device));
     line["elapsed_seconds"] = p.seconds;
     line["peak_memory_bytes"] = memory_stats(r.device).peak;

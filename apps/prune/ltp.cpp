@@ -1,0 +1,7 @@
+// trim-ltp: learned threshold pruning (specs/ltp.md) on a JSON manifest.
+//   trim-ltp apps/manifests/fmnist_mlp_ltp_90.json [--set key=value ...] [--resume]
+#include "apps/runner/app_main.h"
+
+int main(int argc, char** argv) {
+  return trim::run_training_app(argc, argv, {"trim-ltp", "learned threshold pruning (LTP)", {"ltp"}});
+}

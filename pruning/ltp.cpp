@@ -1,0 +1,286 @@
+#include "pruning/ltp.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/autograd/grad_mode.h"
+#include "core/io/safetensors.h"
+#include "core/log.h"
+#include "core/ops/ops.h"
+#include "layers/layers.h"
+#include "pruning/ltp_math.h"
+#include "pruning/ltp_op.h"
+#include "pruning/magnitude.h"
+#include "pruning/select.h"
+#include "pruning/units.h"
+
+namespace trim {
+namespace {
+
+// A required setting of the spec's "no default" kind, finite and >= lo (> lo when strict).
+double read_setting(const Config& cfg, const std::string& key, double lo, bool strict, const char* what) {
+  if (!cfg.has(key))
+    cfg.fail(key, fmt::format("required key is missing ({}; specs/ltp.md gives it no default: sweep it)", what));
+  double v = cfg.get<double>(key);
+  if (!std::isfinite(v) || (strict ? !(v > lo) : !(v >= lo)))
+    cfg.fail(key, fmt::format("expected a finite number {} {}, found {}", strict ? ">" : ">=", lo, v));
+  return v;
+}
+
+std::vector<double> read_trail(const Config& cfg, const std::string& key) {
+  std::vector<double> out;
+  if (!cfg.has(key)) return out;
+  cfg.accept(key);
+  const nlohmann::json& list = cfg.json()[key];
+  if (!list.is_array()) cfg.fail(key, "expected an array of target sparsities in (0, 1), found " + describe_json(list));
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = cfg.source() + ": " + cfg.path() + "/" + key + "/" + std::to_string(i);
+    if (!list[i].is_number() || !(list[i].get<double>() > 0.0 && list[i].get<double>() < 1.0))
+      throw Error(where + ": expected a target sparsity in (0, 1), found " + describe_json(list[i]));
+    double s = list[i].get<double>();
+    if (std::find(out.begin(), out.end(), s) != out.end()) throw Error(where + ": the target " + describe_json(list[i]) + " is listed twice");
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+LearnedThreshold::LearnedThreshold(const Config& cfg) : PruningMethod("ltp", cfg) {
+  t0_ = read_setting(cfg, "t0", 0.0, true, "T0, the temperature scale: T_l = T0 * Var(|w_l|)");
+  lambda_ = read_setting(cfg, "lambda", 0.0, false, "lambda, the weight of the normalised soft L0 term");
+  lr_tau_ = read_setting(cfg, "lr_tau", 0.0, true, "lr_tau, the thresholds' learning rate");
+  clip_tau_ = cfg.get<double>("clip_tau", 0.0);
+  if (!std::isfinite(clip_tau_) || clip_tau_ < 0.0) cfg.fail("clip_tau", "expected a finite number >= 0 (0: no clamp)");
+  if (!cfg.has("finetune_epochs")) cfg.fail("finetune_epochs", "required key is missing (the epochs of phase B)");
+  finetune_epochs_ = cfg.get<int64_t>("finetune_epochs");
+  if (finetune_epochs_ < 1) cfg.fail("finetune_epochs", fmt::format("expected >= 1, found {}", finetune_epochs_));
+  trail_ = read_trail(cfg, "trail");
+  if (cfg.has("target")) target_ = read_target(cfg, "target");
+}
+
+std::string LearnedThreshold::trail_file(double target) {
+  return fmt::format("sparsity_{:g}.safetensors", std::round(target * 100.0 * 1e6) / 1e6);
+}
+
+void LearnedThreshold::begin_run(const RunInfo& run) {
+  output_ = run.output;
+  base_lr_ = run.optimizer.lr;
+  TRIM_CHECK(base_lr_ > 0.0f, cat("ltp: optimizer.lr must be > 0 to scale lr_tau by it, found ", base_lr_));
+}
+
+void LearnedThreshold::add_parameters(Module& model, std::vector<OptimParam>& params) {
+  TRIM_CHECK(base_lr_ > 0.0f, "ltp: begin_run must come before add_parameters");
+  PrunableSet set = prunable_set(model.named_parameters(), filter_);
+  TRIM_CHECK(set.size() > 0, "ltp: the prunable set is empty");
+  tau_.clear();
+  for (size_t i = 0; i < set.size(); ++i) {
+    Tensor t = Tensor::zeros(Shape{1}, DType::f32, set.tensors[i].device());  // τ starts at 0 (spec)
+    t.set_requires_grad(true);
+    params.push_back({"ltp_tau." + set.names[i], t, false, float(lr_tau_ / double(base_lr_)), float(clip_tau_), false});
+    tau_.push_back(t);
+  }
+}
+
+void LearnedThreshold::attach(Module& model, ParamStore& store) {
+  PruningMethod::attach(model, store);
+  TRIM_CHECK(set_.size() == tau_.size(), "ltp: add_parameters and attach see different prunable sets");
+  layers_.assign(set_.size(), nullptr);
+  for (auto& [name, m] : model.named_modules()) {
+    auto* layer = dynamic_cast<WeightedLayer*>(m);
+    if (!layer) continue;
+    for (size_t i = 0; i < set_.size(); ++i)
+      if (layer->weight.defined() && layer->weight.raw_data() == set_.tensors[i].raw_data()) layers_[i] = layer;
+  }
+  for (size_t i = 0; i < set_.size(); ++i)
+    TRIM_CHECK(layers_[i], cat("ltp: prunable parameter '", set_.names[i],
+                               "' is not the weight of a conv or linear layer (LTP masks layer weights only)"));
+  l0_.assign(set_.size(), Tensor());
+  install_masks();
+}
+
+void LearnedThreshold::install_masks() {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->weight_fn = [this, i](const Tensor& w) {
+      Tensor temp = ltp_temperature(w.detach(), t0_);  // no gradient through T (spec's choice)
+      if (!grad_enabled()) return ltp_mask(w, tau_[i], temp);
+      LtpMasked r = ltp_mask_l0(w, tau_[i], temp);
+      l0_[i] = r.l0;
+      return r.v;
+    };
+  }
+}
+
+void LearnedThreshold::drop_masks() {
+  for (WeightedLayer* l : layers_) l->weight_fn = nullptr;
+  for (Tensor& t : l0_) t = Tensor();
+}
+
+std::vector<Tensor> LearnedThreshold::hard_masks() const {
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < set_.size(); ++i) {
+    std::vector<float> w = set_.tensors[i].to_vector<float>(), m(w.size());
+    const float tau = tau_[i].item();
+    for (size_t k = 0; k < w.size(); ++k) m[k] = ltp::hard_keep(w[k], tau) ? 1.0f : 0.0f;
+    out.push_back(Tensor::from_vector(set_.tensors[i].shape(), m, set_.tensors[i].device()));
+  }
+  return out;
+}
+
+SparsityReport LearnedThreshold::current_sparsity() const {
+  if (phase_ != 0) return PruningMethod::current_sparsity();
+  SparsityReport r;
+  for (size_t i = 0; i < set_.size(); ++i) {
+    std::vector<float> w = set_.tensors[i].to_vector<float>();
+    const float tau = tau_[i].item();
+    LayerSparsity l;
+    l.name = set_.names[i];
+    l.numel = int64_t(w.size());
+    for (float x : w) l.zeros += ltp::hard_keep(x, tau) ? 0 : 1;
+    l.sparsity = l.numel ? double(l.zeros) / double(l.numel) : 0.0;
+    r.numel += l.numel;
+    r.zeros += l.zeros;
+    r.layers.push_back(l);
+  }
+  r.sparsity = r.numel ? double(r.zeros) / double(r.numel) : 0.0;
+  return r;
+}
+
+Tensor LearnedThreshold::extra_loss(const StepInfo& at) {
+  if (phase_ != 0 || at.round != 0) return {};
+  Tensor total;
+  for (Tensor& l0 : l0_) {
+    TRIM_CHECK(l0.defined(), "ltp: a prunable layer was not used by the forward pass (no soft L0)");
+    total = total.defined() ? add(total, l0) : l0;
+    l0 = Tensor();
+  }
+  return scale(total, float(lambda_ / double(set_.numel())));
+}
+
+void LearnedThreshold::begin_round(const StepInfo& at, Module&, ParamStore&) {
+  if (at.round != 1) return;
+  // Phase B: fix the hard mask, drop τ (the weight functions), top up to the target if asked.
+  std::vector<Tensor> m = hard_masks();
+  drop_masks();
+  phase_ = 1;
+  int64_t n = set_.numel(), pruned = 0;
+  for (const Tensor& t : m)
+    for (float x : t.to_vector<float>()) pruned += x == 0.0f;
+  ltp_sparsity_ = double(pruned) / double(n);
+  top_up_ = 0;
+  if (target_ >= 0.0) {
+    top_up_ = std::max<int64_t>(0, count_for_sparsity(target_, n) - pruned);
+    if (top_up_ > 0) m = prune_units(set_, m, Scope::global, {top_up_});
+    if (pruned > count_for_sparsity(target_, n))
+      log_warn(fmt::format("ltp: the learned thresholds prune {:.4f} of the weights, past the target {:.4f} "
+                           "(lower /pruning/lambda or lr_tau)", ltp_sparsity_, target_));
+  }
+  log_info(fmt::format("ltp: phase B starts at sparsity {:.4f} from the thresholds{}", ltp_sparsity_,
+                       top_up_ > 0 ? fmt::format(", {} more pruned by magnitude to reach {:.4f}", top_up_, target_) : ""));
+  set_masks(m);
+}
+
+void LearnedThreshold::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {
+  PruningMethod::end_epoch(at, model, store, metrics);
+  if (phase_ != 0) return;
+  metrics["lambda"] = lambda_;
+  nlohmann::json thresholds = nlohmann::json::object(), temps = nlohmann::json::object();
+  int64_t band = 0, n = 0;
+  double soft = 0.0;
+  for (size_t i = 0; i < set_.size(); ++i) {
+    std::vector<float> w = set_.tensors[i].to_vector<float>();
+    const float tau = tau_[i].item();
+    const float temp = float(ltp::temperature(w.data(), int64_t(w.size()), t0_));
+    thresholds[set_.names[i]] = tau;
+    temps[set_.names[i]] = temp;
+    for (float x : w) {
+      float z = ltp::mask_arg(x, tau, temp);
+      band += ltp::in_transition_band(z);
+      soft += ltp::sigmoid(z);
+    }
+    n += int64_t(w.size());
+  }
+  metrics["thresholds"] = thresholds;
+  metrics["temperatures"] = temps;
+  metrics["transition_band"] = double(band) / double(n);
+  metrics["soft_l0"] = soft / double(n);
+
+  // The hard-masked network: evaluated every epoch, written for each trail target first reached.
+  const double s = metrics["sparsity"].get<double>();
+  std::vector<double> due;
+  for (double t : trail_) {
+    bool done = std::any_of(reached_.begin(), reached_.end(), [&](const LtpTrailPoint& p) { return p.target == t; });
+    if (!done && s >= t) due.push_back(t);
+  }
+  if (!at.evaluate && due.empty()) return;
+  NoGradGuard no_grad;
+  Tensor saved = store.params().clone();
+  std::vector<Tensor> m = hard_masks();
+  for (size_t i = 0; i < set_.size(); ++i) set_.tensors[i].copy_(mul(set_.tensors[i], m[i]));
+  drop_masks();
+  double acc = at.evaluate ? at.evaluate() : -1.0;
+  if (at.evaluate) metrics["hard_test_accuracy"] = acc;
+  nlohmann::json reached = nlohmann::json::array();
+  for (double t : due) {
+    LtpTrailPoint p{t, at.epoch, s, acc, "trail/" + trail_file(t)};
+    std::filesystem::create_directories(output_ + "/trail");
+    std::vector<NamedTensor> tensors;
+    for (const auto& [key, value] : model.state_dict()) tensors.push_back({key, value});
+    save_safetensors(output_ + "/" + p.file, tensors,
+                     {{"trim.method", name()}, {"trim.ltp.target", fmt::format("{}", t)},
+                      {"trim.ltp.sparsity", fmt::format("{}", s)}, {"trim.ltp.test_accuracy", fmt::format("{}", acc)}});
+    reached_.push_back(p);
+    reached.push_back({{"target", t}, {"sparsity", s}, {"test_accuracy", acc}, {"file", p.file}});
+  }
+  if (!reached.empty()) metrics["trail_reached"] = reached;
+  Tensor params = store.params();
+  params.copy_(saved);
+  install_masks();
+}
+
+bool LearnedThreshold::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
+  bool changed = PruningMethod::finalize(model, store, summary);
+  nlohmann::json trail = nlohmann::json::array();
+  for (const LtpTrailPoint& p : reached_)
+    trail.push_back({{"target", p.target}, {"epoch", p.epoch}, {"sparsity", p.sparsity},
+                     {"test_accuracy", p.test_accuracy}, {"file", p.file}});
+  summary["trail"] = trail;
+  nlohmann::json thresholds = nlohmann::json::object();
+  for (size_t i = 0; i < set_.size(); ++i) thresholds[set_.names[i]] = tau_[i].item();
+  summary["thresholds"] = thresholds;
+  summary["ltp_sparsity"] = ltp_sparsity_;
+  summary["top_up_pruned"] = top_up_;
+  return changed;
+}
+
+std::vector<std::pair<std::string, Tensor>> LearnedThreshold::state_tensors() const {
+  auto out = PruningMethod::state_tensors();
+  for (size_t i = 0; i < tau_.size(); ++i) out.push_back({"tau." + set_.names[i], tau_[i]});
+  return out;
+}
+
+nlohmann::json LearnedThreshold::state_json() const {
+  nlohmann::json trail = nlohmann::json::array();
+  for (const LtpTrailPoint& p : reached_)
+    trail.push_back({{"target", p.target}, {"epoch", p.epoch}, {"sparsity", p.sparsity},
+                     {"test_accuracy", p.test_accuracy}, {"file", p.file}});
+  return {{"phase", phase_}, {"trail", trail}, {"ltp_sparsity", ltp_sparsity_}, {"top_up_pruned", top_up_}};
+}
+
+void LearnedThreshold::load_state_json(const nlohmann::json& j) {
+  phase_ = j.at("phase").get<int64_t>();
+  TRIM_CHECK(phase_ == 0 || phase_ == 1, cat("ltp: checkpoint phase must be 0 or 1, found ", phase_));
+  reached_.clear();
+  for (const nlohmann::json& p : j.at("trail"))
+    reached_.push_back({p.at("target").get<double>(), p.at("epoch").get<int64_t>(), p.at("sparsity").get<double>(),
+                        p.at("test_accuracy").get<double>(), p.at("file").get<std::string>()});
+  ltp_sparsity_ = j.at("ltp_sparsity").get<double>();
+  top_up_ = j.at("top_up_pruned").get<int64_t>();
+  if (phase_ == 1) drop_masks();
+}
+
+}  // namespace trim

@@ -1,0 +1,177 @@
+// The "ltp" method (pruning/ltp.h) end to end on a small MLP: phases A and B, the trail files and
+// their accuracies, the deployed sparsity, a run resumed mid-trail and in phase B bit for bit, and
+// settings refused by JSON path.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "apps/runner/trainer.h"
+#include "core/io/atomic_file.h"
+#include "core/io/safetensors.h"
+#include "pruning/ltp.h"
+#include "pruning/registry.h"
+#include "pruning/select.h"
+#include "test/support/fixtures.h"
+#include "test/support/runs.h"
+
+using namespace trim;
+using test::as_manifest;
+
+namespace {
+
+nlohmann::json ltp_settings() {
+  return {{"method", "ltp"}, {"t0", 2.0},          {"lambda", 1.0},   {"lr_tau", 5e-8},
+          {"clip_tau", 20.0}, {"finetune_epochs", 1}, {"trail", {0.1, 0.2, 0.999}}, {"target", 0.5}};
+}
+
+nlohmann::json ltp_run(const std::string& out) {
+  nlohmann::json j = test::small_run(out);
+  j["model"] = {{"name", "mlp"}, {"in_features", 784}, {"hidden", {32}}, {"num_classes", 10}};
+  j["data"]["train_limit"] = 1000;
+  j["data"]["test_limit"] = 300;
+  j["train"]["epochs"] = 3;  // phase A; phase B: finetune_epochs; 10 steps per epoch
+  j["pruning"] = ltp_settings();
+  return j;
+}
+
+std::unique_ptr<TrainingMethod> make(const nlohmann::json& pruning) {
+  Config c(pruning, "test.json", "/pruning");
+  auto m = make_pruning_method(c, {"ltp"});
+  c.finish();
+  return m;
+}
+
+// Fraction of exact zeros over the weights of a saved model (the prunable set: 2-d tensors).
+double file_sparsity(const std::string& path) {
+  int64_t zeros = 0, n = 0;
+  for (const NamedTensor& t : load_safetensors(path).tensors)
+    if (t.tensor.ndim() == 2)
+      for (float x : t.tensor.to_vector<float>()) zeros += x == 0.0f, ++n;
+  return double(zeros) / double(n);
+}
+
+}  // namespace
+
+TEST_CASE("ltp settings without a default are required, and bad ones are refused by JSON path", "[pruning][ltp][ltp_method]") {
+  for (const char* key : {"t0", "lambda", "lr_tau", "finetune_epochs"}) {
+    nlohmann::json p = ltp_settings();
+    p.erase(key);
+    CHECK_THROWS_WITH(make(p), Catch::Contains(std::string("test.json: /pruning/") + key) && Catch::Contains("required"));
+  }
+  auto bad = [](const char* key, nlohmann::json v, const std::string& where) {
+    nlohmann::json p = ltp_settings();
+    p[key] = v;
+    CHECK_THROWS_WITH(make(p), Catch::Contains("test.json: /pruning/" + where));
+  };
+  bad("t0", 0.0, "t0");
+  bad("lambda", -1.0, "lambda");
+  bad("lr_tau", 0.0, "lr_tau");
+  bad("clip_tau", -1.0, "clip_tau");
+  bad("finetune_epochs", 0, "finetune_epochs");
+  bad("trail", {0.5, 1.5}, "trail/1");
+  bad("trail", {0.5, 0.5}, "trail/1");
+  bad("trail", 0.5, "trail");
+  bad("target", 1.0, "target");
+  nlohmann::json p = ltp_settings();
+  p["temperature"] = 1.0;  // strict object: unknown keys are refused
+  CHECK_THROWS_WITH(make(p), Catch::Contains("temperature"));
+  CHECK(LearnedThreshold::trail_file(0.9) == "sparsity_90.safetensors");
+  CHECK(LearnedThreshold::trail_file(0.985) == "sparsity_98.5.safetensors");
+}
+
+TEST_CASE("ltp end to end: thresholds learn, the trail is written, phase B deploys the target", "[pruning][ltp][ltp_method]") {
+  test::TempDir tmp("ltp-e2e");
+  std::string out = tmp.file("run");
+  nlohmann::json j = ltp_run(out);
+  auto method = make(j["pruning"]);
+  nlohmann::json s = train(as_manifest(j), *method);
+
+  auto lines = test::metrics_without_timing(out);
+  REQUIRE(lines.size() == 4);  // 3 epochs of phase A, 1 of phase B
+  double prev = -1.0;
+  for (int e = 0; e < 3; ++e) {
+    const nlohmann::json& l = lines[size_t(e)];
+    INFO("epoch " << e);
+    REQUIRE(l.contains("thresholds"));
+    REQUIRE(l["thresholds"].size() == 2);
+    // The L0 term pushes the hidden layer's τ up (the classifier's may go either way: its
+    // cross-entropy gradient is stronger).
+    CHECK(l["thresholds"]["1.weight"].get<double>() > (e == 0 ? 0.0 : lines[size_t(e - 1)]["thresholds"]["1.weight"].get<double>()));
+    CHECK(l["transition_band"].get<double>() > 0.0);
+    CHECK(l["transition_band"].get<double>() <= 1.0);
+    CHECK(l["hard_test_accuracy"].get<double>() > 0.1);
+    CHECK(l["sparsity"].get<double>() > prev);  // the hard rule prunes more every epoch
+    prev = l["sparsity"].get<double>();
+  }
+  CHECK(prev > 0.2);
+  CHECK_FALSE(lines[3].contains("thresholds"));
+
+  // The trail: each listed target reached once, with its file (hard-masked) and accuracy.
+  const nlohmann::json& trail = s["trail"];
+  REQUIRE(trail.size() == 2);  // 0.999 is never reached
+  for (const nlohmann::json& p : trail) {
+    std::string file = out + "/" + p["file"].get<std::string>();
+    INFO(file);
+    REQUIRE(std::filesystem::exists(file));
+    CHECK(file_sparsity(file) == Approx(p["sparsity"].get<double>()).margin(1e-9));
+    CHECK(p["sparsity"].get<double>() >= p["target"].get<double>());
+    int64_t epoch = p["epoch"].get<int64_t>();
+    CHECK(p["test_accuracy"] == lines[size_t(epoch)]["hard_test_accuracy"]);
+    if (epoch > 0) CHECK(lines[size_t(epoch - 1)]["sparsity"].get<double>() < p["target"].get<double>());  // first time
+  }
+  CHECK(std::filesystem::exists(out + "/trail/sparsity_10.safetensors"));
+  CHECK_FALSE(std::filesystem::exists(out + "/trail/sparsity_99.9.safetensors"));
+
+  // Phase B: the hard mask topped up to the target exactly, counted from model.safetensors.
+  const int64_t n = s["prunable_parameters"].get<int64_t>();
+  CHECK(s["pruned_parameters"].get<int64_t>() == count_for_sparsity(0.5, n));
+  CHECK(file_sparsity(out + "/model.safetensors") == Approx(double(count_for_sparsity(0.5, n)) / double(n)).margin(1e-12));
+  CHECK(s["ltp_sparsity"].get<double>() == Approx(prev).margin(1e-12));  // phase A's last hard mask
+  CHECK(s["top_up_pruned"].get<int64_t>() == count_for_sparsity(0.5, n) - int64_t(std::llround(prev * double(n))));
+  CHECK(s["test_accuracy"].get<double>() > 0.5);
+}
+
+TEST_CASE("ltp resumed mid-trail and in phase B ends bit for bit as an uninterrupted run", "[pruning][ltp][ltp_method][resume]") {
+  test::TempDir tmp("ltp-resume");
+  std::string a = tmp.file("a");
+  nlohmann::json ja = ltp_run(a);
+  ja["train"]["checkpoint_every_steps"] = 3;
+  auto full_method = make(ja["pruning"]);
+  nlohmann::json full = train(as_manifest(ja), *full_method);
+  for (int64_t kill_at : {17, 35}) {  // phase A epoch 2 (after the first trail point), phase B
+    std::string b = tmp.file(cat("b", kill_at));
+    nlohmann::json jb = ltp_run(b);
+    jb["train"]["checkpoint_every_steps"] = 3;
+    auto m2 = make(jb["pruning"]);
+    TrainOptions kill;
+    kill.interrupt = [kill_at](int64_t step) { return step == kill_at; };
+    CHECK(train(as_manifest(jb), *m2, kill).empty());
+    auto m3 = make(jb["pruning"]);  // a fresh process: nothing carried over but the run folder
+    TrainOptions resume;
+    resume.resume = true;
+    nlohmann::json resumed = train(as_manifest(jb), *m3, resume);
+    INFO("killed at step " << kill_at);
+    CHECK(test::metrics_without_timing(a) == test::metrics_without_timing(b));
+    CHECK(test::same_checkpoint_weights(a, b));
+    CHECK(resumed["test_accuracy"] == full["test_accuracy"]);
+    CHECK(resumed["trail"] == full["trail"]);
+    CHECK(resumed["thresholds"] == full["thresholds"]);
+    for (const nlohmann::json& p : full["trail"])
+      CHECK(read_file(a + "/" + p["file"].get<std::string>()) == read_file(b + "/" + p["file"].get<std::string>()));
+    CHECK(read_file(a + "/model.safetensors") == read_file(b + "/model.safetensors"));
+  }
+}
+
+TEST_CASE("the shipped ltp manifests build their method strictly", "[pruning][ltp][ltp_method][manifests]") {
+  for (int pct : {90, 95, 98}) {
+    std::string path = cat(TRIM_SOURCE_DIR, "/apps/manifests/fmnist_mlp_ltp_", pct, ".json");
+    INFO(path);
+    Manifest m = load_manifest(path, {});
+    CHECK(m.json["pruning"]["target"].get<double>() == Approx(pct / 100.0));
+    CHECK(make(m.json["pruning"])->name() == "ltp");
+    Manifest no_t0 = load_manifest(path, {});
+    no_t0.json["pruning"].erase("t0");
+    Config c(no_t0.json["pruning"], no_t0.source, "/pruning");
+    CHECK_THROWS_WITH(make_pruning_method(c, {"ltp"}), Catch::Contains("/pruning/t0: required key is missing"));
+  }
+}
