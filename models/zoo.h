@@ -10,5 +10,8 @@ namespace trim {
 std::shared_ptr<Module> make_mlp(const Config& spec);
 std::shared_ptr<Module> make_sap_cnn(const Config& spec);
 std::shared_ptr<Module> make_cnn_small(const Config& spec);
+std::shared_ptr<Module> make_sew_resnet18(const Config& spec);
+std::shared_ptr<Module> make_sew_resnet34(const Config& spec);
+std::shared_ptr<Module> make_spiking_cnn(const Config& spec);
 
 }  // namespace trim

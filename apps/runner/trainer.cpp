@@ -9,6 +9,7 @@
 
 #include "apps/runner/checkpoint.h"
 #include "apps/runner/evaluate.h"
+#include "apps/runner/model_metrics.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
@@ -237,6 +238,7 @@ struct Loop {
       line["test_accuracy"] = last_eval.accuracy;
     }
     method.end_epoch(info(r.batches, opt->lr()), *r.model, *r.store, line);
+    add_firing_rates(*r.model, line);  // the rates of this epoch's training passes
     line["elapsed_seconds"] = p.seconds;
     line["peak_memory_bytes"] = memory_stats(r.device).peak;
     r.dir->append_metrics(line);
@@ -290,6 +292,7 @@ nlohmann::json summarize(const Run& r, const TrainingMethod& method, const Train
     const nlohmann::json& last = r.dir->metrics().back();
     for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second"})
       if (last.contains(k)) s[k] = last[k];
+    copy_firing_rates(last, s);
   }
   return s;
 }
