@@ -30,10 +30,12 @@ namespace trim {
 //   "sew_resnet34" the same with [3, 4, 6, 3] blocks (models/sew_resnet.h). connect: "add" | "and" |
 //               "iand" (any case). ImageNet shapes: conv7x7/2 + BN + SN + max-pool 3x3/2, 4 stages of
 //               SEW basic blocks (64..512), global average pool, mean over T, fc. SpikingJelly's names.
-//   "spiking_cnn" {in_channels: 1, image_size: 28, widths: [32, 64], hidden: 0, num_classes: 10, T: 4, neuron keys}
+//   "spiking_cnn" {in_channels: 1, image_size: 28, widths: [32, 64], hidden: 0, num_classes: 10, T: 4,
+//                encoder_pool: false, neuron keys}
 //               per width conv3x3(pad 1, no bias)+BN+SN+max-pool 2 (the first conv + BN once, before
-//               the repeat), Flatten, with hidden > 0 Linear(hidden, no bias)+BN+SN, mean over T,
-//               Linear. Convs kaiming-normal (fan_out).
+//               the repeat; with encoder_pool also the first max-pool, before the first SN), Flatten,
+//               with hidden > 0 Linear(hidden, no bias)+BN+SN, mean over T, Linear. Convs
+//               kaiming-normal (fan_out).
 // Parameters are created on the CPU from the default generator (seed it first).
 std::shared_ptr<Module> build_model(const Config& spec);
 std::vector<std::string> model_names();
