@@ -85,22 +85,26 @@ TEST_CASE("SEW ResNet-18 has the spec's shapes at 224x224 (oracle 6)", "[spiking
   Tensor stem = net.features(x, 0);
   CHECK(stem.shape() == Shape{4, 2, 64, 56, 56});
   // The stem's output is the max-pool of spikes; ADD blocks give non-negative integers, some above 1.
-  for (float v : stem.to_vector<float>()) REQUIRE((v == 0.0f || v == 1.0f));
+  int64_t not_binary = 0;
+  for (float v : stem.to_vector<float>()) not_binary += v != 0.0f && v != 1.0f;
+  CHECK(not_binary == 0);
   Tensor y = stem;
   const Shape expected[4] = {{4, 2, 64, 56, 56}, {4, 2, 128, 28, 28}, {4, 2, 256, 14, 14}, {4, 2, 512, 7, 7}};
   for (int s = 0; s < 4; ++s) {
     y = (*net.stages[size_t(s)])(y);
     CHECK(y.shape() == expected[s]);
     float top = 0.0f;
+    int64_t not_count = 0;
     for (float v : y.to_vector<float>()) {
-      REQUIRE((v >= 0.0f && v == std::floor(v)));
+      not_count += !(v >= 0.0f && v == std::floor(v));
       top = std::max(top, v);
     }
+    CHECK(not_count == 0);
     CHECK(top >= 2.0f);
   }
   Tensor logits = (*m)(x);
   CHECK(logits.shape() == Shape{2, 1000});
-  for (float v : logits.to_vector<float>()) REQUIRE(std::isfinite(v));
+  for (float v : logits.to_vector<float>()) CHECK(std::isfinite(v));
 }
 
 TEST_CASE("SEW ResNet-18 and -34 have torchvision's parameter counts and SpikingJelly's names", "[spiking][models]") {
@@ -154,6 +158,17 @@ TEST_CASE("SEW ResNet options are read strictly", "[spiking][models]") {
   CHECK(cfg.kind == spiking::NeuronKind::lif);
   CHECK(cfg.tau == 3.0f);
   CHECK_FALSE(cfg.v_reset.has_value());
+
+  // encoder_pool moves the first max-pool before the first neuron; images still map to logits.
+  auto pooled = build({{"name", "spiking_cnn"}, {"widths", {4, 8}}, {"encoder_pool", true}, {"T", 2}});
+  Tensor logits = (*pooled)(random_images(Shape{3, 1, 28, 28}, 1));
+  CHECK(logits.shape() == Shape{3, 10});
+  auto& pnet = dynamic_cast<spiking::SpikingNetwork&>(*pooled);
+  auto sn1 = pnet.neuron_layers().at(0).second;
+  CHECK(sn1->firing_rate().defined());
+  nlohmann::json line;
+  add_firing_rates(*pooled, line);
+  CHECK(line["firing_rates"].size() == 2);
 }
 
 TEST_CASE("a SEW block joins its spiking branch A and identity I with ADD, AND, IAND", "[spiking][models]") {
@@ -299,10 +314,8 @@ TEST_CASE("SEW ResNet trains end to end: BPTT reaches every parameter", "[spikin
     REQUIRE(p.tensor.grad().defined());
     std::vector<float> g = p.tensor.grad().to_vector<float>();
     double norm = 0.0;
-    for (float v : g) {
-      REQUIRE(std::isfinite(v));
-      norm += double(v) * v;
-    }
+    for (float v : g) norm += double(v) * v;
+    REQUIRE(std::isfinite(norm));
     zero_grads += norm == 0.0;
   }
   CHECK(zero_grads == 0);
@@ -318,7 +331,7 @@ TEST_CASE("the spiking CNN learns Fashion-MNIST through the trainer and reports 
   j["train"]["epochs"] = 2;
   nlohmann::json s = train_classifier(test::as_manifest(j));
   INFO(s.dump());
-  CHECK(s["test_accuracy"].get<double>() >= 0.70);  // measured: see the commit
+  CHECK(s["test_accuracy"].get<double>() >= 0.70);  // 3000 images, two epochs: measured 0.802
   std::vector<nlohmann::json> lines = test::metrics_without_timing(tmp.file("run"));
   REQUIRE(lines.size() == 2);
   for (const nlohmann::json& l : lines) {
