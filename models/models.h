@@ -23,6 +23,23 @@ namespace trim {
 // most 64 layers, dropout in [0, 1)) and refused with its JSON path ("/model/num_classes: expected
 // an integer in [1, 1048576], found 0"); a model whose parameters, with gradients and optimizer
 // state, exceed the machine's memory is refused before anything is allocated.
+// Spiking models (specs/spiking.md). Besides their own keys they take the neuron keys of
+// spiking/README.md (neuron, tau, decay_input, v_threshold, v_reset, detach_reset, surrogate,
+// alpha) with SEW ResNet's IF neuron as the default: {neuron: "if", detach_reset: true,
+// surrogate: "atan"} (alpha 2, V_th 1, V_reset 0). Input [N, C, H, W]; direct encoding (the first
+// conv + BN see the image once, then it is repeated T times); later layers fold T into the batch
+// (BN statistics over T·N); logits [N, classes] from the mean over T. Their training forward passes
+// record per-layer firing rates (spiking/firing_rates.h).
+//   "sew_resnet18" {T: 4, connect: "add", num_classes: 1000, in_channels: 3, zero_init_residual: false, neuron keys}
+//   "sew_resnet34" the same with [3, 4, 6, 3] blocks (models/sew_resnet.h). connect: "add" | "and" |
+//               "iand" (any case). ImageNet shapes: conv7x7/2 + BN + SN + max-pool 3x3/2, 4 stages of
+//               SEW basic blocks (64..512), global average pool, mean over T, fc. SpikingJelly's names.
+//   "spiking_cnn" {in_channels: 1, image_size: 28, widths: [32, 64], hidden: 0, num_classes: 10, T: 4,
+//                encoder_pool: false, neuron keys}
+//               per width conv3x3(pad 1, no bias)+BN+SN+max-pool 2 (the first conv + BN once, before
+//               the repeat; with encoder_pool also the first max-pool, before the first SN), Flatten,
+//               with hidden > 0 Linear(hidden, no bias)+BN+SN, mean over T, Linear. Convs
+//               kaiming-normal (fan_out).
 // Parameters are created on the CPU from the default generator (seed it first).
 std::shared_ptr<Module> build_model(const Config& spec);
 std::vector<std::string> model_names();

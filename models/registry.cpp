@@ -17,6 +17,9 @@ const std::map<std::string, Factory>& factories() {
       {"mlp", make_mlp},
       {"sap_cnn", make_sap_cnn},
       {"cnn_small", make_cnn_small},
+      {"sew_resnet18", make_sew_resnet18},
+      {"sew_resnet34", make_sew_resnet34},
+      {"spiking_cnn", make_spiking_cnn},
   };
   return f;
 }

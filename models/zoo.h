@@ -13,6 +13,9 @@ namespace trim {
 std::shared_ptr<Module> make_mlp(const Config& spec);
 std::shared_ptr<Module> make_sap_cnn(const Config& spec);
 std::shared_ptr<Module> make_cnn_small(const Config& spec);
+std::shared_ptr<Module> make_sew_resnet18(const Config& spec);
+std::shared_ptr<Module> make_sew_resnet34(const Config& spec);
+std::shared_ptr<Module> make_spiking_cnn(const Config& spec);
 
 // Bounds of the model options: far above real networks, far below int64 overflow of any product
 // of them.

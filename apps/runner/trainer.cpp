@@ -10,6 +10,7 @@
 #include "apps/runner/checkpoint.h"
 #include "apps/runner/evaluate.h"
 #include "apps/runner/model_check.h"
+#include "apps/runner/model_metrics.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
@@ -253,6 +254,7 @@ struct Loop {
     StepInfo at = info(r.batches, opt->lr());
     at.evaluate = [this] { return evaluate(*r.model, *r.test_loader, r.norm, r.device).accuracy; };
     method.end_epoch(at, *r.model, *r.store, line);
+    add_firing_rates(*r.model, line);  // the rates of this epoch's training passes
     line["remaining_macs"] = total_remaining_macs(profile_layers(*r.model, r.example_shape, r.device));
     line["elapsed_seconds"] = p.seconds;
     line["peak_memory_bytes"] = memory_stats(r.device).peak;
@@ -307,6 +309,7 @@ nlohmann::json summarize(const Run& r, const TrainingMethod& method, const Train
     const nlohmann::json& last = r.dir->metrics().back();
     for (const char* k : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second"})
       if (last.contains(k)) s[k] = last[k];
+    copy_firing_rates(last, s);
   }
   return s;
 }

@@ -1,0 +1,39 @@
+#pragma once
+// SpikingNetwork: the base of models built from neuron layers. Its training forward passes add
+// every neuron layer's firing rate to a running sum on the device (one tiny add per layer, no host
+// sync), so a trainer can report each layer's mean rate over an epoch with one host read.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "layers/module.h"
+#include "spiking/neuron_layer.h"
+
+namespace trim::spiking {
+
+class SpikingNetwork : public Module {
+ public:
+  // forward_steps(x); then, in training mode, each neuron layer's firing rate of this pass is
+  // added to its running sum.
+  Tensor forward(const Tensor& x) final;
+
+  // Every NeuronLayer below this module with its full name ("layer1.0.sn1"), depth-first.
+  std::vector<std::pair<std::string, NeuronLayer*>> neuron_layers();
+
+  // Each neuron layer's mean firing rate over the training forward passes since the last call
+  // (or since construction), then restarts the sums. Empty when no training pass ran since.
+  // One host read. Every neuron layer must run in every forward pass (it does in the zoo's models).
+  std::vector<std::pair<std::string, double>> take_firing_rates();
+  int64_t recorded_passes() const { return passes_; }
+
+ protected:
+  virtual Tensor forward_steps(const Tensor& x) = 0;
+
+ private:
+  std::vector<std::pair<std::string, NeuronLayer*>> layers_;  // found at the first training pass
+  Tensor sums_;                                               // [layers], on the rates' device
+  int64_t passes_ = 0;
+};
+
+}  // namespace trim::spiking
