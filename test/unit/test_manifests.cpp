@@ -25,7 +25,10 @@ TEST_CASE("every shipped manifest parses and builds its model", "[config][manife
       pc.finish();
       // Named fmnist_<model>_<method>_<percent>.json after what it runs.
       std::string stem = e.path().stem().string();
-      CHECK(stem.find("_" + pc.json()["method"].get<std::string>() + "_") != std::string::npos);
+      std::string needle = "_";  // (built in steps: GCC 12 warns falsely on "_" + s + "_")
+      needle += pc.json()["method"].get<std::string>();
+      needle += '_';
+      CHECK(stem.find(needle) != std::string::npos);
     }
     ++n;
   }
@@ -36,7 +39,7 @@ TEST_CASE("SAP's recipe clips the gradient norm; a negative clip is refused", "[
   Manifest m = load_manifest(TRIM_SOURCE_DIR "/apps/manifests/fmnist_mlp.json", {});
   CHECK(parse_run_config(m).sgd.clip_grad_norm == 1.0f);
   Manifest bad = load_manifest(TRIM_SOURCE_DIR "/apps/manifests/fmnist_mlp.json", {"optimizer.clip_grad_norm=-1"});
-  CHECK_THROWS_WITH(parse_run_config(bad), Catch::Contains("/optimizer/clip_grad_norm: must be >= 0"));
+  CHECK_THROWS_WITH(parse_run_config(bad), Catch::Contains("/optimizer/clip_grad_norm: expected a number in [0, 1000000]"));
   Manifest pruning = load_manifest(TRIM_SOURCE_DIR "/apps/manifests/fmnist_mlp.json", {"pruning=3"});
   CHECK_THROWS_WITH(parse_run_config(pruning), Catch::Contains("/pruning: expected an object"));
 }
