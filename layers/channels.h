@@ -16,7 +16,8 @@
 //
 // prunable groups have one producer and no residual add: removing channel j slices exactly their
 // members and nothing else, and decrementing spec[option][index] (or spec[option] when index is
-// -1) describes the slimmed network. Residual streams (the outputs of every block joined by an add,
+// -1) describes the slimmed network (write every width option out explicitly: some defaults
+// follow others, e.g. mobilenet_v2's hidden widths follow its stage widths). Residual streams (the outputs of every block joined by an add,
 // identity or option-A shortcuts) are listed too, not prunable, so a pruner knows which layers'
 // filters it must leave alone.
 #include <cstdint>
