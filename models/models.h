@@ -29,11 +29,12 @@ namespace trim {
 // entry that sets its size. Order: "widths" lists the prunable (not residual-tied) convs in
 // forward order; "stage_widths" the residual streams, one per stage.
 //   ImageNet (torchvision's architecture, names, initialisation and parameter counts):
-//   "resnet18" | "resnet34" | "resnet50"  {num_classes: 1000, stem_width: 64,
+//   "resnet18" | "resnet34" | "resnet50"  {num_classes: 1000, classifier: "linear" | "conv", stem_width: 64,
 //               stage_widths: [64, 128, 256, 512] (resnet50: [256, 512, 1024, 2048]),
 //               widths: per block, conv1's output (resnet50: conv1's and conv2's)}
 //               v1.5: a bottleneck strides on its 3x3. A block gets a 1x1 conv + BN downsample when
-//               its stride or width changes (torchvision's rule).
+//               its stride or width changes (torchvision's rule). classifier "conv": fc is a 1x1
+//               conv without bias, as LATS's and STR's ResNet-50 (1000 parameters fewer).
 //   "mobilenet_v2" {num_classes: 1000, width_mult: 1.0, dropout: 0.2, stem_width: 32,
 //               stage_widths: [16, 24, 32, 64, 96, 160, 320], last_width: 1280,
 //               widths: the hidden (expanded) width of each of the 16 blocks with t = 6}

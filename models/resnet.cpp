@@ -1,5 +1,6 @@
 // torchvision's ResNet-18/34/50 (v1.5: the stride of a bottleneck sits on its 3x3 conv), with
-// torchvision's module names and initialisation (convs kaiming-normal fan_out, BN 1/0, fc default).
+// torchvision's module names and initialisation (convs kaiming-normal fan_out, BN 1/0, fc default);
+// classifier "conv" makes fc a 1x1 conv without bias (LATS's and STR's ResNets, same names).
 #include "core/ops/ops.h"
 #include "models/zoo.h"
 
@@ -107,14 +108,20 @@ class ResNet : public ZooModel {
       layers_.push_back(register_module(lname, layer));
     }
     register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
-    fc_ = register_module("fc", make_linear(width, classes, Init::torch_default));
+    conv_head_ = spec.choice("classifier", {"linear", "conv"}, "linear") == "conv";
+    if (conv_head_)  // LATS's (and STR's) ResNet-50: a 1x1 conv without bias, pruned like the others
+      fc_ = register_module("fc", std::shared_ptr<Module>(make_conv(width, classes, 1, 1, 0, Init::kaiming_fan_out)));
+    else
+      fc_ = register_module("fc", std::shared_ptr<Module>(make_linear(width, classes, Init::torch_default)));
     member(cur, "fc", ChannelRole::input);
   }
 
   Tensor forward(const Tensor& x) override {
     Tensor y = (*maxpool_)(relu((*bn1_)((*conv1_)(x))));
     for (auto& l : layers_) y = (*l)(y);
-    return (*fc_)(flatten(global_avg_pool(y)));
+    Tensor pooled = global_avg_pool(y);
+    if (conv_head_) return flatten((*fc_)(reshape(pooled, Shape{pooled.size(0), pooled.size(1), 1, 1})));
+    return (*fc_)(pooled);
   }
 
  private:
@@ -122,7 +129,8 @@ class ResNet : public ZooModel {
   std::shared_ptr<BatchNorm2d> bn1_;
   std::shared_ptr<MaxPool2d> maxpool_;
   std::vector<std::shared_ptr<Sequential>> layers_;
-  std::shared_ptr<Linear> fc_;
+  std::shared_ptr<Module> fc_;
+  bool conv_head_ = false;
 };
 
 }  // namespace

@@ -358,11 +358,15 @@ TEST_CASE("model specs with wrong width lists or unknown keys fail clearly", "[m
   CHECK(default_input_shape("resnet50") == Shape{3, 224, 224});
 }
 
-TEST_CASE("MobileNet-V1's width multiplier and conv classifier", "[models]") {
+TEST_CASE("MobileNet-V1's width multiplier; conv classifiers of MobileNet-V1 and ResNet-50", "[models]") {
   // Howard et al.: 0.75 -> 2.6M, 0.5 -> 1.3M, 0.25 -> 0.5M parameters (1000 classes).
   CHECK(std::abs(double(build({{"name", "mobilenet_v1"}, {"width_mult", 0.75}})->num_parameters()) - 2.6e6) < 0.05e6);
   CHECK(std::abs(double(build({{"name", "mobilenet_v1"}, {"width_mult", 0.5}})->num_parameters()) - 1.3e6) < 0.05e6);
   CHECK(std::abs(double(build({{"name", "mobilenet_v1"}, {"width_mult", 0.25}})->num_parameters()) - 0.5e6) < 0.05e6);
+  auto r50 = build({{"name", "resnet50"}, {"classifier", "conv"}});
+  CHECK(r50->num_parameters() == 25557032 - 1000);
+  CHECK(total_macs(profile_layers(*r50, Shape{3, 32, 32}, Device::cpu())) == 85458944);
+  CHECK_NOTHROW(check_channel_groups(*r50, channel_groups(*r50)));
   auto conv_head = build({{"name", "mobilenet_v1"}, {"classifier", "conv"}});
   CHECK(conv_head->num_parameters() == 4231976 - 1000);  // no classifier bias
   conv_head->eval();
