@@ -1,14 +1,23 @@
 #include "core/config.h"
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <set>
 
 #include "core/error.h"
 
 namespace trim {
 
 std::string describe_json(const nlohmann::json& v) {
-  std::string s = v.dump();
+  // A huge or deep container is only named, never dumped whole.
+  std::string s;
+  if ((v.is_array() || v.is_object()) && (v.size() > 64 || json_depth(v) > 4))
+    s = v.is_array() ? "[...]" : "{...}";
+  else
+    s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   switch (v.type()) {
     case nlohmann::json::value_t::null: return "null";
@@ -17,6 +26,124 @@ std::string describe_json(const nlohmann::json& v) {
     case nlohmann::json::value_t::array: return "an array (" + s + ")";
     case nlohmann::json::value_t::object: return "an object";
     default: return "a number (" + s + ")";
+  }
+}
+
+int json_depth(const nlohmann::json& v) {
+  int deepest = 0;
+  std::vector<std::pair<const nlohmann::json*, int>> todo{{&v, 0}};
+  while (!todo.empty()) {
+    auto [j, d] = todo.back();
+    todo.pop_back();
+    if (!j->is_array() && !j->is_object()) continue;
+    deepest = std::max(deepest, d + 1);
+    for (const nlohmann::json& child : *j) todo.push_back({&child, d + 1});
+  }
+  return deepest;
+}
+
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    unsigned c = b[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    if (len == 0 || c > 0xF4 || i + len > n) return i;
+    uint32_t cp = c & (0x3F >> (len - 1));
+    for (size_t k = 1; k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) return i;
+      cp = cp << 6 | (b[i + k] & 0x3F);
+    }
+    const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+namespace {
+
+// 1-based line and column of byte offset `pos` in `text`.
+std::string line_col(const std::string& text, size_t pos) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < pos && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line, col = 1;
+    else ++col;
+  }
+  return cat("line ", line, ", column ", col, " (byte ", pos, ")");
+}
+
+// The JSON path the parser is at, kept from its events: the key of each enclosing object and the
+// index in each enclosing array.
+struct PathTracker {
+  struct Frame {
+    bool array = false;
+    std::set<std::string> keys;
+    std::string key;
+    int64_t index = -1;
+  };
+  std::vector<Frame> frames;
+  void child() {
+    if (!frames.empty() && frames.back().array) ++frames.back().index;
+  }
+  std::string path() const {
+    std::string p;
+    for (const Frame& f : frames) p += "/" + (f.array ? std::to_string(f.index) : f.key);
+    return p.empty() ? "/" : p;
+  }
+};
+
+}  // namespace
+
+nlohmann::json parse_config_json(const std::string& text, const std::string& source, int max_depth) {
+  using E = nlohmann::json::parse_event_t;
+  PathTracker at;
+  auto on_event = [&](int depth, E event, nlohmann::json& parsed) {
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        at.child();
+        if (depth >= max_depth)
+          throw Error(cat(source, ": ", at.path(), ": values nest deeper than ", max_depth,
+                          " levels; expected a configuration value (a few levels deep)"));
+        at.frames.push_back({});
+        at.frames.back().array = event == E::array_start;
+        break;
+      case E::object_end:
+      case E::array_end: at.frames.pop_back(); break;
+      case E::key: {
+        PathTracker::Frame& f = at.frames.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second)
+          throw Error(cat(source, ": ", at.path(), ": the key \"", f.key,
+                          "\" appears twice in one object; expected each key once (strict JSON)"));
+        break;
+      }
+      case E::value: at.child(); break;
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, on_event);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string why = e.what();
+    auto cut = why.find("]: ");  // drop nlohmann's "[json.exception.parse_error.101] parse error at ..."
+    if (cut != std::string::npos) why = why.substr(cut + 3);
+    size_t pos = e.byte ? e.byte - 1 : 0;
+    size_t bad = invalid_utf8_at(text);
+    if (bad != std::string::npos && bad <= pos)
+      throw Error(cat(source, ": invalid UTF-8 at ", line_col(text, bad), "; expected a UTF-8 text"));
+    throw Error(cat(source, ": invalid JSON at ", line_col(text, pos), ": ", why));
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range 406: a number beyond the double range (1e309).
+    std::string why = e.what();
+    auto cut = why.find("] ");
+    if (cut != std::string::npos) why = why.substr(cut + 2);
+    throw Error(cat(source, ": ", at.path(), ": ", why, "; expected a finite number (|x| < 1.8e308)"));
   }
 }
 
@@ -56,16 +183,23 @@ bool convert<bool>(const Config& c, const std::string& key, const nlohmann::json
 template <>
 double convert<double>(const Config& c, const std::string& key, const nlohmann::json& v) {
   if (!v.is_number()) c.fail(key, "expected a number, found " + describe_json(v));
-  return v.get<double>();
+  double d = v.get<double>();
+  if (!std::isfinite(d)) c.fail(key, "expected a finite number, found " + describe_json(v));
+  return d;
 }
 
 template <>
 float convert<float>(const Config& c, const std::string& key, const nlohmann::json& v) {
-  return float(convert<double>(c, key, v));
+  double d = convert<double>(c, key, v);
+  if (!std::isfinite(d) || std::fabs(d) > double(FLT_MAX))
+    c.fail(key, "expected a number that fits a 32-bit float (|x| <= 3.4e38), found " + describe_json(v));
+  return float(d);
 }
 
 template <>
 int64_t convert<int64_t>(const Config& c, const std::string& key, const nlohmann::json& v) {
+  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+    c.fail(key, "integer out of range (above 2^63 - 1): " + describe_json(v));
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {  // accept 3.0, refuse 3.5
     double d = v.get<double>();
@@ -140,6 +274,72 @@ TRIM_CONFIG_TYPE(std::string)
 TRIM_CONFIG_TYPE(std::vector<int64_t>)
 TRIM_CONFIG_TYPE(std::vector<float>)
 #undef TRIM_CONFIG_TYPE
+
+bool Config::Interval::contains(double x) const {
+  return std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
+}
+
+std::string Config::Interval::str() const {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%c%.7g, %.7g%c", lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+  return buf;
+}
+
+namespace {
+
+void check_int(const Config& c, const std::string& key, int64_t x, int64_t lo, int64_t hi) {
+  if (x < lo || x > hi) c.fail(key, cat("expected an integer in [", lo, ", ", hi, "], found ", x));
+}
+
+void check_real(const Config& c, const std::string& key, double x, const Config::Interval& r) {
+  if (!r.contains(x)) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.7g", x);
+    c.fail(key, cat("expected a number in ", r.str(), ", found ", buf));
+  }
+}
+
+}  // namespace
+
+int64_t Config::int_in(const std::string& key, int64_t lo, int64_t hi) const {
+  int64_t x = get<int64_t>(key);
+  check_int(*this, key, x, lo, hi);
+  return x;
+}
+
+int64_t Config::int_in(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) const {
+  int64_t x = get<int64_t>(key, fallback);
+  check_int(*this, key, x, lo, hi);
+  return x;
+}
+
+double Config::real_in(const std::string& key, const Interval& range) const {
+  double x = get<double>(key);
+  check_real(*this, key, x, range);
+  return x;
+}
+
+double Config::real_in(const std::string& key, double fallback, const Interval& range) const {
+  double x = get<double>(key, fallback);
+  check_real(*this, key, x, range);
+  return x;
+}
+
+std::vector<int64_t> Config::ints_in(const std::string& key, const std::vector<int64_t>& fallback, int64_t lo,
+                                     int64_t hi, size_t max_size) const {
+  std::vector<int64_t> v = get<std::vector<int64_t>>(key, fallback);
+  if (v.size() > max_size) fail(key, cat("expected at most ", max_size, " entries, found ", v.size()));
+  for (size_t i = 0; i < v.size(); ++i) check_int(*this, key + "/" + std::to_string(i), v[i], lo, hi);
+  return v;
+}
+
+std::vector<float> Config::reals_in(const std::string& key, const std::vector<float>& fallback, const Interval& range,
+                                    size_t max_size) const {
+  std::vector<float> v = get<std::vector<float>>(key, fallback);
+  if (v.size() > max_size) fail(key, cat("expected at most ", max_size, " entries, found ", v.size()));
+  for (size_t i = 0; i < v.size(); ++i) check_real(*this, key + "/" + std::to_string(i), v[i], range);
+  return v;
+}
 
 std::string Config::choice(const std::string& key, const std::vector<std::string>& choices,
                            const std::string& fallback) const {

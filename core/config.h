@@ -25,6 +25,25 @@ class Config {
   // int, int64_t, uint64_t, float, double, std::string, std::vector<int64_t>, std::vector<float>.
   template <class T> T get(const std::string& key) const;
   template <class T> T get(const std::string& key, const T& fallback) const;
+  // Bounded values: the constraint is named where the key is read, and the message says it:
+  // "/data/batch_size: expected an integer in [1, 1048576], found a number (0)".
+  int64_t int_in(const std::string& key, int64_t lo, int64_t hi) const;
+  int64_t int_in(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) const;
+  // Finite numbers in an interval; open ends are excluded ("(0, 1000]").
+  struct Interval {
+    double lo, hi;
+    bool lo_open = false, hi_open = false;
+    bool contains(double x) const;
+    std::string str() const;
+  };
+  double real_in(const std::string& key, const Interval& range) const;
+  double real_in(const std::string& key, double fallback, const Interval& range) const;
+  // Arrays of at most max_size bounded entries.
+  std::vector<int64_t> ints_in(const std::string& key, const std::vector<int64_t>& fallback, int64_t lo, int64_t hi,
+                               size_t max_size) const;
+  std::vector<float> reals_in(const std::string& key, const std::vector<float>& fallback, const Interval& range,
+                              size_t max_size) const;
+
   // A string that must be one of `choices`.
   std::string choice(const std::string& key, const std::vector<std::string>& choices, const std::string& fallback) const;
 
@@ -49,7 +68,25 @@ class Config {
   std::shared_ptr<std::vector<Config>> children_;
 };
 
-// "a number", "a string (\"x\")", ... for messages.
+// "a number", "a string (\"x\")", ... for messages (never throws, also for invalid UTF-8).
 std::string describe_json(const nlohmann::json& v);
+
+// Nesting limit of every configuration value (manifests, --set values, model specs): real
+// manifests nest 3 levels; the bound keeps hostile input from overflowing the stack of code that
+// walks values recursively (dump, comparisons, messages).
+constexpr int kMaxConfigDepth = 32;
+
+// Parses `text` as strict JSON: refuses invalid syntax and invalid UTF-8 (with line, column and
+// byte offset), numbers outside the double range, duplicate keys in an object and nesting deeper
+// than `max_depth` (with the JSON path). Every failure is one trim::Error starting "<source>: ".
+nlohmann::json parse_config_json(const std::string& text, const std::string& source,
+                                 int max_depth = kMaxConfigDepth);
+
+// Byte offset of the first invalid UTF-8 sequence in `s` (overlong forms, surrogates and code
+// points above U+10FFFF are invalid), or std::string::npos when `s` is valid UTF-8.
+size_t invalid_utf8_at(const std::string& s);
+
+// Nesting depth of a value: 0 for a scalar, 1 for [] or {}, ... (iterative; never overflows).
+int json_depth(const nlohmann::json& v);
 
 }  // namespace trim

@@ -32,9 +32,29 @@ void set_current_device(Device d) {
 #endif
 }
 
+DeviceScope::DeviceScope(Device d) {
+#ifdef TRIM_HAVE_CUDA
+  if (d.is_cuda() && d.index != cuda::current_device()) {
+    prev_ = cuda::current_device();
+    cuda::set_device(d.index);
+  }
+#endif
+}
+
+DeviceScope::~DeviceScope() {
+#ifdef TRIM_HAVE_CUDA
+  if (prev_ >= 0) {
+    try {
+      cuda::set_device(prev_);
+    } catch (...) {  // a destructor must not throw; the next CUDA call reports the failure
+    }
+  }
+#endif
+}
+
 void synchronize(Device d) {
 #ifdef TRIM_HAVE_CUDA
-  if (d.is_cuda()) cuda::synchronize();
+  if (d.is_cuda()) cuda::synchronize(d.index);
 #endif
 }
 

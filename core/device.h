@@ -36,6 +36,18 @@ Device resolve_device(const std::string& spec, const std::string& what = "device
 // Makes `d` the current CUDA device of the calling thread (no-op for the CPU).
 void set_current_device(Device d);
 
+// Makes `d` current for the calling thread while the scope lives (no-op for the CPU).
+class DeviceScope {
+ public:
+  explicit DeviceScope(Device d);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;  // the CUDA device current before, or -1 when nothing changed
+};
+
 // Waits until all work queued on `d` by this process has finished (no-op for the CPU).
 void synchronize(Device d);
 

@@ -1,5 +1,10 @@
 #include "core/error.h"
 
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <system_error>
+
 namespace trim {
 
 void fail_at(const char* file, int line, const std::string& what) {
@@ -14,6 +19,31 @@ void fail_at(const char* file, int line, const std::string& what) {
     }
   }
   throw Error(f + ":" + std::to_string(line) + ": " + what);
+}
+
+int report_exception(const char* app) noexcept {
+  std::string what;
+  try {
+    try {
+      throw;
+    } catch (const Error& e) {
+      what = e.what();
+    } catch (const std::bad_alloc&) {
+      what = "out of memory (std::bad_alloc); the run needs more memory than this machine could give";
+    } catch (const std::system_error& e) {
+      what = std::string("system error: ") + e.what();
+    } catch (const std::exception& e) {
+      what = std::string("unexpected exception: ") + e.what();
+    } catch (...) {
+      what = "unexpected exception of an unknown type";
+    }
+    for (char& c : what)
+      if (c == '\n' || c == '\r') c = ' ';
+  } catch (...) {
+    what = "unexpected exception (and out of memory while describing it)";
+  }
+  std::fprintf(stderr, "%s: error: %s\n", app, what.c_str());
+  return 1;
 }
 
 }  // namespace trim

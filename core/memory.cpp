@@ -36,7 +36,8 @@ Counter& counter(Device d) {
 
 }  // namespace
 
-void* alloc_bytes(Device d, size_t bytes, bool pinned) {
+void* alloc_bytes(Device d, size_t bytes, bool pinned, void** stream) {
+  if (stream) *stream = nullptr;
   if (bytes == 0) return nullptr;
   void* p = nullptr;
   if (d.is_cpu()) {
@@ -52,9 +53,9 @@ void* alloc_bytes(Device d, size_t bytes, bool pinned) {
     }
   } else {
 #ifdef TRIM_HAVE_CUDA
-    TRIM_CHECK(d.index == cuda::current_device(),
-               cat("allocating on ", d.str(), " while cuda:", cuda::current_device(), " is current"));
-    p = cuda::malloc_async(bytes);
+    void* used = nullptr;
+    p = cuda::malloc_on(d.index, bytes, &used);
+    if (stream) *stream = used;
 #else
     TRIM_CHECK(false, "this build of trim has no CUDA backend");
 #endif
@@ -63,9 +64,9 @@ void* alloc_bytes(Device d, size_t bytes, bool pinned) {
   return p;
 }
 
-void free_bytes(Device d, void* p, size_t bytes, bool pinned) {
+void free_bytes(Device d, void* p, size_t bytes, bool pinned, void* stream) noexcept {
   if (!p) return;
-  counter(d).current.fetch_sub(int64_t(bytes));
+  if (d.is_cpu() || (d.index >= 0 && d.index < kMaxCudaDevices)) counter(d).current.fetch_sub(int64_t(bytes));
   if (d.is_cpu()) {
 #ifdef TRIM_HAVE_CUDA
     if (pinned) return cuda::free_host(p);
@@ -73,7 +74,7 @@ void free_bytes(Device d, void* p, size_t bytes, bool pinned) {
     std::free(p);
   } else {
 #ifdef TRIM_HAVE_CUDA
-    cuda::free_async(p);
+    cuda::free_on(d.index, p, stream);
 #endif
   }
 }
@@ -85,7 +86,7 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     return;
   }
 #ifdef TRIM_HAVE_CUDA
-  cuda::memcpy(dst, dst_dev.is_cuda(), src, src_dev.is_cuda(), bytes);
+  cuda::memcpy(dst, dst_dev.is_cuda() ? dst_dev.index : -1, src, src_dev.is_cuda() ? src_dev.index : -1, bytes);
 #else
   TRIM_CHECK(false, "this build of trim has no CUDA backend");
 #endif
@@ -98,10 +99,17 @@ void zero_bytes(Device d, void* p, size_t bytes) {
     return;
   }
 #ifdef TRIM_HAVE_CUDA
-  cuda::memset_zero(p, bytes);
+  cuda::memset_zero(d.index, p, bytes);
 #else
   TRIM_CHECK(false, "this build of trim has no CUDA backend");
 #endif
+}
+
+void* compute_stream(Device d) {
+#ifdef TRIM_HAVE_CUDA
+  if (d.is_cuda()) return cuda::compute_stream(d.index);
+#endif
+  return nullptr;
 }
 
 MemoryStats memory_stats(Device d) {

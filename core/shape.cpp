@@ -22,7 +22,12 @@ int64_t Shape::operator[](int i) const {
 
 int64_t Shape::numel() const {
   int64_t n = 1;
-  for (int i = 0; i < nd_; ++i) n *= d_[i];
+  bool overflow = false;
+  for (int i = 0; i < nd_; ++i) overflow = __builtin_mul_overflow(n, d_[i], &n) || overflow;
+  // A zero dimension makes the product 0 even when the others overflow.
+  for (int i = 0; i < nd_; ++i)
+    if (d_[i] == 0) return 0;
+  TRIM_CHECK(!overflow, cat("shape ", str(), " has more than 2^63 - 1 elements"));
   return n;
 }
 

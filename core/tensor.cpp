@@ -8,8 +8,15 @@
 
 namespace trim {
 
-Storage::Storage(size_t n, Device d, bool pin) : bytes(n), device(d), pinned(pin) { ptr = alloc_bytes(d, n, pin); }
-Storage::~Storage() { free_bytes(device, ptr, bytes, pinned); }
+Storage::Storage(size_t n, Device d, bool pin) : bytes(n), device(d), pinned(pin) {
+  ptr = alloc_bytes(d, n, pin, &stream);
+}
+Storage::~Storage() { free_bytes(device, ptr, bytes, pinned, stream); }
+
+void Tensor::adopt_compute_stream() const {
+  Storage& s = *checked().storage;
+  if (s.device.is_cuda()) s.stream = compute_stream(s.device);
+}
 
 void no_cuda_backend(const char* kernel) {
   TRIM_CHECK(false, cat("kernel '", kernel, "' called on a CUDA tensor, but this build has no CUDA backend"));
@@ -125,6 +132,7 @@ float Tensor::item() const {
 }
 
 Tensor& Tensor::fill_(float value) {
+  DeviceScope on(device());  // factories may build tensors on a device that is not current
   TRIM_DISPATCH(device(), fill, *this, value);
   return *this;
 }

@@ -14,7 +14,9 @@ namespace trim {
 struct Node;
 struct TensorImpl;
 
-// Memory shared by a tensor and its views.
+// Memory shared by a tensor and its views. CUDA memory remembers its device and the stream its
+// lifetime is ordered on (the one it was allocated on), so it is freed correctly from any thread
+// and whichever device is current then.
 struct Storage {
   Storage(size_t bytes, Device device, bool pinned);
   ~Storage();
@@ -25,6 +27,7 @@ struct Storage {
   size_t bytes = 0;
   Device device;
   bool pinned = false;
+  void* stream = nullptr;  // cudaStream_t (CUDA only)
 };
 
 // A dense, contiguous, row-major n-dimensional array on one device. Copying a Tensor copies the
@@ -75,6 +78,11 @@ class Tensor {
   Tensor& fill_(float value);
   Tensor& zero_();
   Tensor& copy_(const Tensor& src);  // same shape and dtype, any devices
+
+  // CUDA: orders the memory's free on its device's compute stream from now on. For memory filled
+  // on another stream (the loader's copy stream) whose work the host has already waited for, and
+  // which is used on the compute stream later. No effect on the CPU.
+  void adopt_compute_stream() const;
 
   // Autograd.
   bool requires_grad() const;

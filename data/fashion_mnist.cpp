@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/io/regular_file.h"
 #include "data/array_dataset.h"
 #include "data/idx.h"
 
@@ -16,10 +17,10 @@ std::string dims_str(const std::vector<int64_t>& dims) { return Shape(dims).str(
 
 // Checks the file exists first, so that a missing installation gets a hint instead of a bare
 // "does not exist".
-void require_file(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw Error(cat("Fashion-MNIST file ", path,
-                    " not found; install the dataset with scripts/setup.sh (Debian package "
+void require_file(const std::string& path, const std::string& split) {
+  if (!path_exists(path))
+    throw Error(cat("Fashion-MNIST file ", path, " (", split,
+                    " split) not found; install the dataset with scripts/setup.sh (Debian package "
                     "dataset-fashion-mnist, which puts it in ",
                     kFashionMnistDir, ")"));
 }
@@ -34,13 +35,15 @@ std::shared_ptr<Dataset> load_fashion_mnist(const std::string& folder, const std
 
   const std::string images_path = (std::filesystem::path(folder) / (prefix + "-images-idx3-ubyte.gz")).string();
   const std::string labels_path = (std::filesystem::path(folder) / (prefix + "-labels-idx1-ubyte.gz")).string();
-  require_file(images_path);
-  require_file(labels_path);
+  require_file(images_path, split);
+  require_file(labels_path, split);
 
   IdxArray images = read_idx(images_path, 3);
   IdxArray labels = read_idx(labels_path, 1);
   if (images.dims[1] != kSide || images.dims[2] != kSide)
     throw Error(cat(images_path, ": images have shape ", dims_str(images.dims), ", expected [N, 28, 28]"));
+  if (images.dims[0] == 0)
+    throw Error(cat(images_path, ": the ", split, " split holds 0 images; expected at least 1"));
   if (labels.dims[0] != images.dims[0])
     throw Error(cat(labels_path, ": ", labels.dims[0], " labels for the ", images.dims[0], " images of ",
                     images_path));

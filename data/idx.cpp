@@ -1,5 +1,6 @@
 #include "data/idx.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/io/regular_file.h"
 
 namespace trim {
 namespace {
@@ -58,15 +60,15 @@ uint32_t big_endian32(const uint8_t* b) {
 class GzReader {
  public:
   explicit GzReader(const std::string& path) : path_(path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::file_status st = fs::status(path, ec);
-    if (!fs::exists(st)) throw Error(cat("IDX file ", path, " does not exist"));
-    if (fs::is_directory(st)) throw Error(cat("IDX file ", path, " is a folder, not a file"));
+    // Only a regular file: a FIFO would block, a symlink loop or an over-long name has no content.
+    int fd = open_regular_file(path, "IDX file");
     errno = 0;
-    file_ = gzopen(path.c_str(), "rb");
-    if (!file_)
-      throw Error(cat("cannot open IDX file ", path, ": ", errno ? std::strerror(errno) : "out of memory"));
+    file_ = gzdopen(fd, "rb");
+    if (!file_) {
+      int err = errno;
+      ::close(fd);
+      throw Error(cat("cannot open IDX file ", path, ": ", err ? std::strerror(err) : "out of memory"));
+    }
     gzbuffer(file_, 1 << 20);  // fewer read() calls on 30 MB files
   }
   ~GzReader() { gzclose(file_); }

@@ -21,6 +21,7 @@ struct IdxArray {
 // or unreadable, corrupt or truncated gzip stream, wrong magic (expected and found, in hex), data
 // type not u8, wrong dimension count, or a data size that differs from the product of the
 // dimensions (both sizes and the offset where the data starts; offsets count uncompressed bytes).
+// Only a regular file is opened: a FIFO, a folder or a symlink loop is refused without blocking.
 IdxArray read_idx(const std::string& path, int expected_ndim = -1);
 
 }  // namespace trim

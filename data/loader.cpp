@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <system_error>
 
 #include "core/error.h"
 #include "core/random/generator.h"
@@ -36,13 +37,19 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, LoaderOptions option
     : data_(std::move(data)), opt_(options) {
   validate(data_.get(), opt_);
   per_rank_ = (data_->size() + opt_.world - 1) / opt_.world;
-  batches_ = opt_.drop_last ? per_rank_ / opt_.batch_size : (per_rank_ + opt_.batch_size - 1) / opt_.batch_size;
+  // Without (per_rank + batch_size - 1), which overflows for a huge batch_size.
+  batches_ = per_rank_ / opt_.batch_size + (!opt_.drop_last && per_rank_ % opt_.batch_size != 0 ? 1 : 0);
   examples_ = opt_.drop_last ? batches_ * opt_.batch_size : per_rank_;
   if (batches_ == 0)
     throw Error(cat("DataLoader: drop_last with batch_size ", opt_.batch_size, " leaves no batch of the ", per_rank_,
                     " examples per rank"));
   try {
     for (int i = 0; i < opt_.workers; ++i) workers_.emplace_back([this] { worker_main(); });
+  } catch (const std::system_error& e) {
+    const size_t started = workers_.size();
+    stop_workers();  // the destructor does not run when the constructor throws
+    throw Error(cat("DataLoader: cannot start ", opt_.workers, " worker threads (", started,
+                    " started, then the system refused: ", e.what(), "); use fewer workers"));
   } catch (...) {
     stop_workers();  // the destructor does not run when the constructor throws
     throw;
@@ -121,6 +128,11 @@ void DataLoader::worker_main() {
       const int64_t begin = b * opt_.batch_size;
       const int64_t count = std::min(opt_.batch_size, int64_t(order->size()) - begin);
       slot.batch = assembler.assemble(order->data() + begin, count, b);
+      // The copy stream's work on the batch is finished (assemble waited for it); from now on its
+      // memory is used, and freed, in the compute stream's order. A batch dropped below then
+      // needs nothing from this thread's stream, which dies with the worker.
+      slot.batch->images.adopt_compute_stream();
+      slot.batch->labels.adopt_compute_stream();
     } catch (const std::exception& e) {
       slot.error = std::make_exception_ptr(Error(cat("data loader, epoch ", epoch, " batch ", b, ": ", e.what())));
     } catch (...) {
@@ -129,7 +141,12 @@ void DataLoader::worker_main() {
     }
 
     lock.lock();
-    if (generation != generation_) continue;  // its epoch was restarted: the batch is dropped
+    if (generation != generation_) {  // its epoch was restarted: the batch is dropped
+      lock.unlock();
+      slot = Slot{};  // freed outside the lock
+      lock.lock();
+      continue;
+    }
     ready_.emplace(b, std::move(slot));
     ready_cv_.notify_one();
   }

@@ -44,6 +44,9 @@ class TrainingMethod {
   // Training rounds (SAP, lottery tickets: several). Each trains the manifest's epochs with a
   // fresh optimizer and a restarted learning-rate schedule.
   virtual int64_t rounds() const { return 1; }
+  // Epochs of round `round` (the manifest's train.epochs unless the method says otherwise, e.g.
+  // a fine-tuning round of its own length).
+  virtual int64_t round_epochs(int64_t round, int64_t manifest_epochs) const { return manifest_epochs; }
 
   // Set-up. `params` arrives holding the model's parameters (weight decay as the manifest says);
   // a method may change their step options (a master copy, an lr scale, clipping) and append its

@@ -13,10 +13,17 @@ std::shared_ptr<Conv2d> conv3x3(int64_t in, int64_t out, bool bias, FanMode mode
 }  // namespace
 
 std::shared_ptr<Module> make_sap_cnn(const Config& spec) {
-  int64_t in = spec.get<int64_t>("in_channels", 1);
-  auto widths = spec.get<std::vector<int64_t>>("widths", {64, 128, 256, 512});
-  int64_t classes = spec.get<int64_t>("num_classes", 10);
+  int64_t in = spec.int_in("in_channels", 1, 1, kMaxChannels);
+  const auto widths = spec.ints_in("widths", {64, 128, 256, 512}, 1, kMaxChannels, kMaxLayers);
+  const int64_t classes = spec.int_in("num_classes", 10, 1, kMaxClasses);
   if (widths.empty()) spec.fail("widths", "needs at least one width");
+
+  ParamCount count;
+  int64_t c = in;
+  for (int64_t w : widths) count.add(w, c, 3, 3), count.add(w, 5), c = w;  // conv + bias, BN (4 per channel)
+  count.add(c + 1, classes);
+  check_model_size(spec, count);
+
   auto net = std::make_shared<Sequential>();
   for (size_t i = 0; i < widths.size(); ++i) {
     auto conv = conv3x3(in, widths[i], true, FanMode::fan_out);
@@ -36,17 +43,30 @@ std::shared_ptr<Module> make_sap_cnn(const Config& spec) {
 }
 
 std::shared_ptr<Module> make_cnn_small(const Config& spec) {
-  int64_t in = spec.get<int64_t>("in_channels", 1);
-  int64_t size = spec.get<int64_t>("image_size", 28);
-  auto widths = spec.get<std::vector<int64_t>>("widths", {32, 64});
-  int64_t hidden = spec.get<int64_t>("hidden", 128);
-  float drop = spec.get<float>("dropout", 0.0f);
-  int64_t classes = spec.get<int64_t>("num_classes", 10);
+  int64_t in = spec.int_in("in_channels", 1, 1, kMaxChannels);
+  int64_t size = spec.int_in("image_size", 28, 1, kMaxImageSize);  // square images of this side
+  const auto widths = spec.ints_in("widths", {32, 64}, 1, kMaxChannels, kMaxLayers);
+  const int64_t hidden = spec.int_in("hidden", 128, 1, kMaxFeatures);
+  const float drop = float(spec.real_in("dropout", 0.0, Config::Interval{0.0, 1.0, false, true}));
+  const int64_t classes = spec.int_in("num_classes", 10, 1, kMaxClasses);
   if (widths.empty()) spec.fail("widths", "needs at least one width");
-  if (drop < 0.0f || drop >= 1.0f) spec.fail("dropout", "must be in [0, 1)");
+
+  ParamCount count;
+  int64_t c = in, s = size;
+  for (int64_t w : widths) {
+    if (s < 2) {
+      int stages = 0;
+      for (int64_t t = size; t >= 2; t /= 2) ++stages;
+      spec.fail("widths", cat("image_size ", size, " allows at most ", stages,
+                              " pooling stages (one per width), found ", widths.size(), " widths"));
+    }
+    count.add(w, c, 3, 3), count.add(w, 4), c = w, s /= 2;  // conv, BN (4 per channel)
+  }
+  count.add(c, s, s, hidden), count.add(hidden), count.add(hidden + 1, classes);
+  check_model_size(spec, count);
+
   auto net = std::make_shared<Sequential>();
   for (int64_t w : widths) {
-    if (size < 2) spec.fail("widths", "too many pooling stages for image_size");
     net->push_back(conv3x3(in, w, false, FanMode::fan_in));
     net->push_back(std::make_shared<BatchNorm2d>(w));
     net->push_back(std::make_shared<ReLU>());

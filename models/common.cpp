@@ -33,17 +33,13 @@ std::shared_ptr<Linear> make_linear(int64_t in, int64_t out, Init init, bool bia
 }
 
 std::vector<int64_t> widths_option(const Config& spec, const std::string& key, const std::vector<int64_t>& fallback) {
-  auto v = spec.get<std::vector<int64_t>>(key, fallback);
+  auto v = spec.ints_in(key, fallback, 1, kMaxChannels, kMaxLayers);
   if (v.size() != fallback.size()) spec.fail(key, cat("expected ", fallback.size(), " widths, found ", v.size()));
-  for (int64_t w : v)
-    if (w < 1) spec.fail(key, cat("widths must be >= 1, found ", w));
   return v;
 }
 
 int64_t positive_option(const Config& spec, const std::string& key, int64_t fallback) {
-  int64_t v = spec.get<int64_t>(key, fallback);
-  if (v < 1) spec.fail(key, cat("must be >= 1, found ", v));
-  return v;
+  return spec.int_in(key, fallback, 1, key == "num_classes" ? kMaxClasses : kMaxChannels);
 }
 
 size_t ZooModel::group(std::string name, int64_t channels, bool prunable, std::string option, int64_t index) {

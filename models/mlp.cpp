@@ -3,11 +3,19 @@
 namespace trim {
 
 std::shared_ptr<Module> make_mlp(const Config& spec) {
-  int64_t in = spec.get<int64_t>("in_features", 784);
-  auto hidden = spec.get<std::vector<int64_t>>("hidden", {128, 256});
-  int64_t classes = spec.get<int64_t>("num_classes", 10);
+  const int64_t in_features = spec.int_in("in_features", 784, 1, kMaxFeatures);
+  const auto hidden = spec.ints_in("hidden", {128, 256}, 1, kMaxFeatures, kMaxLayers);  // one width per layer
+  const int64_t classes = spec.int_in("num_classes", 10, 1, kMaxClasses);
+
+  ParamCount count;
+  int64_t in = in_features;
+  for (int64_t h : hidden) count.add(in + 1, h), in = h;
+  count.add(in + 1, classes);
+  check_model_size(spec, count);
+
   auto net = std::make_shared<Sequential>();
   net->push_back(std::make_shared<Flatten>());
+  in = in_features;
   for (int64_t h : hidden) {
     auto fc = std::make_shared<Linear>(in, h);
     fc->bias.zero_();

@@ -55,6 +55,11 @@ namespace trim {
 //   "wrn28_8"   {stem_width: 16, stage_widths: [128, 256, 512], widths: each block's conv1 (12),
 //               dropout: 0.0}  SAP's pre-activation nets: 3x3 stem, no max-pool, 1x1 shortcut
 //               convs without BN.
+// Every option is bounded (channels and widths 1..65536, features 1..2^24, classes 1..2^20, at
+// most 64 layers, dropout in [0, 1)) and refused with its JSON path ("/model/num_classes: expected
+// an integer in [1, 1048576], found 0"); an mlp, sap_cnn or cnn_small whose parameters, with
+// gradients and optimizer state, exceed the machine's memory is refused before anything is
+// allocated (the conv nets above are not size-checked yet).
 // Parameters are created on the CPU from the default generator (seed it first).
 std::shared_ptr<Module> build_model(const Config& spec);
 std::vector<std::string> model_names();

@@ -1,6 +1,9 @@
+#include <unistd.h>
+
 #include <functional>
 #include <map>
 
+#include "core/error.h"
 #include "models/models.h"
 #include "models/zoo.h"
 
@@ -31,7 +34,34 @@ const std::map<std::string, Factory>& factories() {
   return f;
 }
 
+// f32 weight, gradient, momentum and a spare (checkpoint copy, update temporaries).
+constexpr uint64_t kBytesPerParameter = 16;
+
+uint64_t physical_memory_bytes() {
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return UINT64_MAX;
+  return uint64_t(pages) * uint64_t(page);
+}
+
 }  // namespace
+
+void ParamCount::add(int64_t a, int64_t b, int64_t c, int64_t d) {
+  uint64_t p = 1;
+  for (int64_t x : {a, b, c, d}) overflow_ = overflow_ || x < 0 || __builtin_mul_overflow(p, uint64_t(x), &p);
+  overflow_ = overflow_ || __builtin_add_overflow(n_, p, &n_);
+}
+
+void check_model_size(const Config& spec, const ParamCount& params) {
+  const uint64_t memory = physical_memory_bytes();
+  uint64_t bytes = 0;
+  if (params.overflowed() || __builtin_mul_overflow(params.value(), kBytesPerParameter, &bytes))
+    throw Error(cat(spec.source(), ": ", spec.path(), ": the model's parameter count overflows 64 bits; expected a "
+                    "model that fits in memory"));
+  if (bytes > memory)
+    throw Error(cat(spec.source(), ": ", spec.path(), ": the model would have ", params.value(), " parameters, ",
+                    bytes >> 20, " MiB with gradients and optimizer state; this machine has ", memory >> 20,
+                    " MiB of memory"));
+}
 
 std::vector<std::string> model_names() {
   std::vector<std::string> names;

@@ -1,5 +1,9 @@
 #pragma once
-// Internal: one factory per model family (see models.h for the specs), and what they share.
+// Internal: one factory per model family (see models.h for the specs), and what they share. Each
+// factory reads and bounds every option with its JSON path; mlp, sap_cnn and cnn_small also count
+// the parameters they will create (with overflow checks) and call check_model_size before they
+// allocate anything.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,7 +41,8 @@ std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int kernel, int strid
                                   bool bias = false, int groups = 1);
 std::shared_ptr<Linear> make_linear(int64_t in, int64_t out, Init init, bool bias = true);
 
-// A list option of exactly `n` positive entries, `fallback` when absent.
+// A list option with as many entries as `fallback` (its value when absent), each in
+// [1, kMaxChannels]; a scalar in [1, kMaxChannels] ([1, kMaxClasses] for "num_classes").
 std::vector<int64_t> widths_option(const Config& spec, const std::string& key, const std::vector<int64_t>& fallback);
 int64_t positive_option(const Config& spec, const std::string& key, int64_t fallback);
 
@@ -53,5 +58,29 @@ class ZooModel : public Module, public ChannelCoupled {
 
   std::vector<ChannelGroup> groups_;
 };
+
+// Bounds of the model options: far above real networks, far below int64 overflow of any product
+// of them.
+constexpr int64_t kMaxChannels = int64_t(1) << 16;
+constexpr int64_t kMaxFeatures = int64_t(1) << 24;
+constexpr int64_t kMaxClasses = int64_t(1) << 20;
+constexpr int64_t kMaxImageSize = int64_t(1) << 16;
+constexpr size_t kMaxLayers = 64;
+
+// A parameter count that saturates instead of overflowing; add(a * b) for a weight of a x b.
+class ParamCount {
+ public:
+  void add(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1);
+  bool overflowed() const { return overflow_; }
+  uint64_t value() const { return n_; }
+
+ private:
+  uint64_t n_ = 0;
+  bool overflow_ = false;
+};
+
+// Refuses (naming the spec's path) a model whose parameters, with their gradients and optimizer
+// state, would not fit in this machine's memory; called before any tensor is allocated.
+void check_model_size(const Config& spec, const ParamCount& params);
 
 }  // namespace trim

@@ -7,10 +7,12 @@ shapes of torchvision's ResNet-50 v1.5 at 224x224 and writes one JSON line per c
 method is the same: warm-up steps, then `repeats` runs of `iters` steps each with the device
 synchronised on both sides of every run; the median per-step time is reported.
 
-cuDNN settings match trim's defaults: benchmark=True (trim searches algorithms with
-cudnnFind*AlgorithmEx on first use) and deterministic=True (trim keeps only deterministic
-algorithms by default). TF32 flags stay at PyTorch's defaults (conv on, matmul off), which are
-trim's defaults too.
+cuDNN settings compare like with like: deterministic=True on both sides (trim keeps only
+deterministic algorithms by default), and benchmark off on both by default (trim's default picks
+algorithms from cuDNN's heuristics); --cudnn-benchmark turns it on here, and trim-bench's flag of
+the same name turns on trim's cudnnFind search: pass it to both or neither. TF32 flags stay at
+PyTorch's defaults (conv on, matmul off), which are trim's defaults too. trim caps cuDNN's
+workspace at 1 GiB; PyTorch's cap is the free memory.
 
 Usage: python3 scripts/bench_torch.py --device cuda --batch 64 --out torch.jsonl
 """
@@ -175,6 +177,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps before the timed runs")
     ap.add_argument("--filter", default="", help="only cases whose op, layer name or shape contains this")
     ap.add_argument("--out", help="write the JSON lines here instead of stdout")
+    ap.add_argument("--cudnn-benchmark", action="store_true",
+                    help="torch.backends.cudnn.benchmark = True (pass trim-bench the same flag)")
     args = ap.parse_args()
 
     device = torch.device(args.device)
@@ -186,7 +190,7 @@ def main():
         torch.cuda.set_device(device)
     elif device.type != "cpu":
         sys.exit(f"bench_torch: --device {args.device}: expected cpu, cuda or cuda:N")
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     torch.backends.cudnn.deterministic = True
 
     cases = [c for c in resnet50_cases(args.batch)
@@ -197,7 +201,8 @@ def main():
     out = open(args.out, "w") if args.out else sys.stdout
     print(f"bench_torch: torch {torch.__version__}, {len(cases)} cases on {device}, batch {args.batch}, "
           f"cudnn {torch.backends.cudnn.version() if device.type == 'cuda' else '-'}, "
-          f"tf32 conv {torch.backends.cudnn.allow_tf32} matmul {torch.backends.cuda.matmul.allow_tf32}",
+          f"tf32 conv {torch.backends.cudnn.allow_tf32} matmul {torch.backends.cuda.matmul.allow_tf32}, "
+          f"cudnn benchmark {torch.backends.cudnn.benchmark}",
           file=sys.stderr)
     for i, case in enumerate(cases):
         step = make_step(case, device)
@@ -206,7 +211,7 @@ def main():
         record = dict(op=case["op"], shape=shape_key(case), name=case["name"], count=case["count"],
                       ms=ms, ms_min=lo, ms_max=hi, batch=args.batch, iters=args.iters,
                       repeats=args.repeats, device=str(device), framework="torch",
-                      torch=torch.__version__)
+                      torch=torch.__version__, cudnn_benchmark=args.cudnn_benchmark)
         out.write(json.dumps(record) + "\n")
         out.flush()
         print(f"bench_torch: [{i + 1}/{len(cases)}] {case['op']} {shape_key(case)}: {ms:.4g} ms",

@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev catch2 libfmt-dev libcli11-dev zlib1g-dev
   libturbojpeg0-dev libopenmpi-dev openmpi-bin
   dataset-fashion-mnist         # /usr/share/datasets/fashion-mnist/*.gz
+  clang libclang-rt-dev         # libFuzzer for the fuzz tests (test/fuzz/)
 )
 
 missing=()

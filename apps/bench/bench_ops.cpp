@@ -217,6 +217,10 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000));
   app.add_option("--filter", filter, "only cases whose op, layer name or shape contains this text");
   app.add_option("--out", out_path, "write the JSON lines here instead of stdout");
+  bool cudnn_benchmark = false;
+  app.add_flag("--cudnn-benchmark", cudnn_benchmark,
+               "choose cuDNN algorithms by timing them (cudnnFind*), as PyTorch's cudnn.benchmark = True; "
+               "default: cuDNN's heuristics, trim's default (pass the same to scripts/bench_torch.py)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -224,6 +228,8 @@ int run(int argc, char** argv) {
   }
 
   const Device d = trim::resolve_device(device_spec, "--device");
+  trim::set_benchmark(cudnn_benchmark);
+  trim::set_deterministic(true);  // trim's default; bench_torch.py sets cudnn.deterministic = True too
   std::vector<Case> cases;
   for (const Case& k : resnet50_cases(batch)) {
     const std::string text = k.op + " " + k.name + " " + k.shape();
@@ -240,7 +246,8 @@ int run(int argc, char** argv) {
   std::ostream& out = out_path.empty() ? std::cout : file;
 
   trim::log_info(trim::cat("trim-bench: ", cases.size(), " cases on ", d.str(), ", batch ", batch, ", ", warmup,
-                           " warm-up + ", repeats, " x ", iters, " timed steps each"));
+                           " warm-up + ", repeats, " x ", iters, " timed steps each, cuDNN algorithms by ",
+                           cudnn_benchmark ? "timing (cudnnFind)" : "heuristics"));
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& k = cases[i];
     Timing t;
@@ -252,7 +259,8 @@ int run(int argc, char** argv) {
     nlohmann::json j = {{"op", k.op},           {"shape", k.shape()},   {"name", k.name},
                         {"count", k.count},     {"ms", t.median_ms},    {"ms_min", t.min_ms},
                         {"ms_max", t.max_ms},   {"batch", batch},       {"iters", iters},
-                        {"repeats", repeats},   {"device", d.str()},    {"framework", "trim"}};
+                        {"repeats", repeats},   {"device", d.str()},    {"framework", "trim"},
+                        {"cudnn_benchmark", cudnn_benchmark}};
     out << j.dump() << "\n" << std::flush;
     trim::log_info(trim::cat("trim-bench: [", i + 1, "/", cases.size(), "] ", k.op, " ", k.shape(), ": ", t.median_ms,
                              " ms"));
@@ -269,8 +277,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "trim-bench: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return trim::report_exception("trim-bench");  // any exception: one line, exit status 1
   }
 }

@@ -1,5 +1,7 @@
 #include "apps/runner/checkpoint.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
@@ -27,31 +29,39 @@ struct Meta {
   int64_t integer(const std::string& key) const {
     const std::string& s = text(key);
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end) throw Error(path + ": metadata '" + key + "' should be an integer, found \"" + s + "\"");
-    return v;
-  }
-  int64_t count(const std::string& key) const {
-    int64_t v = integer(key);
-    if (v < 0) throw Error(path + ": metadata '" + key + "' should be >= 0, found " + std::to_string(v));
+    if (s.empty() || *end || errno == ERANGE)
+      throw Error(path + ": metadata '" + key + "' should be a 64-bit integer, found \"" + s.substr(0, 40) + "\"");
     return v;
   }
   uint64_t unsigned_integer(const std::string& key) const {
     const std::string& s = text(key);
     char* end = nullptr;
+    errno = 0;
     unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-    if (s.empty() || *end || s[0] == '-')
-      throw Error(path + ": metadata '" + key + "' should be a non-negative integer, found \"" + s + "\"");
+    if (s.empty() || *end || s[0] == '-' || errno == ERANGE)
+      throw Error(path + ": metadata '" + key + "' should be a non-negative 64-bit integer, found \"" +
+                  s.substr(0, 40) + "\"");
+    return v;
+  }
+  // An integer in [lo, hi]; `why` says where the bound comes from.
+  int64_t integer_in(const std::string& key, int64_t lo, int64_t hi, const std::string& why) const {
+    int64_t v = integer(key);
+    if (v < lo || v > hi)
+      throw Error(cat(path, ": metadata '", key, "' is ", v, "; expected ", lo, "..", hi, " (", why, ")"));
     return v;
   }
   double real(const std::string& key) const {
     const std::string& s = text(key);
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end) throw Error(path + ": metadata '" + key + "' should be a number, found \"" + s + "\"");
+    if (s.empty() || *end || !std::isfinite(v) || v < 0)
+      throw Error(path + ": metadata '" + key + "' should be a finite number >= 0, found \"" + s.substr(0, 40) + "\"");
     return v;
   }
 };
+
 
 // The live tensors a checkpoint restores into, checked before any is written.
 struct Target {
@@ -110,10 +120,14 @@ void save_checkpoint(const std::string& path, const Module& model, const SgdBase
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
-  SafetensorsFile file = load_safetensors(path);
+  SafetensorsFile file = load_safetensors(path);  // a regular file, its layout and checksum
+  if (!file.has_checksum)
+    throw Error(path + ": the checkpoint has no data checksum (metadata '" + kSafetensorsChecksumKey +
+                "'); it was not written by this trim, or its header was damaged");
   Meta meta{file.metadata, path};
   if (meta.text("trim.format") != "1")
-    throw Error(path + ": checkpoint format \"" + meta.text("trim.format") + "\" is not supported (expected \"1\")");
+    throw Error(path + ": checkpoint format \"" + meta.text("trim.format").substr(0, 40) +
+                "\" is not supported (expected \"1\")");
   Checkpoint ck;
   ck.path = path;
   for (NamedTensor& t : file.tensors) {
@@ -123,13 +137,14 @@ Checkpoint read_checkpoint(const std::string& path) {
     else throw Error(path + ": unexpected tensor '" + t.name + "' (expected names starting with model., optim. or method.)");
   }
   TrainProgress& p = ck.progress;
-  p.round = meta.count("trim.round");
-  p.epoch = meta.count("trim.epoch");
-  p.batch = meta.count("trim.batch");
-  p.step = meta.count("trim.step");
+  const int64_t kMax = INT64_MAX;
+  p.round = meta.integer_in("trim.round", 0, kMax, "rounds");
+  p.epoch = meta.integer_in("trim.epoch", 0, kMax, "epochs");
+  p.batch = meta.integer_in("trim.batch", 0, kMax, "batches");
+  p.step = meta.integer_in("trim.step", 0, kMax, "steps");
+  p.seen = meta.integer_in("trim.seen", 0, kMax, "examples");
+  p.correct = meta.integer_in("trim.correct", 0, p.seen, "at most the examples seen, trim.seen");
   p.loss_sum = meta.real("trim.loss_sum");
-  p.correct = meta.count("trim.correct");
-  p.seen = meta.count("trim.seen");
   p.seconds = meta.real("trim.seconds");
   ck.rng_seed = meta.unsigned_integer("trim.rng.seed");
   ck.rng_offset = meta.unsigned_integer("trim.rng.offset");
@@ -138,6 +153,34 @@ Checkpoint read_checkpoint(const std::string& path) {
   ck.method = nlohmann::json::parse(meta.text("trim.method"), nullptr, false);
   if (ck.method.is_discarded()) throw Error(path + ": metadata 'trim.method' is not valid JSON");
   return ck;
+}
+
+void check_progress(const Checkpoint& ck, const ResumeBounds& b) {
+  const TrainProgress& p = ck.progress;
+  auto fail = [&](const char* key, int64_t v, int64_t lo, int64_t hi, const std::string& why) {
+    throw Error(cat(ck.path, ": metadata '", key, "' is ", v, "; expected ", lo, "..", hi, " (", why, ")"));
+  };
+  if (p.round > b.rounds) fail("trim.round", p.round, 0, b.rounds, cat("the run has ", b.rounds, " round(s)"));
+  const bool finished = p.round == b.rounds;
+  const int64_t epochs = finished ? 0 : b.epochs.at(size_t(p.round));
+  if (finished && p.epoch != 0) fail("trim.epoch", p.epoch, 0, 0, "a finished run is at epoch 0 of no round");
+  if (!finished && p.epoch >= epochs)
+    fail("trim.epoch", p.epoch, 0, epochs - 1, cat("round ", p.round + 1, " trains ", epochs, " epochs"));
+  if (finished && p.batch != 0) fail("trim.batch", p.batch, 0, 0, "a finished run is at batch 0");
+  if (!finished && p.batch >= b.batches_per_epoch)
+    fail("trim.batch", p.batch, 0, b.batches_per_epoch - 1, cat(b.batches_per_epoch, " batches per epoch"));
+  if (p.seen > b.examples_per_epoch)
+    fail("trim.seen", p.seen, 0, b.examples_per_epoch, cat(b.examples_per_epoch, " training examples per epoch"));
+  // ++step must not overflow over the steps still to come.
+  int64_t left = 0;
+  for (int64_t r = p.round; r < b.rounds; ++r) {
+    int64_t steps = 0;
+    if (__builtin_mul_overflow(b.epochs.at(size_t(r)), b.batches_per_epoch, &steps) ||
+        __builtin_add_overflow(left, steps, &left))
+      left = INT64_MAX;
+  }
+  if (p.step > INT64_MAX - left)
+    fail("trim.step", p.step, 0, INT64_MAX - left, "steps so far, leaving room for the steps still to come");
 }
 
 void apply_checkpoint(const Checkpoint& ck, Module& model, SgdBase& optimizer, TrainingMethod& method,

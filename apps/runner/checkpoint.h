@@ -48,9 +48,24 @@ void save_checkpoint(const std::string& path, const Module& model, const SgdBase
                      const TrainingMethod& method, const Generator& generator, const TrainProgress& progress,
                      const std::string& manifest);
 
-// Reads and checks the file (format, metadata, tensor name prefixes); throws trim::Error naming
-// the file and the missing or malformed entry.
+// Reads the whole file and checks its form before anything is applied or written: a regular file,
+// the data checksum (required), the format, tensor name prefixes, integers in range, finite
+// non-negative sums, correct <= seen. Throws one trim::Error naming the file and the entry.
 Checkpoint read_checkpoint(const std::string& path);
+
+// What the run being resumed allows; a checkpoint whose progress falls outside it is refused.
+struct ResumeBounds {
+  int64_t rounds = 1;
+  std::vector<int64_t> epochs;     // per round
+  int64_t batches_per_epoch = 0;   // of the training loader
+  int64_t examples_per_epoch = 0;  // of the training loader
+};
+
+// Checks the progress of `ck` against `bounds`: round in [0, rounds] (rounds itself only for a
+// finished run, at epoch 0 and batch 0), epoch and batch inside their round, seen within an epoch,
+// and a step count that cannot overflow over the steps still to come. Throws trim::Error naming
+// the file and the metadata key.
+void check_progress(const Checkpoint& ck, const ResumeBounds& bounds);
 
 // Checks every tensor of `ck` against the model, optimizer and method first (names, shapes,
 // dtypes; nothing missing, nothing extra) and only then copies them in, so a mismatch leaves

@@ -1,46 +1,68 @@
 #include "apps/runner/manifest.h"
 
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/io/regular_file.h"
 
 namespace trim {
 namespace {
 
-// 1-based line and column of byte offset `pos` in `text`.
-std::string line_col(const std::string& text, size_t pos) {
-  size_t line = 1, col = 1;
-  for (size_t i = 0; i < pos && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line, col = 1;
-    else ++col;
+// An override's key has at most this many segments: with the value's own nesting it stays within
+// kMaxConfigDepth.
+constexpr int kMaxOverrideSegments = 8;
+// A manifest is a few kilobytes; the bound refuses a wrong file (a dataset, a checkpoint) at once.
+constexpr size_t kMaxManifestBytes = 16u << 20;
+
+// Shows an override in a message: invalid UTF-8 bytes as \xNN, and at most 80 characters.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= 80) return out + "...";
+    if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
   }
-  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+  return out;
 }
 
 void apply_override(nlohmann::json& root, const std::string& text, const std::string& file) {
+  const std::string shown = "--set " + printable(text);
+  size_t bad = invalid_utf8_at(text);
+  if (bad != std::string::npos)
+    throw Error(cat(shown, ": invalid UTF-8 at byte ", bad, "; expected key=value in UTF-8"));
   size_t eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw Error("--set " + text + ": expected key=value, e.g. --set optimizer.lr=0.05");
+    throw Error(shown + ": expected key=value, e.g. --set optimizer.lr=0.05");
   std::string key = text.substr(0, eq), value = text.substr(eq + 1);
+  // The value is JSON when it is valid JSON (then held to the manifest's rules), else a string.
+  nlohmann::json parsed = nlohmann::json::accept(value) ? parse_config_json(value, shown) : nlohmann::json(value);
   nlohmann::json* node = &root;
   std::string walked;
   size_t start = 0;
-  while (true) {
+  for (int segment = 1;; ++segment) {
+    if (segment > kMaxOverrideSegments)
+      throw Error(cat(shown, ": the key has more than ", kMaxOverrideSegments, " segments; expected a manifest key"));
     size_t dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw Error("--set " + text + ": empty key segment in \"" + key + "\"");
+    if (part.empty()) throw Error(shown + ": empty key segment in \"" + key + "\"");
     walked += "/" + part;
     if (dot == std::string::npos) {
-      nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-      (*node)[part] = parsed.is_discarded() ? nlohmann::json(value) : parsed;
+      if (segment + json_depth(parsed) > kMaxConfigDepth)
+        throw Error(cat(shown, ": the value nests too deep at ", walked, "; expected at most ", kMaxConfigDepth,
+                        " levels in all"));
+      (*node)[part] = std::move(parsed);
       return;
     }
     nlohmann::json& next = (*node)[part];
     if (next.is_null()) next = nlohmann::json::object();
     if (!next.is_object())
-      throw Error("--set " + text + ": " + file + " has " + describe_json(next) + " at " + walked + ", not an object");
+      throw Error(shown + ": " + file + " has " + describe_json(next) + " at " + walked + ", not an object");
     node = &next;
     start = dot + 1;
   }
@@ -48,26 +70,22 @@ void apply_override(nlohmann::json& root, const std::string& text, const std::st
 
 }  // namespace
 
-Manifest load_manifest(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open the manifest (no such file, or not readable)");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  std::string text = buf.str();
+Manifest parse_manifest(const std::string& text, const std::string& path, const std::vector<std::string>& overrides) {
   Manifest m;
   m.path = path;
-  try {
-    m.json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    auto colon = what.find("]: ");  // drop nlohmann's "[json.exception.parse_error.101] parse error at ..."
-    throw Error(path + ": invalid JSON at " + line_col(text, e.byte ? e.byte - 1 : 0) + ": " +
-                (colon == std::string::npos ? what : what.substr(colon + 3)));
-  }
+  m.json = parse_config_json(text, path);
   if (!m.json.is_object()) throw Error(path + ": expected a JSON object at the top level, found " + describe_json(m.json));
   for (const std::string& o : overrides) apply_override(m.json, o, path);
   m.source = overrides.empty() ? path : path + " (with --set overrides)";
   return m;
+}
+
+Manifest load_manifest(const std::string& path, const std::vector<std::string>& overrides) {
+  std::string text = read_regular_file(path, "manifest");
+  if (text.size() > kMaxManifestBytes)
+    throw Error(cat(path, ": the manifest is ", text.size(), " bytes; expected a JSON manifest of at most ",
+                    kMaxManifestBytes, " bytes"));
+  return parse_manifest(text, path, overrides);
 }
 
 }  // namespace trim

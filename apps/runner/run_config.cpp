@@ -4,16 +4,35 @@
 #include "data/fashion_mnist.h"
 
 namespace trim {
+namespace {
+
+using Interval = Config::Interval;
+
+// Bounds far above any real run and far below where sizes, step counts or float arithmetic would
+// overflow: every value in range leaves a run that starts, or one clear error where it cannot.
+constexpr int64_t kMaxThreads = 4096;
+constexpr int64_t kMaxBatch = int64_t(1) << 20;
+constexpr int64_t kMaxExamples = int64_t(1) << 40;
+constexpr int64_t kMaxWorkers = 256;
+constexpr int64_t kMaxPrefetch = 1024;
+constexpr int64_t kMaxEpochs = 1'000'000;
+constexpr int64_t kMaxSteps = int64_t(1) << 40;
+constexpr double kMaxLr = 1e3;
+constexpr double kMaxSeconds = 1e9;
+constexpr size_t kMaxMilestones = 1024;
+
+}  // namespace
 
 RunConfig parse_run_config(const Manifest& m) {
   Config root(m.json, m.source);
   RunConfig r;
   r.name = root.get<std::string>("name");
+  if (r.name.empty()) root.fail("name", "expected a non-empty name");
   r.device = root.get<std::string>("device", "auto");
-  r.output = root.get<std::string>("output");
-  r.seed = root.get<uint64_t>("seed", 0);
-  r.threads = root.get<int>("threads", 0);
-  if (r.threads < 0) root.fail("threads", "must be >= 0 (0 = all cores)");
+  r.output = root.get<std::string>("output");  // a run folder: checked by RunDir
+  if (r.output.empty()) root.fail("output", "expected a folder name, found an empty string");
+  r.seed = root.get<uint64_t>("seed", 0);                       // any 64-bit value
+  r.threads = int(root.int_in("threads", 0, 0, kMaxThreads));   // 0 = all cores
 
   Config cuda = root.child("cuda", true);
   r.tf32_conv = cuda.get<bool>("tf32_conv", true);
@@ -24,32 +43,26 @@ RunConfig parse_run_config(const Manifest& m) {
   Config data = root.child("data");
   r.data.dataset = data.choice("dataset", {"fashion_mnist"}, "fashion_mnist");
   r.data.root = data.get<std::string>("root", kFashionMnistDir);
-  r.data.batch_size = data.get<int64_t>("batch_size", 128);
-  r.data.eval_batch_size = data.get<int64_t>("eval_batch_size", 1000);
-  r.data.train_limit = data.get<int64_t>("train_limit", 0);
-  r.data.test_limit = data.get<int64_t>("test_limit", 0);
-  r.data.workers = data.get<int>("workers", 2);
-  r.data.prefetch = data.get<int>("prefetch", 4);
-  r.data.mean = data.get<std::vector<float>>("mean", {0.2860f});  // Fashion-MNIST's, as SAP uses
-  r.data.stddev = data.get<std::vector<float>>("std", {0.3530f});
-  if (r.data.batch_size < 1) data.fail("batch_size", "must be >= 1");
-  if (r.data.eval_batch_size < 1) data.fail("eval_batch_size", "must be >= 1");
-  if (r.data.workers < 1) data.fail("workers", "must be >= 1");
-  if (r.data.train_limit < 0) data.fail("train_limit", "must be >= 0 (0: all examples)");
-  if (r.data.test_limit < 0) data.fail("test_limit", "must be >= 0 (0: all examples)");
-  if (r.data.prefetch < 1) data.fail("prefetch", "must be >= 1");
-  if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty() || r.data.mean.size() > 4)
+  if (r.data.root.empty()) data.fail("root", "expected a folder name, found an empty string");
+  r.data.batch_size = data.int_in("batch_size", 128, 1, kMaxBatch);
+  r.data.eval_batch_size = data.int_in("eval_batch_size", 1000, 1, kMaxBatch);
+  r.data.train_limit = data.int_in("train_limit", 0, 0, kMaxExamples);  // 0: all examples
+  r.data.test_limit = data.int_in("test_limit", 0, 0, kMaxExamples);    // 0: all examples
+  r.data.workers = int(data.int_in("workers", 2, 1, kMaxWorkers));
+  r.data.prefetch = int(data.int_in("prefetch", 4, 1, kMaxPrefetch));
+  // Per channel, on the [0, 1] scale; std bounded below so that 1 / (255 std) stays finite.
+  r.data.mean = data.reals_in("mean", {0.2860f}, Interval{-1e3, 1e3}, 4);  // Fashion-MNIST's, as SAP uses
+  r.data.stddev = data.reals_in("std", {0.3530f}, Interval{1e-6, 1e3}, 4);
+  if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty())
     data.fail("std", "mean and std need the same number of entries, 1 to 4 (one per channel)");
-  for (float s : r.data.stddev)
-    if (!(s > 0.0f)) data.fail("std", "every entry must be > 0");
 
   root.accept("model");
   if (!m.json.contains("model")) root.fail("model", "required object is missing");
   if (!m.json["model"].is_object()) root.fail("model", "expected an object, found " + describe_json(m.json["model"]));
-  r.model = m.json["model"];
+  r.model = m.json["model"];  // validated by build_model, option by option
 
-  if (m.json.contains("pruning")) {
-    root.accept("pruning");
+  if (m.json.contains("pruning")) root.accept("pruning");
+  if (m.json.contains("pruning") && !m.json["pruning"].is_null()) {  // null: none (--set pruning=null)
     if (!m.json["pruning"].is_object())
       root.fail("pruning", "expected an object, found " + describe_json(m.json["pruning"]));
     r.method = m.json["pruning"];
@@ -57,43 +70,33 @@ RunConfig parse_run_config(const Manifest& m) {
 
   Config opt = root.child("optimizer");
   opt.choice("name", {"sgd"}, "sgd");
-  r.sgd.lr = opt.get<float>("lr");
-  r.sgd.momentum = opt.get<float>("momentum", 0.9f);
+  r.sgd.lr = float(opt.real_in("lr", Interval{0.0, kMaxLr, true, false}));
+  r.sgd.momentum = float(opt.real_in("momentum", 0.9, Interval{0.0, 1.0, false, true}));
   r.sgd.nesterov = opt.get<bool>("nesterov", false);
-  r.sgd.weight_decay = opt.get<float>("weight_decay", 0.0f);
+  r.sgd.weight_decay = float(opt.real_in("weight_decay", 0.0, Interval{0.0, 1e3}));
   r.decay_bn_and_bias = opt.get<bool>("decay_bn_and_bias", true);
-  r.sgd.clip_grad_norm = opt.get<float>("clip_grad_norm", 0.0f);
-  if (!(r.sgd.clip_grad_norm >= 0.0f)) opt.fail("clip_grad_norm", "must be >= 0 (0: no clipping)");
-  if (!(r.sgd.lr > 0.0f)) opt.fail("lr", "must be > 0");
-  if (r.sgd.momentum < 0.0f || r.sgd.momentum >= 1.0f) opt.fail("momentum", "must be in [0, 1)");
-  if (r.sgd.weight_decay < 0.0f) opt.fail("weight_decay", "must be >= 0");
+  r.sgd.clip_grad_norm = float(opt.real_in("clip_grad_norm", 0.0, Interval{0.0, 1e6}));  // 0: no clipping
+  if (!(r.sgd.lr > 0.0f)) opt.fail("lr", "must be > 0 (it rounds to 0 as a 32-bit float)");
   if (r.sgd.nesterov && r.sgd.momentum == 0.0f) opt.fail("nesterov", "needs momentum > 0");
 
   Config train = root.child("train");
-  r.epochs = train.get<int64_t>("epochs");
-  r.label_smoothing = train.get<float>("label_smoothing", 0.0f);
-  r.checkpoint_every_steps = train.get<int64_t>("checkpoint_every_steps", 0);
-  r.eval_every = train.get<int64_t>("eval_every", 1);
-  r.log_interval_seconds = train.get<double>("log_interval_seconds", 30.0);
-  if (r.epochs < 1) train.fail("epochs", "must be >= 1");
-  if (r.label_smoothing < 0.0f || r.label_smoothing >= 1.0f) train.fail("label_smoothing", "must be in [0, 1)");
-  if (r.checkpoint_every_steps < 0) train.fail("checkpoint_every_steps", "must be >= 0");
-  if (r.eval_every < 1) train.fail("eval_every", "must be >= 1");
+  r.epochs = train.int_in("epochs", 1, kMaxEpochs);
+  r.label_smoothing = float(train.real_in("label_smoothing", 0.0, Interval{0.0, 1.0, false, true}));
+  r.checkpoint_every_steps = train.int_in("checkpoint_every_steps", 0, 0, kMaxSteps);  // 0: at epoch ends only
+  r.eval_every = train.int_in("eval_every", 1, 1, kMaxEpochs);
+  r.log_interval_seconds = train.real_in("log_interval_seconds", 30.0, Interval{0.0, kMaxSeconds});
 
   Config sched = root.child("schedule", true);
   std::string kind = sched.choice("kind", {"constant", "step", "multistep", "cosine"}, "constant");
   parse_schedule_kind(kind, r.schedule.kind);
   r.schedule.base_lr = r.sgd.lr;
   r.schedule.epochs = r.epochs;
-  r.schedule.warmup_epochs = sched.get<int64_t>("warmup_epochs", 0);
+  r.schedule.warmup_epochs = sched.int_in("warmup_epochs", 0, 0, r.epochs - 1);  // below train.epochs
   r.schedule.per_iteration = sched.get<bool>("per_iteration", false);
-  r.schedule.step_size = sched.get<int64_t>("step_size", 30);
-  r.schedule.gamma = sched.get<float>("gamma", 0.1f);
-  r.schedule.milestones = sched.get<std::vector<int64_t>>("milestones", {});
-  r.schedule.min_lr = sched.get<float>("min_lr", 0.0f);
-  if (r.schedule.warmup_epochs < 0 || r.schedule.warmup_epochs >= r.epochs)
-    sched.fail("warmup_epochs", "must be >= 0 and below train.epochs");
-  if (r.schedule.step_size < 1) sched.fail("step_size", "must be >= 1");
+  r.schedule.step_size = sched.int_in("step_size", 30, 1, kMaxEpochs);
+  r.schedule.gamma = float(sched.real_in("gamma", 0.1, Interval{0.0, 1.0, true, false}));  // a decay factor
+  r.schedule.milestones = sched.ints_in("milestones", {}, 0, kMaxEpochs, kMaxMilestones);
+  r.schedule.min_lr = float(sched.real_in("min_lr", 0.0, Interval{0.0, double(r.sgd.lr)}));  // the cosine floor
 
   root.finish();
   return r;

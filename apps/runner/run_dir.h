@@ -10,11 +10,22 @@ namespace trim {
 
 class RunDir {
  public:
-  explicit RunDir(std::string path);  // creates the folder
+  // Checks, without writing anything, that `path` is a run folder: absent (it is created by the
+  // first write), or a directory that is empty or holds only trim's files (manifest.json,
+  // metrics.jsonl, summary.json, checkpoint.safetensors and their ".tmp-<pid>" temporaries), and
+  // reads metrics.jsonl when present. Throws trim::Error naming the path and what was found
+  // (output=/ or a folder of other files is refused, so trim never writes into it).
+  explicit RunDir(std::string path);
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   std::string checkpoint_path() const { return file("checkpoint.safetensors"); }
+  // Whether the folder holds a checkpoint entry (of any kind: the reader refuses all but files).
+  bool has_checkpoint() const;
+
+  // Removes the temporaries of killed writers (see remove_stale_temporaries); call once the run is
+  // known to start, so that a refused start leaves the folder as it was.
+  void remove_stale_temporaries() const;
 
   void write_manifest(const nlohmann::json& manifest) const;
   void write_summary(const nlohmann::json& summary) const;

@@ -9,6 +9,7 @@
 
 #include "apps/runner/checkpoint.h"
 #include "apps/runner/evaluate.h"
+#include "apps/runner/model_check.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/run_dir.h"
@@ -20,6 +21,7 @@
 #include "core/threads.h"
 #include "data/datasets.h"
 #include "data/subset.h"
+#include "layers/profile.h"
 #include "models/models.h"
 
 namespace trim {
@@ -52,6 +54,7 @@ struct Run {
   ChannelAffine norm;
   int64_t batches = 0;  // per epoch
   int64_t train_size = 0;
+  Shape example_shape;  // one training image [C, H, W]
   std::unique_ptr<RunDir> dir;
 };
 
@@ -86,10 +89,12 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
 
   auto train_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "train"), cfg.data.train_limit);
   auto test_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "test"), cfg.data.test_limit);
+  check_model_fits_data(*r.model, *train_set, r.device, cfg.data.batch_size, manifest.source);
   if (int64_t(cfg.data.mean.size()) != train_set->item_shape()[0])
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
                             cfg.data.mean.size(), train_set->item_shape()[0]));
   r.train_size = train_set->size();
+  r.example_shape = train_set->item_shape();
   LoaderOptions lo;
   lo.batch_size = cfg.data.batch_size;
   lo.seed = cfg.seed;
@@ -107,19 +112,15 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
 
 // --- resume: a checkpoint checked against this run before anything is changed ----------------
 
-void check_progress(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+void check_resume(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
   if (ck.method_name != method.name())
     throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + method.name() + "'");
-  const TrainProgress& p = ck.progress;
-  int64_t rounds = method.rounds();
-  bool inside = p.round < rounds && p.epoch < r.cfg.epochs && p.batch < r.batches;
-  bool finished = p.round == rounds && p.epoch == 0 && p.batch == 0;
-  if (!inside && !finished)
-    throw Error(fmt::format("{}: the checkpoint stands at round {}, epoch {}, batch {}, outside this run's {} round(s) "
-                            "of {} epochs of {} batches",
-                            ck.path, p.round, p.epoch, p.batch, rounds, r.cfg.epochs, r.batches));
-  if (p.step > (int64_t(1) << 62))
-    throw Error(fmt::format("{}: the checkpoint's step count {} is implausible", ck.path, p.step));
+  ResumeBounds b;
+  b.rounds = method.rounds();
+  for (int64_t k = 0; k < b.rounds; ++k) b.epochs.push_back(method.round_epochs(k, r.cfg.epochs));
+  b.batches_per_epoch = r.batches;
+  b.examples_per_epoch = r.train_loader->examples_per_epoch();
+  check_progress(ck, b);
 }
 
 // --- the loop --------------------------------------------------------------------------------
@@ -133,9 +134,18 @@ struct Loop {
   Progress progress;
   Eval last_eval;
 
-  StepInfo info(int64_t batch, float lr) const {
-    return {p.round, p.epoch, r.cfg.epochs, batch, r.batches, p.step, lr};
+  int64_t epochs() const { return method.round_epochs(p.round, r.cfg.epochs); }
+  // The manifest's schedule over this round's epochs (every round restarts it).
+  LrSchedule schedule() const {
+    LrSchedule s = r.cfg.schedule;
+    s.epochs = epochs();
+    if (s.warmup_epochs >= s.epochs)
+      throw Error(fmt::format("{}: /schedule/warmup_epochs: {} warm-up epochs do not fit round {} of {} epochs",
+                              r.manifest.source, s.warmup_epochs, p.round + 1, s.epochs));
+    return s;
   }
+
+  StepInfo info(int64_t batch, float lr) const { return {p.round, p.epoch, epochs(), batch, r.batches, p.step, lr}; }
 
   void save(const TrainProgress& at) {
     save_checkpoint(r.dir->checkpoint_path(), *r.model, *opt, method, default_generator(), at, r.manifest_text);
@@ -177,8 +187,9 @@ struct Loop {
     double seconds_before = p.seconds;
     int64_t images = 0;
     float lr = opt->lr();
+    const LrSchedule sched = schedule();
     while (auto b = loader.next()) {
-      lr = cfg.schedule.lr_at(p.epoch, b->index, r.batches);
+      lr = sched.lr_at(p.epoch, b->index, r.batches);
       opt->set_lr(lr);
       opt->set_step_number(p.step);
       StepInfo at = info(b->index, lr);
@@ -204,7 +215,7 @@ struct Loop {
         double acc_now = double(p.correct + int64_t(correct_acc.item())) / double(p.seen);
         std::string round = method.rounds() > 1 ? fmt::format("round {}/{}  ", p.round + 1, method.rounds()) : "";
         progress.show(fmt::format("{}epoch {}/{}  batch {}/{}  loss {:.4f}  acc {:.4f}  lr {:.4g}  {:.0f} img/s", round,
-                                  p.epoch + 1, cfg.epochs, p.batch, r.batches, loss_now, acc_now, lr,
+                                  p.epoch + 1, epochs(), p.batch, r.batches, loss_now, acc_now, lr,
                                   double(images) / since(t0)));
       }
       if (cfg.checkpoint_every_steps > 0 && p.step % cfg.checkpoint_every_steps == 0 && p.batch < r.batches) {
@@ -230,19 +241,20 @@ struct Loop {
 
   void end_epoch(nlohmann::json& line) {
     const RunConfig& cfg = r.cfg;
-    bool last_of_round = p.epoch + 1 == cfg.epochs;
+    bool last_of_round = p.epoch + 1 == epochs();
     if ((p.epoch + 1) % cfg.eval_every == 0 || last_of_round) {
       last_eval = evaluate(*r.model, *r.test_loader, r.norm, r.device);
       line["test_loss"] = last_eval.loss;
       line["test_accuracy"] = last_eval.accuracy;
     }
     method.end_epoch(info(r.batches, opt->lr()), *r.model, *r.store, line);
+    line["remaining_macs"] = total_remaining_macs(profile_layers(*r.model, r.example_shape, r.device));
     line["elapsed_seconds"] = p.seconds;
     line["peak_memory_bytes"] = memory_stats(r.device).peak;
     r.dir->append_metrics(line);
     std::string round = method.rounds() > 1 ? fmt::format("round {}/{}, ", p.round + 1, method.rounds()) : "";
     log_info(fmt::format("{}epoch {}/{}: train loss {:.4f} acc {:.4f}{}, {:.1f} s, {:.0f} img/s", round, p.epoch + 1,
-                         cfg.epochs, line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
+                         epochs(), line["train_loss"].get<double>(), line["train_accuracy"].get<double>(),
                          line.contains("test_accuracy") ? fmt::format(", test acc {:.4f}", last_eval.accuracy) : "",
                          line["seconds"].get<double>(), line["images_per_second"].get<double>()));
     if (last_of_round) method.end_round(info(r.batches, opt->lr()), *r.model, *r.store);
@@ -263,7 +275,7 @@ struct Loop {
         method.begin_round(info(0, r.cfg.sgd.lr), *r.model, *r.store);
         opt = method.make_optimizer(r.store, r.cfg.sgd);
       }
-      while (p.epoch < r.cfg.epochs) {
+      while (p.epoch < epochs()) {
         nlohmann::json line;
         if (!train_epoch(line)) return false;
         int64_t round = p.round;
@@ -300,14 +312,15 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
   Run r = set_up(manifest, method);
   if (!r.cfg.method.is_null() && method.name() == "dense")
     throw Error(manifest.source + ": /pruning: this app trains densely; pruning settings belong to the pruning apps");
-  const std::string ck_path = r.cfg.output + "/checkpoint.safetensors";
-
+  // Everything is checked before the run folder is touched: a refused start leaves it as it was.
+  r.dir = std::make_unique<RunDir>(r.cfg.output);  // refuses a folder that is not a run folder; writes nothing
+  const std::string ck_path = r.dir->checkpoint_path();
   std::optional<Checkpoint> ck;
   if (options.resume) {
-    if (!std::filesystem::exists(ck_path)) throw Error(ck_path + ": no checkpoint to resume from");
+    if (!r.dir->has_checkpoint()) throw Error(ck_path + ": no checkpoint to resume from");
     ck = read_checkpoint(ck_path);
-    check_progress(r, method, *ck);
-  } else if (std::filesystem::exists(ck_path)) {
+    check_resume(r, method, *ck);
+  } else if (r.dir->has_checkpoint()) {
     throw Error(r.cfg.output + ": the output folder already holds a run (checkpoint.safetensors); pass --resume to "
                                "continue it, or choose another output (--set output=...)");
   }
@@ -321,7 +334,7 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
     if (ck->manifest != r.manifest_text)
       log_warn("resuming with a manifest that differs from the one the checkpoint was written with");
   }
-  r.dir = std::make_unique<RunDir>(r.cfg.output);
+  r.dir->remove_stale_temporaries();
   r.dir->keep_metrics_before(loop.p.round, loop.p.epoch);
   r.dir->write_manifest(manifest.json);
   if (ck)
@@ -339,6 +352,9 @@ nlohmann::json train(const Manifest& manifest, TrainingMethod& method, const Tra
     summary["test_loss"] = deployed.loss;
     summary["test_accuracy"] = deployed.accuracy;
   }
+  auto layers = profile_layers(*r.model, r.example_shape, r.device);
+  summary["macs"] = total_macs(layers);
+  summary["remaining_macs"] = total_remaining_macs(layers);
   std::vector<NamedTensor> deployed;
   for (const auto& [name, t] : r.model->state_dict()) deployed.push_back({name, t});
   save_safetensors(r.dir->file("model.safetensors"), deployed, {{"trim.method", method.name()}});

@@ -27,7 +27,7 @@ void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
   float* out = gb.data<float>();
   int64_t channels = gb.numel();
   if (channels == 0) return;
-  int64_t outer = gy.numel() / (channels * inner);
+  int64_t outer = inner > 0 ? gy.numel() / (channels * inner) : 0;
   parallel_for(channels, gy.numel() >= kParallelGrain, [&](int64_t c) {
     double s = 0.0;
     for (int64_t o = 0; o < outer; ++o) {

@@ -9,7 +9,19 @@
 
 namespace trim::cuda {
 const char* cublas_status_name(cublasStatus_t s);
-}
+
+// TRIM_CUDA_SYNC=1 in the environment: wait for the device after every kernel launch and library
+// call, so an asynchronous fault (an illegal address) is reported at the call that caused it.
+bool sync_each_call();
+void count_launch() noexcept;  // see kernel_launches() in runtime.h
+// Waits for the device and throws, naming file:line, if any queued work failed.
+void sync_check(const char* file, int line);
+}  // namespace trim::cuda
+
+#define TRIM_CUDA_SYNC_POINT() \
+  do {                         \
+    if (::trim::cuda::sync_each_call()) ::trim::cuda::sync_check(__FILE__, __LINE__); \
+  } while (0)
 
 #define TRIM_CUDA_CHECK(expr)                                                                          \
   do {                                                                                                 \
@@ -23,6 +35,7 @@ const char* cublas_status_name(cublasStatus_t s);
     cublasStatus_t trim_status_ = (expr);                                                                       \
     if (trim_status_ != CUBLAS_STATUS_SUCCESS)                                                                  \
       ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", ::trim::cuda::cublas_status_name(trim_status_))); \
+    TRIM_CUDA_SYNC_POINT();                                                                                     \
   } while (0)
 
 #define TRIM_CUDNN_CHECK(expr)                                                                          \
@@ -30,7 +43,14 @@ const char* cublas_status_name(cublasStatus_t s);
     cudnnStatus_t trim_status_ = (expr);                                                                \
     if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                           \
       ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cudnnGetErrorString(trim_status_))); \
+    TRIM_CUDA_SYNC_POINT();                                                                             \
   } while (0)
 
-// After every kernel launch: catches bad launch configurations at the launch site.
-#define TRIM_KERNEL_CHECK() TRIM_CUDA_CHECK(cudaGetLastError())
+// After every kernel launch: catches bad launch configurations at the launch site (and, with
+// TRIM_CUDA_SYNC=1, faults while the kernel runs).
+#define TRIM_KERNEL_CHECK()               \
+  do {                                    \
+    ::trim::cuda::count_launch();         \
+    TRIM_CUDA_CHECK(cudaGetLastError());  \
+    TRIM_CUDA_SYNC_POINT();               \
+  } while (0)

@@ -26,6 +26,7 @@ class StreamGuard {
 // Library handles of the current device, bound to its compute stream. Use from the thread that
 // runs the model.
 cublasHandle_t cublas();
+void cublas_math_mode(cublasHandle_t h, cublasMath_t mode);  // sets it only when it changes
 cudnnHandle_t cudnn();
 int sm_count();
 

@@ -2,6 +2,8 @@
 // Small RAII wrappers for cuDNN descriptors used by conv, batch norm and pooling.
 #include <cudnn.h>
 
+#include <climits>
+
 #include "core/cuda/check.h"
 #include "core/shape.h"
 
@@ -11,6 +13,9 @@ namespace trim::cuda {
 class TensorDesc {
  public:
   explicit TensorDesc(const Shape& s) {
+    // The legacy API takes int dimensions and strides: every element offset must fit.
+    TRIM_CHECK(s.numel() <= INT_MAX, cat("cuDNN: tensor ", s.str(), " has ", s.numel(),
+                                         " elements; cuDNN's legacy API takes at most 2^31 - 1"));
     TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d_));
     int64_t h = s.ndim() == 4 ? s[2] : 1, w = s.ndim() == 4 ? s[3] : 1;
     TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s[0]), int(s[1]), int(h), int(w)));

@@ -1,3 +1,5 @@
+#include <climits>
+
 #include "core/cuda/launch.cuh"
 #include "core/kernels/elementwise_math.h"
 #include "core/cuda/context.h"
@@ -15,8 +17,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
     else map(m * n, ew::Scale{c, beta, c});
     return;
   }
+  // cublasSgemm takes int sizes and leading dimensions (lda = k or m, ldb = n or k, ldc = n).
+  TRIM_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
+             cat("gemm: m = ", m, ", n = ", n, ", k = ", k, "; cuBLAS's 32-bit API takes at most 2^31 - 1 each"));
   cublasHandle_t h = cublas();
-  TRIM_CUBLAS_CHECK(cublasSetMathMode(h, matmul_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  cublas_math_mode(h, matmul_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
   TRIM_CUBLAS_CHECK(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
                                 int(k), &alpha, b, int(tb ? k : n), a, int(ta ? m : k), &beta, c, int(n)));
 }

@@ -1,4 +1,6 @@
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -15,44 +17,107 @@ constexpr int kMaxDevices = 16;
 
 struct DeviceState {
   std::once_flag once, blas_once, dnn_once;
-  cudaStream_t stream = nullptr;
+  // Written once inside call_once; atomic so the no-throw free path may read it from any thread
+  // without having gone through the once_flag.
+  std::atomic<cudaStream_t> stream{nullptr};
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
   int sms = 0;
+  std::atomic<int> blas_math{-1};  // the math mode last set on the cuBLAS handle
 };
 
 DeviceState g_devices[kMaxDevices];
+// The calling thread's device (-1: not asked yet) and its initialised state. Every launch asks
+// for the stream; caching both keeps cudaGetDevice and call_once out of that path.
+thread_local int t_device = -1;
+thread_local DeviceState* t_state = nullptr;
 thread_local cudaStream_t t_stream_override = nullptr;
 bool g_conv_tf32 = true, g_matmul_tf32 = false, g_deterministic = true, g_benchmark = false;
 
-// Creates the device's compute stream and pool settings on first use. The pool keeps freed memory
-// (release threshold = max) so steady-state steps never return to the driver. Library handles are
-// created separately, on first use, so a problem loading cuDNN only affects cuDNN's ops.
-DeviceState& state() {
-  int d = current_device();
-  TRIM_CHECK(d >= 0 && d < kMaxDevices, cat("CUDA device index ", d, " not supported"));
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+const bool g_sync_each_call = env_on("TRIM_CUDA_SYNC");
+std::atomic<bool> g_poison{env_on("TRIM_CUDA_POISON")};
+
+void check_index(int d) { TRIM_CHECK(d >= 0 && d < kMaxDevices, cat("CUDA device index ", d, " not supported")); }
+
+// Creates device d's compute stream and pool settings on first use; d must be current. The pool
+// keeps freed memory (release threshold = max) so steady-state steps never return to the driver.
+// Library handles are created separately, on first use, so a problem loading cuDNN only affects
+// cuDNN's ops.
+DeviceState& init_state(int d) {
+  check_index(d);
   DeviceState& s = g_devices[d];
   std::call_once(s.once, [&] {
-    TRIM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    cudaStream_t st = nullptr;
+    TRIM_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     cudaMemPool_t pool;
     TRIM_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, d));
     uint64_t threshold = UINT64_MAX;
     TRIM_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
     TRIM_CUDA_CHECK(cudaDeviceGetAttribute(&s.sms, cudaDevAttrMultiProcessorCount, d));
+    s.stream.store(st, std::memory_order_release);
   });
   return s;
 }
 
-// The calling thread's stream without any call that can throw: freeing memory runs in destructors,
-// also while the process exits. Null if the device was never used (then nothing was allocated).
-cudaStream_t stream_nothrow() {
-  if (t_stream_override) return t_stream_override;
-  int d = 0;
-  if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= kMaxDevices) return nullptr;
-  return g_devices[d].stream;
+DeviceState& state() {
+  if (!t_state) t_state = &init_state(current_device());
+  return *t_state;
+}
+
+// The no-throw device switch of the free path (no driver call when `d` is already current).
+struct QuietDeviceGuard {
+  explicit QuietDeviceGuard(int d) : target(d) {
+    prev = t_device;
+    if (prev < 0 && cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    if (prev != d && cudaSetDevice(d) != cudaSuccess) (void)cudaGetLastError();
+  }
+  ~QuietDeviceGuard() {
+    if (prev >= 0 && prev != target && cudaSetDevice(prev) != cudaSuccess) (void)cudaGetLastError();
+  }
+  int target, prev = -1;
+};
+
+void poison(void* p, size_t bytes, cudaStream_t s) {
+  if (g_poison.load(std::memory_order_relaxed)) TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, bytes, s));
+}
+
+[[noreturn]] void out_of_memory(int device, size_t bytes) {
+  MemoryStats m = memory_stats(Device::cuda(device));
+  throw Error(cat("CUDA out of memory allocating ", bytes, " bytes on cuda:", device, " (tensors hold ", m.current,
+                  " bytes, peak ", m.peak, ")"));
+}
+
+void* malloc_on_stream(int device, size_t bytes, cudaStream_t s) {
+  void* p = nullptr;
+  cudaError_t e = cudaMallocAsync(&p, bytes, s);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    out_of_memory(device, bytes);
+  }
+  TRIM_CUDA_CHECK(e);
+  poison(p, bytes, s);
+  return p;
 }
 
 }  // namespace
+
+bool sync_each_call() { return g_sync_each_call; }
+
+namespace {
+thread_local uint64_t t_launches = 0;
+}
+void count_launch() noexcept { ++t_launches; }
+uint64_t kernel_launches() { return t_launches; }
+
+void sync_check(const char* file, int line) {
+  cudaError_t e = cudaDeviceSynchronize();
+  if (e != cudaSuccess)
+    fail_at(file, line, cat("TRIM_CUDA_SYNC: the work queued by this call failed: ", cudaGetErrorString(e)));
+}
 
 const char* cublas_status_name(cublasStatus_t s) {
   switch (s) {
@@ -78,18 +143,59 @@ int device_count() {
   return n;
 }
 
-void set_device(int index) { TRIM_CUDA_CHECK(cudaSetDevice(index)); }
-
-int current_device() {
-  int d = 0;
-  TRIM_CUDA_CHECK(cudaGetDevice(&d));
-  return d;
+void set_device(int index) {
+  check_index(index);
+  if (index == t_device) return;
+  TRIM_CUDA_CHECK(cudaSetDevice(index));
+  t_device = index;
+  t_state = nullptr;
 }
 
-cudaStream_t stream() { return t_stream_override ? t_stream_override : state().stream; }
+int current_device() {
+  if (t_device < 0) {
+    int d = 0;
+    TRIM_CUDA_CHECK(cudaGetDevice(&d));
+    t_device = d;
+  }
+  return t_device;
+}
+
+DeviceGuard::DeviceGuard(int index) : prev_(current_device()) { set_device(index); }
+DeviceGuard::~DeviceGuard() {
+  if (prev_ == t_device) return;
+  if (cudaSetDevice(prev_) == cudaSuccess) {
+    t_device = prev_;
+    t_state = nullptr;
+  } else {
+    (void)cudaGetLastError();
+    t_device = -1;  // unknown now: ask the driver next time
+    t_state = nullptr;
+  }
+}
+
+void* compute_stream(int device) {
+  check_index(device);
+  if (cudaStream_t s = g_devices[device].stream.load(std::memory_order_acquire)) return s;
+  DeviceGuard on(device);
+  return state().stream.load(std::memory_order_acquire);
+}
+
+cudaStream_t stream() { return t_stream_override ? t_stream_override : state().stream.load(std::memory_order_relaxed); }
+
+// The stream for work on `device` from this thread: its own stream when the device is current
+// (a StreamGuard's override belongs to the current device), else that device's compute stream.
+static cudaStream_t stream_for(int device) {
+  return device == current_device() ? stream() : static_cast<cudaStream_t>(compute_stream(device));
+}
 
 StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream_override) { t_stream_override = s; }
 StreamGuard::~StreamGuard() { t_stream_override = prev_; }
+
+void check_current_device(int index, const char* kernel) {
+  if (index != current_device())
+    throw Error(cat("kernel '", kernel, "' called on a cuda:", index, " tensor while cuda:", current_device(),
+                    " is the thread's current device (call set_current_device first)"));
+}
 
 // The handles are bound to the compute stream: calling them under a StreamGuard would order their
 // work wrongly against that thread's allocations.
@@ -98,42 +204,60 @@ cublasHandle_t cublas() {
   DeviceState& s = state();
   std::call_once(s.blas_once, [&] {
     TRIM_CUBLAS_CHECK(cublasCreate(&s.cublas));
-    TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+    TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream.load()));
   });
   return s.cublas;
+}
+
+void cublas_math_mode(cublasHandle_t h, cublasMath_t mode) {
+  // Set only when it changes: the mode is a property of the handle, not of one call.
+  std::atomic<int>& last = state().blas_math;
+  if (last.load(std::memory_order_relaxed) == int(mode)) return;
+  TRIM_CUBLAS_CHECK(cublasSetMathMode(h, mode));
+  last.store(int(mode), std::memory_order_relaxed);
 }
 
 cudnnHandle_t cudnn() {
   TRIM_CHECK(!t_stream_override, "cuDNN called under a StreamGuard");
   DeviceState& s = state();
   std::call_once(s.dnn_once, [&] {
+    // cuDNN 8 numbers versions major * 1000 + minor * 100 + patch, cuDNN 9 major * 10000 + ...
     size_t loaded = cudnnGetVersion();
-    if (loaded / 10000 != CUDNN_MAJOR)  // cuDNN 9 numbers versions major * 10000 + minor * 100 + patch
-      log_warn(cat("cuDNN ", loaded, " is loaded, but trim was built against ", CUDNN_MAJOR, ".", CUDNN_MINOR,
-                   "; expect failures"));
+    size_t major = loaded >= 10000 ? loaded / 10000 : loaded / 1000;
+    if (major != CUDNN_MAJOR)
+      log_warn(cat("cuDNN ", loaded, " (major ", major, ") is loaded, but trim was built against ", CUDNN_MAJOR, ".",
+                   CUDNN_MINOR, "; expect failures"));
     TRIM_CUDNN_CHECK(cudnnCreate(&s.cudnn));
-    TRIM_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream));
+    TRIM_CUDNN_CHECK(cudnnSetStream(s.cudnn, s.stream.load()));
   });
   return s.cudnn;
 }
 int sm_count() { return state().sms; }
 
-void* malloc_async(size_t bytes) {
-  void* p = nullptr;
-  cudaError_t e = cudaMallocAsync(&p, bytes, stream());
-  if (e == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();
-    MemoryStats m = memory_stats(Device::cuda(current_device()));
-    throw Error(cat("CUDA out of memory allocating ", bytes, " bytes on cuda:", current_device(), " (tensors hold ",
-                    m.current, " bytes, peak ", m.peak, ")"));
-  }
-  TRIM_CUDA_CHECK(e);
+void* malloc_on(int device, size_t bytes, void** stream_used) {
+  cudaStream_t s = stream_for(device);  // before switching: the override belongs to the caller's device
+  DeviceGuard on(device);
+  void* p = malloc_on_stream(device, bytes, s);
+  *stream_used = s;
   return p;
 }
 
-void free_async(void* p) noexcept {
-  cudaStream_t s = stream_nothrow();
-  if (!s || cudaFreeAsync(p, s) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
+void free_on(int device, void* p, void* stream_used) noexcept {
+  if (device < 0 || device >= kMaxDevices) return;
+  cudaStream_t s = static_cast<cudaStream_t>(stream_used);
+  if (!s) s = g_devices[device].stream.load(std::memory_order_acquire);
+  if (!s) return;  // the device was never initialised, so nothing was allocated on it
+  QuietDeviceGuard on(device);
+  if (cudaFreeAsync(p, s) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
+}
+
+Scratch::Scratch(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  device_ = current_device();
+  ptr_ = malloc_on(device_, bytes, &stream_);
+}
+Scratch::~Scratch() {
+  if (ptr_) free_on(device_, ptr_, stream_);
 }
 
 void* malloc_host(size_t bytes) {
@@ -146,15 +270,50 @@ void free_host(void* p) noexcept {
   if (cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
 }
 
-void memcpy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes) {
-  cudaStream_t s = stream();
+void memcpy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
+  if (dst_device >= 0 && src_device >= 0 && dst_device != src_device) {
+    // Across GPUs: the copy runs on the destination's compute stream after the work queued on the
+    // source's, and the source's stream waits for the copy before it may reuse or free the source.
+    cudaStream_t ss = static_cast<cudaStream_t>(compute_stream(src_device));
+    cudaStream_t ds = static_cast<cudaStream_t>(compute_stream(dst_device));
+    cudaEvent_t src_ready, copied;
+    {
+      DeviceGuard on(src_device);
+      TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&src_ready, cudaEventDisableTiming));
+      TRIM_CUDA_CHECK(cudaEventRecord(src_ready, ss));
+    }
+    DeviceGuard on(dst_device);
+    TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+    TRIM_CUDA_CHECK(cudaStreamWaitEvent(ds, src_ready, 0));
+    TRIM_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, ds));
+    TRIM_CUDA_CHECK(cudaEventRecord(copied, ds));
+    TRIM_CUDA_CHECK(cudaStreamWaitEvent(ss, copied, 0));
+    // Destroying a recorded event is allowed: its resources go once it has completed.
+    (void)cudaEventDestroy(src_ready);
+    (void)cudaEventDestroy(copied);
+    return;
+  }
+  int device = dst_device >= 0 ? dst_device : src_device;
+  cudaStream_t s = stream_for(device);
+  DeviceGuard on(device);
   TRIM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
-  if (!dst_cuda || !src_cuda) TRIM_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (dst_device < 0 || src_device < 0) TRIM_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-void memset_zero(void* p, size_t bytes) { TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream())); }
+void memset_zero(int device, void* p, size_t bytes) {
+  cudaStream_t s = stream_for(device);
+  DeviceGuard on(device);
+  TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, s));
+}
 
-void synchronize() { TRIM_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+void synchronize(int device) {
+  cudaStream_t own = stream_for(device), compute = static_cast<cudaStream_t>(compute_stream(device));
+  DeviceGuard on(device);
+  TRIM_CUDA_CHECK(cudaStreamSynchronize(own));
+  if (own != compute) TRIM_CUDA_CHECK(cudaStreamSynchronize(compute));
+}
+
+void set_poison_allocations(bool on) { g_poison.store(on); }
 
 Uploader::Uploader(size_t bytes) : bytes_(bytes) {
   TRIM_CUDA_CHECK(cudaMallocHost(&pinned_, bytes * kSlots));

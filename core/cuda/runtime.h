@@ -1,25 +1,81 @@
 #pragma once
 // The CUDA runtime as the rest of trim sees it: plain C++ signatures, no CUDA types, so .cpp files
 // of a CUDA build can call it. Every call checks its CUDA status and throws trim::Error on failure.
+// Streams appear as void* (a cudaStream_t).
 #include <cstddef>
+#include <cstdint>
 
 namespace trim::cuda {
 
 int device_count();  // 0 on any error (no driver, no device); never throws
+// Kernels trim itself launched from the calling thread so far (every launch site ends in
+// TRIM_KERNEL_CHECK). Tests use it to show that an optimizer step is one launch.
+uint64_t kernel_launches();
 void set_device(int index);
-int current_device();
+int current_device();  // cached per thread: no driver call once known
 
-// Stream-ordered allocations on the calling thread's current stream (see context.h).
-void* malloc_async(size_t bytes);
-void free_async(void* p) noexcept;  // also runs from destructors during shutdown
+// Makes `index` the calling thread's device for the guard's lifetime (no driver call when it
+// already is).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int index);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_;
+};
+
+// The compute stream of `device` (created on first use; safe from any thread).
+void* compute_stream(int device);
+
+// Throws a clear error unless `index` is the calling thread's current device (every CUDA kernel
+// dispatch checks this: a kernel launched on another device's stream would fault or race).
+void check_current_device(int index, const char* kernel);
+
+// Stream-ordered allocations. malloc_on: on `device`, ordered on the calling thread's stream when
+// `device` is current (a StreamGuard's stream, else the compute stream), else on that device's
+// compute stream; *stream receives the stream used, and free_on must be given the stream the
+// memory is ordered on when it is freed (the one it was last used on). free_on never throws (it
+// also runs from destructors during shutdown); a null stream means the device's compute stream.
+void* malloc_on(int device, size_t bytes, void** stream);
+void free_on(int device, void* p, void* stream) noexcept;
 void* malloc_host(size_t bytes);
+
+// Device memory for the duration of one call on the current device, ordered on the calling
+// thread's stream (convolution workspaces, reduction partials).
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes);
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return ptr_; }
+  template <class T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  size_t bytes_;
+  int device_ = -1;
+  void* ptr_ = nullptr;
+  void* stream_ = nullptr;
+};
 void free_host(void* p) noexcept;
 
-// Copies between host and device memory on the current stream; returns after the copy has
-// finished whenever host memory is involved, so host buffers may be reused at once.
-void memcpy(void* dst, bool dst_cuda, const void* src, bool src_cuda, size_t bytes);
-void memset_zero(void* p, size_t bytes);
-void synchronize();  // waits for the current stream
+// Copies between host memory (device -1) and device memory. Host <-> device copies run on the
+// device's stream (the caller's when current) and return once finished, so host buffers may be
+// reused at once. Device <-> device copies across GPUs are ordered after the work queued on both
+// compute streams, and later work on either stream is ordered after the copy.
+void memcpy(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
+void memset_zero(int device, void* p, size_t bytes);
+void synchronize(int device);  // waits for the device's compute stream (and the caller's stream)
+
+// Fills every new CUDA allocation with 0xFF bytes (NaN for f32) so a kernel that leaves part of
+// its output unwritten is caught by a comparison. Off by default; tests turn it on; also on with
+// the environment variable TRIM_CUDA_POISON=1.
+void set_poison_allocations(bool on);
 
 // Uploads a small host struct to a device buffer in stream order without blocking the host:
 // staged through pinned memory, which is reused only once its previous copy has completed.
@@ -31,8 +87,9 @@ class Uploader {
   Uploader& operator=(const Uploader&) = delete;
   void upload(void* device_dst, const void* src);
 
- private:
   static constexpr int kSlots = 4;
+
+ private:
   size_t bytes_;
   void* pinned_ = nullptr;      // kSlots staging buffers
   void* done_[kSlots] = {};     // cudaEvent_t recorded after each slot's copy

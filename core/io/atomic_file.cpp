@@ -1,6 +1,7 @@
 #include "core/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,7 +50,7 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
   }
 
   // Same directory as the target, so the final rename never crosses file systems and is atomic.
-  std::string tmp = cat(path, ".tmp-", ::getpid());
+  std::string tmp = atomic_temporary_name(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) fail(path, cat("cannot create the temporary file ", tmp), errno);
   std::FILE* f = ::fdopen(fd, "wb");
@@ -81,6 +82,31 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
     fail(path, cat("cannot rename the temporary file ", tmp, " over it"), err);
   }
   sync_directory(path, dir);
+}
+
+std::string atomic_temporary_name(const std::string& path) { return cat(path, ".tmp-", ::getpid()); }
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(".tmp-");
+    if (at == std::string::npos || at == 0 || at + 5 == name.size() || name.size() - at > 5 + 9) continue;
+    long pid = 0;
+    bool digits = true;
+    for (size_t i = at + 5; i < name.size(); ++i) {
+      digits = digits && name[i] >= '0' && name[i] <= '9';
+      pid = pid * 10 + (name[i] - '0');
+    }
+    if (!digits || pid <= 0 || pid == long(::getpid())) continue;
+    // kill(pid, 0) probes without signalling: ESRCH means no such process, so its write is dead.
+    if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    if (fs::is_regular_file(it->symlink_status(rm)) && fs::remove(it->path(), rm)) removed.push_back(name);
+  }
+  return removed;
 }
 
 void write_file_atomic(const std::string& path, std::string_view contents) {

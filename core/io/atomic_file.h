@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace trim {
 
@@ -22,6 +23,14 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
 
 // The same, with the whole new content given at once.
 void write_file_atomic(const std::string& path, std::string_view contents);
+
+// The name write_file_atomic gives its temporary for `path` in this process: "<path>.tmp-<pid>".
+std::string atomic_temporary_name(const std::string& path);
+
+// Removes the temporaries "<name>.tmp-<pid>" in `dir` left by writers that were killed: those whose
+// process no longer exists (a live process's are kept: it may be writing). Returns the names it
+// removed. Never throws; a folder it cannot list has nothing removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 // Returns the whole content of the file at `path` (binary, unchanged). Throws trim::Error naming the
 // path and the system error when it is missing or cannot be read (a directory, no permission).

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/io/safetensors_format.h"
 #include "core/tensor.h"
 
 namespace trim {
@@ -23,8 +24,9 @@ struct NamedTensor {
 
 // Writes `tensors` (in the order given, contiguous, no gaps) and `metadata` to `path`, atomically
 // (see write_file_atomic). The header is padded with spaces so that the data starts at a multiple
-// of 8 bytes, as the reference implementation does; "__metadata__" is left out when `metadata` is
-// empty. Tensors may live on any device; each is copied to the host while it is written. Names must
+// of 8 bytes, as the reference implementation does. "__metadata__" always holds, after `metadata`,
+// the CRC-32 of the data section as "trim.data_crc32" (kSafetensorsChecksumKey, a key `metadata`
+// must not use): one more string to PyTorch's and NumPy's safetensors readers. Tensors may live on any device; each is copied to the host while it is written. Names must
 // be non-empty, unique, valid UTF-8 and not "__metadata__"; tensors must be defined. Any violation
 // throws trim::Error naming the path and the tensor, before anything is written.
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
@@ -32,7 +34,8 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 
 struct SafetensorsFile {
   std::vector<NamedTensor> tensors;  // CPU tensors, in file order (by data offset)
-  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> metadata;  // without the checksum key
+  bool has_checksum = false;                    // the file had one (and its data matched it)
 
   // The tensor called `name`, or nullptr if the file has none.
   const Tensor* find(const std::string& name) const;
@@ -45,7 +48,10 @@ struct SafetensorsFile {
 // short files, header lengths past the end of the file or above 100 MB, invalid JSON, duplicate
 // keys, wrong entry structure or types, unknown or unsupported dtypes, data ranges that are
 // reversed, out of the file, of the wrong size, overlapping, leaving gaps or followed by trailing
-// bytes, and non-string metadata. Unknown keys inside a tensor entry are refused too.
+// bytes, and non-string metadata. Unknown keys inside a tensor entry are refused too. Only a
+// regular file is opened (a FIFO or device is refused without blocking). When the metadata holds
+// "trim.data_crc32", the data must match it (a flipped bit is refused as corrupt); files written
+// by other tools have none and load unchecked.
 SafetensorsFile load_safetensors(const std::string& path);
 
 }  // namespace trim

@@ -16,14 +16,21 @@ namespace trim {
 [[noreturn]] void no_cuda_backend(const char* kernel);
 }
 
-// TRIM_DISPATCH(device, kernel, args...): calls trim::cpu::kernel or trim::cuda::kernel.
 #ifdef TRIM_HAVE_CUDA
-#define TRIM_DISPATCH(dev, fn, ...)      \
-  do {                                   \
-    if ((dev).is_cuda())                 \
-      ::trim::cuda::fn(__VA_ARGS__);     \
-    else                                 \
-      ::trim::cpu::fn(__VA_ARGS__);      \
+#include "core/cuda/runtime.h"
+#endif
+
+// TRIM_DISPATCH(device, kernel, args...): calls trim::cpu::kernel or trim::cuda::kernel. A CUDA
+// kernel runs on the current device's streams, so the tensors' device must be current.
+#ifdef TRIM_HAVE_CUDA
+#define TRIM_DISPATCH(dev, fn, ...)                                 \
+  do {                                                              \
+    if ((dev).is_cuda()) {                                          \
+      ::trim::cuda::check_current_device((dev).index, #fn);         \
+      ::trim::cuda::fn(__VA_ARGS__);                                \
+    } else {                                                        \
+      ::trim::cpu::fn(__VA_ARGS__);                                 \
+    }                                                               \
   } while (0)
 #else
 #define TRIM_DISPATCH(dev, fn, ...)      \

@@ -42,7 +42,7 @@ TRIM_HD int64_t row_argmax(const float* z, int64_t classes) {
   return best;
 }
 
-// glogits[i] = g[] / N * (p[i] - q[i]) over the flattened [N, C] gradient.
+// glogits[n, c] = g[] / N * (p[n, c] - q[n, c]), run by map3 over (row, 1, class).
 struct Backward {
   const float* p;
   const int32_t* labels;
@@ -50,8 +50,8 @@ struct Backward {
   float eps, inv_n;
   int64_t classes;
   float* gz;
-  TRIM_HD void operator()(int64_t i) const {
-    int64_t n = i / classes, c = i % classes;
+  TRIM_HD void operator()(int64_t n, int64_t, int64_t c) const {
+    int64_t i = n * classes + c;
     gz[i] = g[0] * inv_n * (p[i] - target(c, labels[n], eps, classes));
   }
 };

@@ -7,10 +7,12 @@
 #include <map>
 
 #include "core/ops/ops.h"
+#include "core/cuda/runtime.h"
 #include "core/optim/sgd.h"
 #include "core/random/philox.h"
 #include "layers/layers.h"
 #include "pruning/lats_rule.h"
+#include "pruning/mask_rule.h"
 #include "test/support/gradcheck.h"
 
 using namespace trim;
@@ -116,5 +118,40 @@ TEST_CASE("CUDA: backward writes gradients into the store and fires each hook on
   for (size_t k = 0; k < grads[0].size(); ++k) {
     INFO("parameter " << k);
     CHECK(test::mismatch(grads[1][k], grads[0][k], 1e-5, 1e-4) <= 1.0);
+  }
+}
+
+TEST_CASE("CUDA: one optimizer step is one kernel launch for every rule and parameter count", "[cuda][optim]") {
+  auto launches = [](auto& opt) {
+    opt.zero_grad();
+    opt.step();  // builds and uploads the tables once
+    opt.zero_grad();
+    uint64_t before = cuda::kernel_launches();
+    opt.step();
+    return cuda::kernel_launches() - before;
+  };
+  for (int count : {1, 7, 60}) {
+    INFO(count << " parameters");
+    auto params = [&] {
+      std::vector<OptimParam> ps;
+      for (int k = 0; k < count; ++k) {
+        Tensor t = Tensor::zeros(Shape{1000 + 37 * k}, DType::f32, Device::cuda(0));
+        t.set_requires_grad(true);
+        ps.push_back({cat("p", k), t, true, 1.0f, 0.0f, k % 2 == 0});
+      }
+      return ps;
+    };
+    DenseSgd dense(params(), {0.1f, 0.9f, true, 1e-4f});
+    CHECK(launches(dense) == 1);
+    Sgd<LatsRule> lats(params(), {0.1f, 0.9f, false, 0.0f});
+    CHECK(launches(lats) == 1);
+    Tensor mask = Tensor::full(Shape{4000}, 1.0f, DType::f32, Device::cuda(0));
+    Sgd<MaskRule> masked(params(), {0.1f, 0.9f, false, 5e-4f});
+    for (int k = 0; k < count; k += 3) masked.set_rule_params(size_t(k), {mask.data<float>()});
+    CHECK(launches(masked) == 1);
+    SgdOptions clip{0.1f, 0.9f, false, 0.0f};
+    clip.clip_grad_norm = 1.0f;
+    DenseSgd clipped(params(), clip);
+    CHECK(launches(clipped) == 3);  // the norm's two reduction passes, then the step
   }
 }

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "core/kernels/kernels.h"
+#include "test/support/kernel_call.h"
 
 namespace trim::test {
 namespace {
@@ -24,13 +24,6 @@ Tensor make(const Shape& s, uint32_t seed, Device d) { return Tensor::from_vecto
 Tensor start(const Shape& s, float beta, uint32_t seed, Device d) {
   return beta != 0.0f ? make(s, seed, d) : Tensor::full(s, NAN, DType::f32, d);
 }
-
-#ifdef TRIM_HAVE_CUDA
-#define TRIM_TEST_KERNEL(dev, fn, ...) \
-  ((dev).is_cuda() ? ::trim::cuda::fn(__VA_ARGS__) : ::trim::cpu::fn(__VA_ARGS__))
-#else
-#define TRIM_TEST_KERNEL(dev, fn, ...) ::trim::cpu::fn(__VA_ARGS__)
-#endif
 
 }  // namespace
 

@@ -109,7 +109,7 @@ TEST_CASE("read_idx refuses bad files with clear messages", "[data]") {
 
   SECTION("missing file names the path") {
     std::string p = dir.file("nope.gz");
-    CHECK_THAT(idx_error(p), Contains(p) && Contains("does not exist"));
+    CHECK_THAT(idx_error(p), Contains(p) && Contains("no such file"));
   }
   SECTION("wrong magic says expected and found in hex") {
     write_gz(dir.file("m.gz"), idx_bytes(0x00000801, {24}, data));
@@ -159,7 +159,7 @@ TEST_CASE("read_idx refuses bad files with clear messages", "[data]") {
     write_plain(dir.file("e"), {});
     CHECK_THAT(idx_error(dir.file("e")), Contains("empty"));
     fs::create_directories(dir.file("sub"));
-    CHECK_THAT(idx_error(dir.file("sub")), Contains("is a folder"));
+    CHECK_THAT(idx_error(dir.file("sub")), Contains("found a directory"));
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include "apps/runner/run_config.h"
 #include "models/models.h"
+#include "pruning/registry.h"
 
 using namespace trim;
 
@@ -18,6 +19,14 @@ TEST_CASE("every shipped manifest parses and builds its model", "[config][manife
     Config spec(cfg.model, m.source, "/model");
     CHECK(build_model(spec)->num_parameters() > 0);
     spec.finish();
+    if (!cfg.method.is_null()) {  // a pruning manifest: its method's settings are valid too
+      Config pc(cfg.method, m.source, "/pruning");
+      CHECK(make_pruning_method(pc, pruning_method_names()) != nullptr);
+      pc.finish();
+      // Named fmnist_<model>_<method>_<percent>.json after what it runs.
+      std::string stem = e.path().stem().string();
+      CHECK(stem.find("_" + pc.json()["method"].get<std::string>() + "_") != std::string::npos);
+    }
     ++n;
   }
   CHECK(n >= 3);

@@ -1,0 +1,74 @@
+#include "pruning/magnitude.h"
+
+#include <cmath>
+
+#include "pruning/select.h"
+
+namespace trim {
+
+double read_target(const Config& cfg, const std::string& key) {
+  double s = cfg.get<double>(key);
+  if (!(s >= 0.0 && s < 1.0)) cfg.fail(key, "a target sparsity must be in [0, 1), found " + std::to_string(s));
+  return s;
+}
+
+// Counts that bring each unit to sparsity s (never below what is pruned already).
+static std::vector<int64_t> counts_to(const PrunableSet& set, const std::vector<Tensor>& masks, Scope scope, double s) {
+  std::vector<int64_t> size = unit_sizes(set, scope), alive = unit_unpruned(set, masks, scope), k;
+  for (size_t u = 0; u < size.size(); ++u) {
+    int64_t pruned = size[u] - alive[u];
+    k.push_back(std::max<int64_t>(0, count_for_sparsity(s, size[u]) - pruned));
+  }
+  return k;
+}
+
+OneShotMagnitude::OneShotMagnitude(const Config& cfg) : PruningMethod("omp", cfg) {
+  target_ = read_target(cfg, "target");
+  scope_ = read_scope(cfg, "scope", Scope::global, {Scope::global, Scope::layer});
+  finetune_epochs_ = cfg.get<int64_t>("finetune_epochs", 0);
+  if (finetune_epochs_ < 0) cfg.fail("finetune_epochs", "must be >= 1 (0 or absent: train.epochs)");
+}
+
+void OneShotMagnitude::begin_round(const StepInfo& at, Module&, ParamStore&) {
+  if (at.round != 1) return;
+  std::vector<Tensor> m = masks();
+  set_masks(prune_units(set_, m, scope_, counts_to(set_, m, scope_, target_)));
+}
+
+double gmp_sparsity(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, int64_t t) {
+  if (t <= t0) return s_i;
+  double x = std::min(1.0, double(t - t0) / double(n * dt));
+  double r = 1.0 - x;
+  return s_f + (s_i - s_f) * r * r * r;
+}
+
+GradualMagnitude::GradualMagnitude(const Config& cfg) : PruningMethod("gmp", cfg) {
+  target_ = read_target(cfg, "target");
+  initial_ = cfg.get<double>("initial", 0.0);
+  if (!(initial_ >= 0.0 && initial_ <= target_)) cfg.fail("initial", "must be in [0, target]");
+  t0_ = cfg.get<int64_t>("start_step", 0);
+  dt_ = cfg.get<int64_t>("interval_steps");
+  n_ = cfg.get<int64_t>("events");
+  if (t0_ < 0) cfg.fail("start_step", "must be >= 0");
+  if (dt_ < 1) cfg.fail("interval_steps", "must be >= 1");
+  if (n_ < 1) cfg.fail("events", "must be >= 1");
+  scope_ = read_scope(cfg, "scope", Scope::layer, {Scope::global, Scope::layer});
+}
+
+void GradualMagnitude::after_step(const StepInfo& at, SgdBase&) {
+  int64_t t = at.step;  // this update's index
+  if (t < t0_ || t > t0_ + n_ * dt_ || (t - t0_) % dt_ != 0) return;
+  double s = gmp_sparsity(initial_, target_, t0_, dt_, n_, t);
+  std::vector<Tensor> m = masks();
+  std::vector<int64_t> k = counts_to(set_, m, scope_, s);
+  bool any = false;
+  for (int64_t c : k) any = any || c > 0;
+  if (any) set_masks(prune_units(set_, m, scope_, k));
+}
+
+void GradualMagnitude::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {
+  PruningMethod::end_epoch(at, model, store, metrics);
+  metrics["target_sparsity"] = gmp_sparsity(initial_, target_, t0_, dt_, n_, at.step - 1);
+}
+
+}  // namespace trim

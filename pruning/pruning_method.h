@@ -1,0 +1,65 @@
+#pragma once
+// PruningMethod: what every pruning method shares, on top of the training loop's hooks
+// (layers/training_method.h):
+//   - the prunable set: conv and linear weights, or the manifest's include/exclude patterns;
+//   - one mask per prunable weight, in the parameter store's "mask" arena, enforced inside the
+//     optimizer step on gradient, weight and momentum (MaskRule, specs/baselines.md);
+//   - per-epoch reports: sparsity (global and per layer) and the PQ Index (specs/sap.md);
+//   - the deployed model at the end (hard masks) and the summary's sparsity.
+// A method derives from it and overrides the hooks of its schedule; the keys every method shares
+// are read here from the manifest's "pruning" object:
+//   "method": "<name>"                  (read by the app's registry)
+//   "include": ["glob", ...], "exclude": ["glob", ...]   (pruning/prunable.h)
+//   "pqi": {"p": 0.5, "q": 1.0}         PQ Index reported every epoch (0 < p < q)
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "layers/training_method.h"
+#include "pruning/prunable.h"
+#include "pruning/report.h"
+
+namespace trim {
+
+class PruningMethod : public TrainingMethod {
+ public:
+  // Reads the shared keys of `cfg` (the "pruning" object); the subclass reads its own, and the
+  // app calls cfg.finish() once the method is built.
+  PruningMethod(std::string name, const Config& cfg);
+
+  std::string name() const override { return name_; }
+  void attach(Module& model, ParamStore& store) override;
+  std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
+  void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
+  bool finalize(Module& model, ParamStore& store, nlohmann::json& summary) override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
+
+ protected:
+  // The current masks, one view per prunable tensor (into the store's "mask" arena).
+  std::vector<Tensor> masks() const;
+  // Replaces the masks (one per prunable tensor, 0/1, same shapes) and zeroes the pruned weights
+  // (and their master copies): the step keeps them at zero from then on.
+  void set_masks(const std::vector<Tensor>& masks);
+  // Multiplies every prunable weight (and master copy) by its mask.
+  void apply_masks();
+  // Sparsity of the weights the model would deploy now; methods with soft or implicit masks
+  // override it.
+  virtual SparsityReport current_sparsity() const;
+  // The deployed form of the weights; the default hard-masks them. Returns whether it changed them.
+  virtual bool deploy();
+
+  std::string name_;
+  PrunableFilter filter_;
+  double pqi_p_ = 0.5, pqi_q_ = 1.0;
+  PrunableSet set_;             // the prunable weights (views into the store's params arena)
+  std::vector<size_t> slots_;   // their store slots
+  ParamStore* store_ = nullptr;
+  Module* model_ = nullptr;
+  Tensor mask_;                 // the store's "mask" arena (1 outside the prunable set)
+};
+
+// Reads a list of glob patterns at cfg[key] (absent: none), each named by its JSON path.
+std::vector<NamePattern> read_patterns(const Config& cfg, const std::string& key);
+
+}  // namespace trim

@@ -1,0 +1,107 @@
+#include "pruning/rewind.h"
+
+#include "pruning/magnitude.h"
+#include "pruning/select.h"
+
+namespace trim {
+
+RewindRounds::RewindRounds(std::string name, const Config& cfg) : PruningMethod(std::move(name), cfg) {
+  rounds_ = cfg.get<int64_t>("rounds");
+  if (rounds_ < 1 || rounds_ > 1000) cfg.fail("rounds", "must be in [1, 1000] (pruning rounds after the dense one)");
+  scope_ = read_scope(cfg, "scope", Scope::global);
+  if (cfg.has("target")) target_ = read_target(cfg, "target");
+}
+
+void RewindRounds::attach(Module& model, ParamStore& store) {
+  PruningMethod::attach(model, store);
+  w_init_ = store.params().clone();
+}
+
+void RewindRounds::begin_round(const StepInfo& at, Module&, ParamStore& store) {
+  if (at.round == 0) return;
+  std::vector<Tensor> m = masks();
+  std::vector<int64_t> k = prune_counts(at.round, m);
+  if (target_ >= 0.0) {  // never past the target: cap the counts in unit order
+    std::vector<int64_t> size = unit_sizes(set_, scope_), alive = unit_unpruned(set_, m, scope_);
+    int64_t total = set_.numel(), pruned = 0;
+    for (size_t u = 0; u < size.size(); ++u) pruned += size[u] - alive[u];
+    int64_t room = std::max<int64_t>(0, count_for_sparsity(target_, total) - pruned);
+    for (int64_t& c : k) {
+      c = std::min(c, room);
+      room -= c;
+    }
+  }
+  int64_t removed = 0;
+  for (int64_t c : k) removed += c;
+  last_counts_ = removed;
+  std::vector<Tensor> next = prune_units(ranking(at.round), m, scope_, k);
+  // Rewind every parameter to its initial value, then mask.
+  Tensor params = store.params();
+  params.copy_(w_init_);
+  set_masks(next);
+}
+
+void RewindRounds::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {
+  PruningMethod::end_epoch(at, model, store, metrics);
+  if (at.epoch == 0 && at.round > 0) metrics["pruned_this_round"] = last_counts_;
+}
+
+std::vector<std::pair<std::string, Tensor>> RewindRounds::state_tensors() const {
+  auto s = PruningMethod::state_tensors();
+  s.emplace_back("w_init", w_init_);
+  return s;
+}
+
+Lottery::Lottery(std::string name, const Config& cfg) : RewindRounds(name, cfg), one_shot_(name == "os_sap") {}
+
+void Lottery::attach(Module& model, ParamStore& store) {
+  RewindRounds::attach(model, store);
+  if (!one_shot_) return;
+  w_dense_ = store.params().clone();
+  for (size_t sl : slots_) {
+    dense_set_.names.push_back(store.slot(sl).param.name);
+    dense_set_.tensors.push_back(store.view(w_dense_, sl));
+  }
+}
+
+void Lottery::begin_round(const StepInfo& at, Module& model, ParamStore& store) {
+  if (one_shot_ && at.round == 1) w_dense_.copy_(store.params());  // the dense model trained in round 0
+  RewindRounds::begin_round(at, model, store);
+}
+
+std::vector<std::pair<std::string, Tensor>> Lottery::state_tensors() const {
+  auto s = RewindRounds::state_tensors();
+  if (one_shot_) s.emplace_back("w_dense", w_dense_);
+  return s;
+}
+
+std::vector<int64_t> Lottery::prune_counts(int64_t, const std::vector<Tensor>& masks) {
+  std::vector<int64_t> k;
+  for (int64_t n : unit_unpruned(set_, masks, scope_)) k.push_back(n > 1 ? lt_prune_count(n) : 0);
+  return k;
+}
+
+const PrunableSet& Lottery::ranking(int64_t) { return one_shot_ ? dense_set_ : set_; }
+
+Sap::Sap(const Config& cfg) : RewindRounds("sap", cfg) {
+  amount_.p = cfg.get<double>("p", 0.5);
+  amount_.q = cfg.get<double>("q", 1.0);
+  amount_.eta = cfg.get<double>("eta", 0.0);
+  amount_.gamma = cfg.get<double>("gamma", 1.0);
+  amount_.beta = cfg.get<double>("beta", 0.9);
+  if (!(amount_.p > 0.0) || !(amount_.q > amount_.p)) cfg.fail("q", "SAP needs 0 < p < q");
+  if (!(amount_.eta >= 0.0)) cfg.fail("eta", "must be >= 0");
+  if (!(amount_.gamma >= 0.0)) cfg.fail("gamma", "must be >= 0");
+  if (!(amount_.beta > 0.0 && amount_.beta < 1.0)) cfg.fail("beta", "must be in (0, 1)");
+  pqi_p_ = amount_.p;
+  pqi_q_ = amount_.q;
+}
+
+std::vector<int64_t> Sap::prune_counts(int64_t, const std::vector<Tensor>& masks) {
+  std::vector<PqiUnit> pqi = pq_index_report(set_, masks, amount_.p, amount_.q, pqi_scope(scope_));
+  std::vector<int64_t> k;
+  for (const PqiUnit& u : pqi) k.push_back(sap_prune_count(u.d, u.value, amount_));
+  return k;
+}
+
+}  // namespace trim

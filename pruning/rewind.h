@@ -1,0 +1,69 @@
+#pragma once
+// Train-prune-rewind rounds (specs/baselines.md §3-4, specs/sap.md). Rounds t = 0..T train
+// train.epochs each with a fresh optimizer and schedule; before round t > 0 the method prunes by
+// magnitude within each scope unit and rewinds: prunable weights <- w_init * m, every other
+// parameter <- its initial value, BN running statistics kept. An optional "target" caps the
+// pruning so that sparsity never passes it (the last rounds then prune only up to it).
+//
+//   {"method": "lottery", "rounds": T, "scope": "global", "target": 0.9}
+//       removes ceil((n - 1)/5) of the n unpruned entries of each unit per round (20%)
+//   {"method": "os_sap", ...}   the same counts, always ranking the dense weights of round 0
+//   {"method": "sap", "rounds": T, "scope": "global", "p": 0.5, "q": 1.0, "eta": 0, "gamma": 1,
+//    "beta": 0.9}               SAP: the count per unit from its PQ Index (pruning/sap_amount.h)
+#include "pruning/pruning_method.h"
+#include "pruning/sap_amount.h"
+#include "pruning/units.h"
+
+namespace trim {
+
+class RewindRounds : public PruningMethod {
+ public:
+  RewindRounds(std::string name, const Config& cfg);
+  int64_t rounds() const override { return rounds_ + 1; }
+  void attach(Module& model, ParamStore& store) override;
+  void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
+
+ protected:
+  // How many more entries each unit loses before round `round` (> 0), given the current masks.
+  virtual std::vector<int64_t> prune_counts(int64_t round, const std::vector<Tensor>& masks) = 0;
+  // The magnitudes to rank (default: the trained weights).
+  virtual const PrunableSet& ranking(int64_t round) { return set_; }
+
+  int64_t rounds_;
+  Scope scope_;
+  double target_ = -1.0;  // < 0: none
+  Tensor w_init_;         // the whole parameter arena at initialisation
+  nlohmann::json last_counts_;
+};
+
+class Lottery final : public RewindRounds {
+ public:
+  Lottery(std::string name, const Config& cfg);  // "lottery" or "os_sap"
+  void attach(Module& model, ParamStore& store) override;
+  void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
+
+ protected:
+  std::vector<int64_t> prune_counts(int64_t round, const std::vector<Tensor>& masks) override;
+  const PrunableSet& ranking(int64_t round) override;
+
+ private:
+  bool one_shot_;          // os_sap: rank the dense weights of round 0
+  Tensor w_dense_;         // os_sap: the params arena after round 0
+  PrunableSet dense_set_;  // views of w_dense_ shaped like the prunable set
+};
+
+class Sap final : public RewindRounds {
+ public:
+  explicit Sap(const Config& cfg);
+
+ protected:
+  std::vector<int64_t> prune_counts(int64_t round, const std::vector<Tensor>& masks) override;
+
+ private:
+  SapAmount amount_;
+};
+
+}  // namespace trim
