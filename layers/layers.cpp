@@ -67,9 +67,8 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(int s) : size(s) { TRIM_CHECK(s >= 1, "Adap
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
   TRIM_CHECK(x.ndim() == 4, cat("AdaptiveAvgPool2d: expected [N, C, H, W], got ", x.shape().str()));
   if (size == 1) return reshape(global_avg_pool(x), Shape{x.size(0), x.size(1), 1, 1});
-  TRIM_CHECK(x.size(2) % size == 0 && x.size(3) % size == 0,
-             cat("AdaptiveAvgPool2d(", size, "): input ", x.shape().str(), " is not a multiple of the output size"));
-  int kh = int(x.size(2) / size), kw = int(x.size(3) / size);
+  if (x.size(2) % size != 0 || x.size(3) % size != 0) return adaptive_avg_pool2d(x, size, size);
+  int kh = int(x.size(2) / size), kw = int(x.size(3) / size);  // equal windows: plain average pooling
   return avg_pool2d(x, Pool2dParams{kh, kw, kh, kw, 0, 0});
 }
 
@@ -77,6 +76,18 @@ Dropout::Dropout(float prob) : p(prob) { TRIM_CHECK(p >= 0.0f && p < 1.0f, cat("
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, training()); }
 
 Tensor Flatten::forward(const Tensor& x) { return flatten(x); }
+
+Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
+
+ShortcutA::ShortcutA(int64_t i, int64_t o, int s) : in(i), out(o), stride(s) {
+  TRIM_CHECK(i >= 1 && o >= i && s >= 1, cat("ShortcutA: in=", i, " out=", o, " stride=", s, " is not a valid shortcut"));
+}
+
+Tensor ShortcutA::forward(const Tensor& x) {
+  TRIM_CHECK(x.ndim() == 4 && x.size(1) == in,
+             cat("ShortcutA(", in, " -> ", out, "): expected [N, ", in, ", H, W], got ", x.shape().str()));
+  return shortcut_a(x, stride, (out - in) / 2, out);
+}
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers) {
   for (auto& l : layers) push_back(std::move(l));

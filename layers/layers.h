@@ -71,8 +71,8 @@ class AvgPool2d : public Module {
   Pool2dParams params;
 };
 
-// Average pooling to an output of size x size; the input's height and width must be multiples of
-// it (size 1 is the global average pool). Output [N, C, size, size].
+// Average pooling to an output of size x size with PyTorch's adaptive windows (size 1 is the
+// global average pool; an output larger than the input repeats elements). Output [N, C, size, size].
 class AdaptiveAvgPool2d : public Module {
  public:
   explicit AdaptiveAvgPool2d(int size = 1);
@@ -90,6 +90,22 @@ class Dropout : public Module {
 class Flatten : public Module {
  public:
   Tensor forward(const Tensor& x) override;  // [N, ...] -> [N, prod(...)]
+};
+
+class ReLU6 : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;  // min(max(x, 0), 6)
+};
+
+// The CIFAR ResNets' option-A shortcut: x[:, :, ::stride, ::stride] with zero channels around it,
+// (out - in) / 2 in front and the rest behind (planes / 4 on each side when a stage doubles its
+// width, as in He et al. and akamaster's code). No parameters.
+class ShortcutA : public Module {
+ public:
+  ShortcutA(int64_t in, int64_t out, int stride);
+  Tensor forward(const Tensor& x) override;
+  int64_t in, out;
+  int stride;
 };
 
 // Children named "0", "1", ... applied in order.

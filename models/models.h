@@ -19,10 +19,47 @@ namespace trim {
 //   "cnn_small" {in_channels: 1, image_size: 28, widths: [32, 64], hidden: 128, dropout: 0.0, num_classes: 10}
 //               the fast default: per width conv3x3(pad 1, no bias)+BN+ReLU+max-pool 2, Flatten,
 //               Linear(hidden)+ReLU(+Dropout), Linear. Convs kaiming-normal (fan_in).
+//
+// Conv nets (models/resnet.cpp, mobilenet.cpp, vgg.cpp, alexnet.cpp, cifar_resnet.cpp, wrn.cpp) use
+// the module names of the code they follow, so state dicts move between trim and PyTorch (trim's
+// BatchNorm2d has no num_batches_tracked: drop it when loading a PyTorch file). Each also describes
+// its channel coupling (layers/channels.h: channel_groups(model)). Common options: in_channels,
+// num_classes. Width options give every layer's output channels explicitly, so that a
+// filter-pruned, physically slimmed network can be rebuilt; each channel group names the option
+// entry that sets its size. Order: "widths" lists the prunable (not residual-tied) convs in
+// forward order; "stage_widths" the residual streams, one per stage.
+//   ImageNet (torchvision's architecture, names, initialisation and parameter counts):
+//   "resnet18" | "resnet34" | "resnet50"  {num_classes: 1000, classifier: "linear" | "conv", stem_width: 64,
+//               stage_widths: [64, 128, 256, 512] (resnet50: [256, 512, 1024, 2048]),
+//               widths: per block, conv1's output (resnet50: conv1's and conv2's)}
+//               v1.5: a bottleneck strides on its 3x3. A block gets a 1x1 conv + BN downsample when
+//               its stride or width changes (torchvision's rule). classifier "conv": fc is a 1x1
+//               conv without bias, as LATS's and STR's ResNet-50 (1000 parameters fewer).
+//   "mobilenet_v2" {num_classes: 1000, width_mult: 1.0, dropout: 0.2, stem_width: 32,
+//               stage_widths: [16, 24, 32, 64, 96, 160, 320], last_width: 1280,
+//               widths: the hidden (expanded) width of each of the 16 blocks with t = 6}
+//               widths default to torchvision's rounding of width_mult (multiples of 8).
+//   "alexnet"   {num_classes: 1000, widths: [64, 192, 384, 256, 256], hidden: [4096, 4096], dropout: 0.5}
+//   "vgg19" | "vgg19_bn" {num_classes: 1000, widths: the 16 convs' outputs, hidden: [4096, 4096], dropout: 0.5}
+//   "mobilenet_v1" {num_classes: 1000, width_mult: 1.0, classifier: "linear" | "conv",
+//               widths: the stem's and the 13 pointwise convs' outputs (14 entries)}
+//               STR's / LATS's names (model.N.k, fc); "conv" makes the classifier a 1x1 conv
+//               without bias, as STR and LATS do. Default widths max(8, int(c * width_mult)).
+//   CIFAR (32x32 inputs; num_classes defaults to 10):
+//   "resnet20" | "resnet56" {stage_widths: [16, 32, 64], widths: each block's conv1 (9 or 27)}
+//               option-A shortcuts (strided identity + zero channel padding, (out - in) / 2 in
+//               front), kaiming-normal fan_in as akamaster's and GReg's code.
+//   "vgg19_cifar" {widths: the 16 convs, batch_norm: true}  GReg's VGG-19 (no bias, no last
+//               max-pool, average pool, one Linear "classifier").
+//   "preact_resnet18" {stage_widths: [64, 128, 256, 512], widths: each block's conv1 (8)}
+//   "wrn28_8"   {stem_width: 16, stage_widths: [128, 256, 512], widths: each block's conv1 (12),
+//               dropout: 0.0}  SAP's pre-activation nets: 3x3 stem, no max-pool, 1x1 shortcut
+//               convs without BN.
 // Every option is bounded (channels and widths 1..65536, features 1..2^24, classes 1..2^20, at
 // most 64 layers, dropout in [0, 1)) and refused with its JSON path ("/model/num_classes: expected
-// an integer in [1, 1048576], found 0"); a model whose parameters, with gradients and optimizer
-// state, exceed the machine's memory is refused before anything is allocated.
+// an integer in [1, 1048576], found 0"); an mlp, sap_cnn or cnn_small whose parameters, with
+// gradients and optimizer state, exceed the machine's memory is refused before anything is
+// allocated (the conv nets above are not size-checked yet).
 // Spiking models (specs/spiking.md). Besides their own keys they take the neuron keys of
 // spiking/README.md (neuron, tau, decay_input, v_threshold, v_reset, detach_reset, surrogate,
 // alpha) with SEW ResNet's IF neuron as the default: {neuron: "if", detach_reset: true,
@@ -43,5 +80,9 @@ namespace trim {
 // Parameters are created on the CPU from the default generator (seed it first).
 std::shared_ptr<Module> build_model(const Config& spec);
 std::vector<std::string> model_names();
+
+// The input a model is usually run on, per example: [3, 224, 224] for the ImageNet models,
+// [3, 32, 32] for the CIFAR ones, [1, 28, 28] for cnn_small and sap_cnn, [784] for mlp.
+Shape default_input_shape(const std::string& name);
 
 }  // namespace trim

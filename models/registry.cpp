@@ -17,6 +17,19 @@ const std::map<std::string, Factory>& factories() {
       {"mlp", make_mlp},
       {"sap_cnn", make_sap_cnn},
       {"cnn_small", make_cnn_small},
+      {"resnet18", make_resnet},
+      {"resnet34", make_resnet},
+      {"resnet50", make_resnet},
+      {"mobilenet_v1", make_mobilenet_v1},
+      {"mobilenet_v2", make_mobilenet_v2},
+      {"alexnet", make_alexnet},
+      {"vgg19", make_vgg},
+      {"vgg19_bn", make_vgg},
+      {"vgg19_cifar", make_vgg_cifar},
+      {"resnet20", make_cifar_resnet},
+      {"resnet56", make_cifar_resnet},
+      {"preact_resnet18", make_preact_resnet},
+      {"wrn28_8", make_wrn},
       {"sew_resnet18", make_sew_resnet18},
       {"sew_resnet34", make_sew_resnet34},
       {"spiking_cnn", make_spiking_cnn},
@@ -62,6 +75,15 @@ std::vector<std::string> model_names() {
 std::shared_ptr<Module> build_model(const Config& spec) {
   std::string name = spec.choice("name", model_names(), "");
   return factories().at(name)(spec);
+}
+
+Shape default_input_shape(const std::string& name) {
+  if (name == "mlp") return Shape{784};
+  if (name == "cnn_small" || name == "sap_cnn") return Shape{1, 28, 28};
+  for (const char* cifar : {"resnet20", "resnet56", "vgg19_cifar", "preact_resnet18", "wrn28_8"})
+    if (name == cifar) return Shape{3, 32, 32};
+  if (!factories().count(name)) throw Error(cat("default_input_shape: unknown model '", name, "'"));
+  return Shape{3, 224, 224};
 }
 
 }  // namespace trim

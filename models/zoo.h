@@ -1,11 +1,15 @@
 #pragma once
-// Internal: one factory per model family (see models.h for the specs). Each factory reads and
-// bounds every option with its JSON path, counts the parameters it will create (with overflow
-// checks) and calls check_model_size before it allocates anything.
+// Internal: one factory per model family (see models.h for the specs), and what they share. Each
+// factory reads and bounds every option with its JSON path; mlp, sap_cnn and cnn_small also count
+// the parameters they will create (with overflow checks) and call check_model_size before they
+// allocate anything.
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
+#include "layers/channels.h"
 #include "layers/layers.h"
 
 namespace trim {
@@ -16,6 +20,47 @@ std::shared_ptr<Module> make_cnn_small(const Config& spec);
 std::shared_ptr<Module> make_sew_resnet18(const Config& spec);
 std::shared_ptr<Module> make_sew_resnet34(const Config& spec);
 std::shared_ptr<Module> make_spiking_cnn(const Config& spec);
+
+std::shared_ptr<Module> make_resnet(const Config& spec);         // resnet18, resnet34, resnet50
+std::shared_ptr<Module> make_mobilenet_v1(const Config& spec);
+std::shared_ptr<Module> make_mobilenet_v2(const Config& spec);
+std::shared_ptr<Module> make_vgg(const Config& spec);            // vgg19, vgg19_bn
+std::shared_ptr<Module> make_vgg_cifar(const Config& spec);      // vgg19_cifar
+std::shared_ptr<Module> make_alexnet(const Config& spec);
+std::shared_ptr<Module> make_cifar_resnet(const Config& spec);   // resnet20, resnet56
+std::shared_ptr<Module> make_preact_resnet(const Config& spec);  // preact_resnet18
+std::shared_ptr<Module> make_wrn(const Config& spec);            // wrn28_8
+
+// How a factory initialises a conv or linear weight (biases are zeroed except for torch_default).
+enum class Init {
+  torch_default,    // PyTorch's layer default: kaiming-uniform(a = sqrt 5), bias the same bound
+  kaiming_fan_out,  // kaiming-normal, fan_out, ReLU gain (torchvision's convs)
+  kaiming_fan_in,   // kaiming-normal, fan_in, ReLU gain (akamaster's / GReg's CIFAR code)
+  normal_001,       // N(0, 0.01) (torchvision's VGG and MobileNet classifiers)
+  default_weight,   // PyTorch's default weight, bias 0 (SAP's classifiers)
+};
+
+std::shared_ptr<Conv2d> make_conv(int64_t in, int64_t out, int kernel, int stride, int padding, Init init,
+                                  bool bias = false, int groups = 1);
+std::shared_ptr<Linear> make_linear(int64_t in, int64_t out, Init init, bool bias = true);
+
+// A list option with as many entries as `fallback` (its value when absent), each in
+// [1, kMaxChannels]; a scalar in [1, kMaxChannels] ([1, kMaxClasses] for "num_classes").
+std::vector<int64_t> widths_option(const Config& spec, const std::string& key, const std::vector<int64_t>& fallback);
+int64_t positive_option(const Config& spec, const std::string& key, int64_t fallback);
+
+// Base of the zoo's conv nets: a Module that lists its channel groups, built while it is assembled.
+class ZooModel : public Module, public ChannelCoupled {
+ public:
+  const std::vector<ChannelGroup>& channel_groups() const override { return groups_; }
+
+ protected:
+  // A new group; returns its index for member().
+  size_t group(std::string name, int64_t channels, bool prunable, std::string option, int64_t index = -1);
+  void member(size_t group, std::string layer, ChannelRole role, int64_t offset = 0, int64_t spatial = 1);
+
+  std::vector<ChannelGroup> groups_;
+};
 
 // Bounds of the model options: far above real networks, far below int64 overflow of any product
 // of them.

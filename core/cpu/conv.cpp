@@ -1,4 +1,5 @@
-// Convolution on the CPU: im2col + GEMM per image (and per group), images spread across threads.
+// Convolution on the CPU: im2col + GEMM per image (and per group), images spread across threads;
+// depthwise convolutions take the direct kernels of conv_depthwise.cpp instead.
 // Each thread's GEMMs run single-threaded (OpenBLAS's OpenMP build does so inside a parallel
 // region); with fewer images than threads the images run in turn and each GEMM uses all threads.
 #include <omp.h>
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv_impl.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::cpu {
@@ -105,7 +107,7 @@ void for_images(int64_t images, size_t scratch, const F& body) {
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   Geom g = geom(x.shape(), w.shape(), y.shape(), p);
   const float *X = x.data<float>(), *Wt = w.data<float>();
   float* Y = y.data<float>();
@@ -119,7 +121,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
   });
 }
 
-void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   Geom g = geom(gx.shape(), w.shape(), gy.shape(), p);
   const float *GY = gy.data<float>(), *Wt = w.data<float>();
   float* GX = gx.data<float>();
@@ -139,7 +141,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
   });
 }
 
-void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
+void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   Geom g = geom(x.shape(), gw.shape(), gy.shape(), p);
   const float *X = x.data<float>(), *GY = gy.data<float>();
   float* GW = gw.data<float>();
@@ -181,6 +183,21 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
   }
   if (beta != 0.0f)
     for (size_t i = 0; i < wsize; ++i) GW[i] = beta * GW[i] + fresh[i];
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  if (is_depthwise(x.shape(), w.shape(), p)) return depthwise_conv2d_forward(x, w, y, p);
+  gemm_conv2d_forward(x, w, y, p);
+}
+
+void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  if (is_depthwise(gx.shape(), w.shape(), p)) return depthwise_conv2d_backward_data(gy, w, gx, p);
+  gemm_conv2d_backward_data(gy, w, gx, p);
+}
+
+void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
+  if (is_depthwise(x.shape(), gw.shape(), p)) return depthwise_conv2d_backward_filter(x, gy, gw, p, beta);
+  gemm_conv2d_backward_filter(x, gy, gw, p, beta);
 }
 
 }  // namespace trim::cpu

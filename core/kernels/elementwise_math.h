@@ -136,3 +136,21 @@ struct GlobalAvgPoolBackward {
 };
 
 }  // namespace trim::ew
+
+namespace trim::ew {
+
+// ReLU6 (MobileNet-V2): the gradient passes where the output is strictly inside (0, 6), as
+// PyTorch's hardtanh backward.
+struct Relu6Forward {
+  const float* x;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = x[i] > 0.0f ? (x[i] < 6.0f ? x[i] : 6.0f) : 0.0f; }
+};
+
+struct Relu6Backward {
+  const float *y, *gy;
+  float* gx;
+  TRIM_HD void operator()(int64_t i) const { gx[i] = y[i] > 0.0f && y[i] < 6.0f ? gy[i] : 0.0f; }
+};
+
+}  // namespace trim::ew

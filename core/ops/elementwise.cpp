@@ -66,6 +66,21 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 
+Tensor relu6(const Tensor& x) {
+  check_dtype("relu6", x, DType::f32, "x");
+  Tensor y = like(x);
+  TRIM_DISPATCH(x.device(), relu6_forward, x, y);
+  if (any_requires_grad({&x})) {
+    Tensor sy = y.detach();
+    record(y, "relu6", {&x}, [sy](const Tensor& g, const std::vector<bool>&) {
+      Tensor gx = like(g);
+      TRIM_DISPATCH(g.device(), relu6_backward, sy, g, gx);
+      return std::vector<Tensor>{gx};
+    });
+  }
+  return y;
+}
+
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   TRIM_CHECK(p >= 0.0f && p < 1.0f, cat("dropout: p must be in [0, 1), got ", p));
   if (!training || p == 0.0f) return x;

@@ -10,6 +10,8 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, float s);
 Tensor relu(const Tensor& x);
+// min(max(x, 0), 6); the gradient passes where 0 < x < 6 (PyTorch's hardtanh backward).
+Tensor relu6(const Tensor& x);
 
 // Inverted dropout: in training, zeroes each element with probability p (drawn from `gen`) and
 // scales the rest by 1/(1-p); otherwise returns x. 0 <= p < 1.

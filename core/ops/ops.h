@@ -8,3 +8,4 @@
 #include "core/ops/pool.h"
 #include "core/ops/reduce.h"
 #include "core/ops/shape_ops.h"
+#include "core/ops/resample.h"

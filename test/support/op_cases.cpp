@@ -114,6 +114,23 @@ std::vector<OpCase> build() {
                [](std::vector<Tensor>& t) { return cross_entropy(t[0], t[1]); }, 1e-2f});
   c.push_back({"cross_entropy [6, 1000] smoothing 0.1", {in(Shape{6, 1000}), labels(6, 1000)},
                [](std::vector<Tensor>& t) { return cross_entropy(t[0], t[1], 0.1f); }, 1e-2f});
+  // ReLU6 on both sides of both kinks (inputs scaled by 4: about 8% lie above 6); option-A
+  // shortcut (odd sizes, stride 1 and 2, padding in front only or on both sides); adaptive average
+  // pooling (overlapping windows, output larger than the input); direct depthwise convolutions.
+  c.push_back({"relu6 4x [2, 3, 6, 7]", {in(Shape{2, 3, 6, 7}, K::away_from_zero)},
+               [](std::vector<Tensor>& t) { return relu6(scale(t[0], 4.0f)); }, 1e-3f});
+  c.push_back({"shortcut_a s2 pad 2+2 [2, 3, 7, 6] -> 7", {in(Shape{2, 3, 7, 6})},
+               [](std::vector<Tensor>& t) { return shortcut_a(t[0], 2, 2, 7); }, 0.05f});
+  c.push_back({"shortcut_a s1 pad 1+0 [1, 2, 3, 3] -> 3", {in(Shape{1, 2, 3, 3})},
+               [](std::vector<Tensor>& t) { return shortcut_a(t[0], 1, 1, 3); }, 0.05f});
+  c.push_back({"adaptive_avg_pool2d [2, 3, 7, 5] -> 3x2", {in(Shape{2, 3, 7, 5})},
+               [](std::vector<Tensor>& t) { return adaptive_avg_pool2d(t[0], 3, 2); }, 0.05f});
+  c.push_back({"adaptive_avg_pool2d [1, 2, 2, 3] -> 5x4", {in(Shape{1, 2, 2, 3})},
+               [](std::vector<Tensor>& t) { return adaptive_avg_pool2d(t[0], 5, 4); }, 0.05f});
+  add_conv(c, "k3 s1 p1 depthwise", Shape{3, 4, 6, 5}, Shape{4, 1, 3, 3}, true, conv(1, 1, 1, 4));
+  add_conv(c, "k3 s2 p1 depthwise even", Shape{2, 5, 8, 8}, Shape{5, 1, 3, 3}, false, conv(2, 1, 1, 5));
+  add_conv(c, "k5 s1 p2 dilation=2 depthwise", Shape{1, 3, 9, 7}, Shape{3, 1, 5, 5}, false, conv(1, 2, 2, 3));
+  add_conv(c, "k3 s1 p0 depthwise batch 1", Shape{1, 2, 4, 4}, Shape{2, 1, 3, 3}, false, conv(1, 0, 1, 2));
   return c;
 }
 

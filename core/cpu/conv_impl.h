@@ -1,0 +1,24 @@
+#pragma once
+// The CPU backend's two convolution algorithms behind cpu::conv2d_* (core/kernels/kernels.h),
+// which run the direct depthwise kernels when is_depthwise() holds and im2col + GEMM otherwise.
+// Declared here for the dispatch, the tests that compare the two and the benchmark.
+#include "core/kernels/params.h"
+#include "core/tensor.h"
+
+namespace trim::cpu {
+
+// groups == input channels == output channels (one 2-D filter per channel, multiplier 1).
+bool is_depthwise(const Shape& x, const Shape& w, const Conv2dParams& p);
+
+// im2col + GEMM per image and group (any groups).
+void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
+void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
+void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
+
+// Direct depthwise loops, one channel plane per task (requires is_depthwise). The filter gradient
+// sums images in order per channel, so it does not depend on the thread count.
+void depthwise_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
+void depthwise_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
+void depthwise_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
+
+}  // namespace trim::cpu
