@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "pruning/greg.h"
 #include "pruning/magnitude.h"
 #include "pruning/rewind.h"
 
@@ -18,6 +19,8 @@ const std::map<std::string, Factory>& factories() {
       {"lottery", [](const Config& c) { return std::make_unique<Lottery>("lottery", c); }},
       {"os_sap", [](const Config& c) { return std::make_unique<Lottery>("os_sap", c); }},
       {"sap", [](const Config& c) { return std::make_unique<Sap>(c); }},
+      {"greg1", [](const Config& c) { return std::make_unique<Greg>("greg1", c); }},
+      {"greg2", [](const Config& c) { return std::make_unique<Greg>("greg2", c); }},
   };
   return f;
 }
