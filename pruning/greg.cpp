@@ -140,6 +140,13 @@ Greg::Greg(std::string name, const Config& cfg) : PruningMethod(std::move(name),
   lr_prune_ = read_positive(cfg, "lr_prune", 1e-3);
   pretrain_epochs_ = cfg.get<int64_t>("pretrain_epochs", 0);
   if (pretrain_epochs_ < 0) cfg.fail("pretrain_epochs", "must be >= 0 (0: no pretraining round)");
+  init_from_ = cfg.get<std::string>("init_from", "");
+  where_init_ = cfg.source() + ": " + cfg.path() + "/init_from";
+  // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
+  if (pretrain_epochs_ == 0 && init_from_.empty())
+    cfg.fail("pretrain_epochs", "GReg prunes a trained network: set pretrain_epochs > 0 or init_from (a model.safetensors)");
+  if (pretrain_epochs_ > 0 && !init_from_.empty())
+    cfg.fail("init_from", "give either init_from or pretrain_epochs, not both");
   reg_epochs_ = cfg.get<int64_t>("reg_epochs");
   if (reg_epochs_ < 1) cfg.fail("reg_epochs", "must be >= 1");
   where_reg_epochs_ = cfg.source() + ": " + cfg.path() + "/reg_epochs";
@@ -157,6 +164,18 @@ int64_t Greg::round_epochs(int64_t round, int64_t manifest_epochs) const {
 }
 
 void Greg::attach(Module& model, ParamStore& store) {
+  if (!init_from_.empty()) {  // before the base reads anything; a resumed run's checkpoint overrides it
+    SafetensorsFile f = [&] {
+      try {
+        return load_safetensors(init_from_);
+      } catch (const Error& e) {
+        throw Error(where_init_ + ": " + e.what());
+      }
+    }();
+    std::vector<std::pair<std::string, Tensor>> st;
+    for (const NamedTensor& t : f.tensors) st.emplace_back(t.name, t.tensor);
+    model.load_state_dict(st, where_init_ + " (" + init_from_ + ")");
+  }
   PruningMethod::attach(model, store);
   layers_.assign(set_.size(), {});
   rows_.assign(set_.size(), {});

@@ -31,7 +31,10 @@
 //    "reg_granularity_prune": 1e-4, "reg_upper_limit": 1.0, "reg_granularity_pick": 1e-5,
 //    "reg_upper_limit_pick": 1e-2, "reg_granularity_recover": -1e-4, "mag_ratio_limit": 1000,
 //    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
-//    "pretrain_epochs": 0, "reg_epochs": E (required), "finetune_epochs": 0, "finetune_lr": 0}
+//    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
+//    "finetune_epochs": 0, "finetune_lr": 0}
+// The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
+// schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
 // Metrics: "lambda" (per layer, the mean lambda over its groups), "greg_phase", "greg_iteration".
 // Filter mode, when the app sets an export folder: model_slim.safetensors and model_slim.json
 // (the slimmed model's spec) next to model.safetensors (pruning/slim.h).
@@ -125,7 +128,7 @@ class Greg final : public PruningMethod {
   double ratio_ = 0.0;
   double delta_, ceiling_, delta_pick_, ceiling_pick_, recover_, mag_limit_, lr_prune_, finetune_lr_;
   int64_t k_u_, k_s_, pretrain_epochs_, reg_epochs_, finetune_epochs_;
-  std::string where_reg_epochs_;
+  std::string where_reg_epochs_, init_from_, where_init_;
 
   std::vector<Layer> layers_;
   std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per layer

@@ -295,7 +295,7 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
         }(),
         Catch::Contains(what));
   };
-  nlohmann::json ok = {{"method", "greg1"}, {"ratio", 0.5}, {"reg_epochs", 2}};
+  nlohmann::json ok = {{"method", "greg1"}, {"ratio", 0.5}, {"reg_epochs", 2}, {"pretrain_epochs", 1}};
   auto with = [&](const char* k, nlohmann::json v) {
     nlohmann::json p = ok;
     p[k] = v;
@@ -306,6 +306,7 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   fails(with("update_interval", 0), "/pruning/update_interval");
   fails(with("reg_granularity_prune", -1e-4), "/pruning/reg_granularity_prune");
   fails(with("reg_epochs", 0), "/pruning/reg_epochs");
+  fails(with("init_from", "x.safetensors"), "/pruning/init_from");  // and pretrain_epochs
   fails(with("reg_granularity_pick", 1e-5), "reg_granularity_pick");  // GReg-1 has no picking phase
   nlohmann::json g2 = with("method", "greg2");
   g2["reg_granularity_recover"] = 0.1;
@@ -326,4 +327,46 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   c["pruning"].erase("layer_ratios");
   auto g3 = make_greg(c);
   CHECK_THROWS_WITH(train(as_manifest(c), *g3), Catch::Contains("last layer 12.weight"));
+}
+
+TEST_CASE("GReg needs a trained network: pretrain_epochs or init_from, which loads the weights", "[greg][train]") {
+  nlohmann::json p = {{"method", "greg1"}, {"ratio", 0.5}, {"reg_epochs", 2}};
+  Config none(p, "test.json", "/pruning");
+  CHECK_THROWS_WITH(make_pruning_method(none, {"greg1"}), Catch::Contains("/pruning/pretrain_epochs") &&
+                                                             Catch::Contains("init_from"));
+  test::TempDir tmp("greg_init");
+  nlohmann::json dense = greg_run(tmp.file("dense"), "greg1", "unstructured");
+  dense.erase("pruning");
+  dense["train"]["epochs"] = 1;
+  train_classifier(as_manifest(dense));
+  nlohmann::json j = greg_run(tmp.file("pruned"), "greg1", "unstructured");
+  j["pruning"].erase("pretrain_epochs");
+  j["pruning"]["init_from"] = tmp.file("dense") + "/model.safetensors";
+  auto g = make_greg(j);
+  CHECK(g->rounds() == 2);
+  nlohmann::json s = train(as_manifest(j), *g);
+  CHECK(test::metrics_without_timing(tmp.file("pruned")).size() == 4);  // regularize 3 + fine-tune 1
+  CHECK(s["sparsity"].get<double>() == Approx(0.8).margin(0.002));
+  nlohmann::json bad = greg_run(tmp.file("bad"), "greg1", "unstructured");
+  bad["pruning"].erase("pretrain_epochs");
+  bad["pruning"]["init_from"] = tmp.file("missing.safetensors");
+  auto gb = make_greg(bad);
+  CHECK_THROWS_WITH(train(as_manifest(bad), *gb), Catch::Contains("/pruning/init_from"));
+}
+
+TEST_CASE("GReg's shipped manifests build their method strictly", "[greg][manifests]") {
+  int n = 0;
+  for (const char* dir : {TRIM_SOURCE_DIR "/apps/manifests", TRIM_SOURCE_DIR "/apps/manifests/published"})
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      std::string f = e.path().filename().string();
+      if (f.find("greg") == std::string::npos) continue;
+      INFO(f);
+      nlohmann::json j = nlohmann::json::parse(std::ifstream(e.path()));
+      Config pc(j["pruning"], f, "/pruning");
+      auto m = make_pruning_method(pc, {"greg1", "greg2"});
+      pc.finish();
+      CHECK(m->name() == j["pruning"]["method"]);
+      ++n;
+    }
+  CHECK(n == 12);
 }
