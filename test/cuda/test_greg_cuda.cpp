@@ -31,7 +31,7 @@ std::vector<std::vector<float>> run_greg(Device d) {
     ws.push_back(w);
     ps.push_back({cat("w", k), w, true});
     int64_t nl = k == 0 ? n : rows[k];
-    std::vector<float> l(size_t(nl)), m(size_t(n), 1.0f);
+    std::vector<float> l(static_cast<size_t>(nl)), m(static_cast<size_t>(n), 1.0f);
     for (int64_t i = 0; i < nl; ++i) l[size_t(i)] = 0.5f * philox::uniform(60 + k, 0, i);
     for (int64_t i = 0; i < n; ++i) m[size_t(i)] = philox::uniform(70 + k, 0, i / row) < 0.4f ? 0.0f : 1.0f;
     lams.push_back(Tensor::from_vector(Shape{nl}, l, d));
