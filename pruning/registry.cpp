@@ -5,6 +5,7 @@
 
 #include "pruning/lats.h"
 #include "pruning/ltp.h"
+#include "pruning/greg.h"
 #include "pruning/magnitude.h"
 #include "pruning/rewind.h"
 
@@ -22,6 +23,8 @@ const std::map<std::string, Factory>& factories() {
       {"sap", [](const Config& c) { return std::make_unique<Sap>(c); }},
       {"lats", [](const Config& c) { return std::make_unique<Lats>(c); }},
       {"ltp", [](const Config& c) { return std::make_unique<LearnedThreshold>(c); }},
+      {"greg1", [](const Config& c) { return std::make_unique<Greg>("greg1", c); }},
+      {"greg2", [](const Config& c) { return std::make_unique<Greg>("greg2", c); }},
   };
   return f;
 }

@@ -1,0 +1,146 @@
+#pragma once
+// GReg-1 and GReg-2: pruning by growing L2 regularization (specs/greg.md).
+//
+// Rounds: [pretrain] -> regularize -> fine-tune.
+//   pretrain (only when pretrain_epochs > 0): dense training with the manifest's schedule.
+//   regularize (reg_epochs): constant lr_prune; at iteration i (from 0) of the round, when
+//     i mod K_u = 0, the lambda of every unfinished layer grows and its stop rule is tested (before
+//     the step, so the step sees the new lambda); the penalty lambda_j * w enters the gradient
+//     before weight decay and momentum (GregRule). Once every layer has finished, K_s more
+//     iterations run with lambda frozen but applied; after the K_s-th the weights (unstructured) or
+//     filters (filter mode, with their bias and BN weight/bias) are hard-pruned: the mask is
+//     enforced on gradient, weight and momentum from then on and lambda is 0. The round must be
+//     long enough for the worst case (every layer stopping by its lambda ceiling); it is checked.
+//   fine-tune (finetune_epochs, 0: train.epochs): fresh SGD, the manifest's schedule (its base lr
+//     replaced by finetune_lr when given), plain cross-entropy, masks enforced, no lambda.
+//
+// GReg-1 selects once, at the start of the regularization round, the n_p = min(ceil(r n), n - 1)
+// smallest groups by L1 (filters: sum |W_j| over a row of W as [out, -1]; unstructured: |w| per
+// layer); only they get lambda = (updates) * delta, the others 0.
+// GReg-2 first raises every group's lambda by delta_pick per update; once it reaches ceiling_pick
+// it selects by the current magnitudes; then pruned groups continue by delta, kept ones are set to
+// lambda_recover (< 0).
+// Stop rules: a layer finishes when its pruned groups' lambda reaches `ceiling` (lambda from an
+// integer update count in double); in filter mode also by the magnitude ratio: ratio = mean
+// score(kept) / mean score(pruned), hist <- 0.9 hist + 0.1 ratio per update (starting at the first
+// ratio); GReg-1 finishes every layer once every pruned layer's hist >= mag_ratio_limit, GReg-2
+// finishes a (picked) layer by its own hist. Layers with ratio 0 finish at once.
+//
+//   {"method": "greg1" | "greg2", "mode": "unstructured" | "filter", "ratio": r,
+//    "layer_ratios": [{"pattern": "glob", "ratio": r}, ...]   (first match wins; else "ratio")
+//    "reg_granularity_prune": 1e-4, "reg_upper_limit": 1.0, "reg_granularity_pick": 1e-5,
+//    "reg_upper_limit_pick": 1e-2, "reg_granularity_recover": -1e-4, "mag_ratio_limit": 1000,
+//    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
+//    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
+//    "finetune_epochs": 0, "finetune_lr": 0}
+// The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
+// schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
+// Metrics: "lambda" (per layer, the mean lambda over its groups), "greg_phase", "greg_iteration".
+// Filter mode, when the app sets an export folder: model_slim.safetensors and model_slim.json
+// (the slimmed model's spec) next to model.safetensors (pruning/slim.h).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "pruning/pruning_method.h"
+
+namespace trim {
+
+// --- the schedule's math (specs/greg.md; exposed for the oracle tests) -------------------------
+
+// Lambda after `updates` updates of `delta` each: updates * delta in double.
+double greg_lambda(int64_t updates, double delta);
+// The updates made by iteration i (counting from 0) at one update every k_u iterations, the first
+// at iteration 0: floor(i / k_u) + 1.
+int64_t greg_updates_by(int64_t i, int64_t k_u);
+// The pruned groups' lambda in effect for the step of iteration i of an unstopped schedule:
+// GReg-1 greg_lambda(greg_updates_by(i, k_u), delta); GReg-2 picks over the first U_p updates
+// (U_p: the first with U_p * delta_pick reaching ceiling_pick), then continues by delta.
+double greg1_lambda_at(int64_t i, int64_t k_u, double delta);
+double greg2_lambda_at(int64_t i, int64_t k_u, double delta_pick, double ceiling_pick, double delta);
+// Smallest n >= 1 with from + n * delta reaching `ceiling` (greg_reached).
+int64_t greg_updates_to_reach(double from, double delta, double ceiling);
+// Whether lambda has reached `ceiling` (within 1e-12 relative, so 10000 * 1e-4 counts as 1).
+bool greg_reached(double lambda, double ceiling);
+// The magnitude-ratio history: the first ratio itself, then 0.9 hist + 0.1 ratio.
+double greg_hist(double hist, double ratio, bool first);
+// The score ratio mean(kept) / mean(pruned) of one layer's group scores (+inf when the pruned
+// groups are all zero).
+double greg_ratio(const std::vector<double>& scores, const std::vector<int64_t>& pruned_sorted);
+// Eq. 6: the factor 1 / (1 + delta / h_ii) by which a diagonal-curvature optimum shrinks when the
+// uniform penalty rises by delta.
+std::vector<double> greg_shrink(const std::vector<double>& h, double delta);
+// Mean |W_j| of each filter (row of w as [out, -1]): the spec's score.
+std::vector<double> greg_filter_scores(const Tensor& w);
+
+enum class GregMode { unstructured, filter };
+
+class Greg final : public PruningMethod {
+ public:
+  Greg(std::string name, const Config& cfg);  // "greg1" or "greg2"
+
+  int64_t rounds() const override { return first_reg_round() + 2; }
+  int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
+  void attach(Module& model, ParamStore& store) override;
+  void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
+  void before_step(const StepInfo& at, SgdBase& optimizer) override;
+  void after_step(const StepInfo& at, SgdBase& optimizer) override;
+  void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
+  void end_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  bool finalize(Module& model, ParamStore& store, nlohmann::json& summary) override;
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
+  nlohmann::json state_json() const override;
+  void load_state_json(const nlohmann::json& state) override;
+
+  // Filter mode: write model_slim.safetensors and model_slim.json into `folder` at finalize, the
+  // latter from the run's model spec.
+  void set_slim_export(const std::string& folder, const nlohmann::json& model_spec);
+
+  GregMode mode() const { return mode_; }
+  // The pruned rows of each prunable tensor (filter mode; empty before the selection).
+  const std::vector<std::vector<int64_t>>& pruned_rows() const { return rows_; }
+
+ private:
+  enum class Phase { pretrain, regularize, stabilize, finetune };
+  struct Layer {
+    double ratio = 0.0;
+    int64_t groups = 0, row_size = 1, n_prune = 0, offset = 0;  // offset into lambda_ / select_
+    int64_t updates = 0, pick_updates = 0;
+    bool picked = false, finished = false, hist_started = false;
+    double hist = 0.0;
+  };
+
+  int64_t first_reg_round() const { return pretrain_epochs_ > 0 ? 1 : 0; }
+  bool greg2() const { return name_ == "greg2"; }
+  double pruned_lambda(const Layer& l) const;  // current lambda of the layer's pruned groups
+  double mean_lambda(const Layer& l) const;
+  int64_t worst_case_iterations() const;
+  void select(const std::vector<size_t>& layers);  // selection of these layers by current magnitude
+  void update(int64_t iteration);                 // one lambda update (i mod K_u = 0)
+  void write_lambda(size_t l);                    // the device lambdas of layer l from its counters
+  void hard_prune();
+  std::string phase_name() const;
+
+  GregMode mode_;
+  std::vector<std::pair<NamePattern, double>> layer_ratios_;
+  double ratio_ = 0.0;
+  double delta_, ceiling_, delta_pick_, ceiling_pick_, recover_, mag_limit_, lr_prune_, finetune_lr_;
+  int64_t k_u_, k_s_, pretrain_epochs_, reg_epochs_, finetune_epochs_;
+  std::string where_reg_epochs_, init_from_, where_init_;
+
+  std::vector<Layer> layers_;
+  std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per layer
+  std::vector<std::vector<size_t>> coupled_; // filter mode: store slots indexed by each layer's channels
+  Tensor lambda_, select_, ones_;           // per group, all layers concatenated (device)
+  Phase phase_ = Phase::pretrain;
+  int64_t reg_start_ = 0, finish_iter_ = -1;
+  bool pruned_ = false;
+  bool slim_ok_ = false;  // filter mode on a Sequential: coupled tensors known, slim export possible
+  float base_lr_ = 0.0f;
+  std::string slim_folder_;
+  nlohmann::json slim_spec_;
+};
+
+}  // namespace trim
