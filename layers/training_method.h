@@ -48,6 +48,7 @@ struct StepInfo {
 struct RunInfo {
   std::string output;      // the run folder (files a method writes go below it)
   SgdOptions optimizer;    // the manifest's optimizer settings (base lr, momentum, ...)
+  nlohmann::json model;    // the manifest's model spec (e.g. to describe a slimmed model)
 };
 
 class TrainingMethod {

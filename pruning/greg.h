@@ -81,6 +81,7 @@ class Greg final : public PruningMethod {
   Greg(std::string name, const Config& cfg);  // "greg1" or "greg2"
 
   int64_t rounds() const override { return first_reg_round() + 2; }
+  void begin_run(const RunInfo& run) override { set_slim_export(run.output, run.model); }
   int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
   void attach(Module& model, ParamStore& store) override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;

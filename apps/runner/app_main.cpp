@@ -32,7 +32,6 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
       Config pc(cfg.method, m.source, "/pruning");
       std::unique_ptr<TrainingMethod> method = make_pruning_method(pc, spec.methods);
       pc.finish();
-      if (spec.prepare) spec.prepare(cfg, *method);
       summary = train(m, *method, options);
     }
     std::printf("%s\n", summary.dump(2).c_str());

@@ -3,21 +3,15 @@
 //   <app> <manifest.json> [--set key=value ...] [--resume]
 // It builds the training method from the manifest's "pruning" object (one of the app's method
 // family) or, for an app without methods, dense training; trains; prints the summary as JSON.
-#include <functional>
 #include <string>
 #include <vector>
 
 namespace trim {
 
-struct RunConfig;
-class TrainingMethod;
-
 struct AppSpec {
   std::string name;                  // "trim-lats"
   std::string about;                 // one line for --help
   std::vector<std::string> methods;  // the family this app runs; empty: dense training only
-  // Called once the method is built, before training (e.g. to tell it the output folder).
-  std::function<void(const RunConfig&, TrainingMethod&)> prepare = nullptr;
 };
 
 // Returns the process exit status (0, or 1 after one error line on stderr).

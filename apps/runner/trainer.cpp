@@ -84,7 +84,7 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
   model_spec.finish();
   r.model->to(r.device);
   std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
-  method.begin_run({cfg.output, cfg.sgd});
+  method.begin_run({cfg.output, cfg.sgd, cfg.model});
   method.add_parameters(*r.model, params);
   r.store = std::make_shared<ParamStore>(std::move(params));
   method.attach(*r.model, *r.store);
