@@ -31,6 +31,12 @@ def safetensors_sparsity(path):
     return zeros / total if total else 0.0
 
 
+def target_of(name):
+    """The target sparsity a run's name announces (fmnist_<model>_<method>_<percent>), or None."""
+    tail = name.rsplit("_", 1)[-1]
+    return int(tail) / 100 if tail.isdigit() and not name.startswith("dense_") else None
+
+
 def dense_reference(manifest):
     m = json.loads(pathlib.Path(manifest).read_text())
     return m["model"]["name"], m["train"]["epochs"]
@@ -46,20 +52,19 @@ def main(folder):
         runs.append({"name": run.name, "method": s.get("method", "?"), "model": manifest["model"]["name"],
                      "epochs": manifest["train"]["epochs"], "accuracy": s.get("test_accuracy"),
                      "sparsity": safetensors_sparsity(run / "model.safetensors"),
-                     "target": (manifest.get("pruning") or {}).get("target"),
+                     "target": target_of(run.name),
                      "macs": s.get("macs"), "remaining_macs": s.get("remaining_macs"), "seconds": s.get("seconds", 0)})
     dense = {(r["model"], r["epochs"]): r for r in runs if r["method"] == "dense"}
-    lines = ["| method | model | target | sparsity (model.safetensors) | test accuracy | dense, same epochs | "
-             "difference | remaining MACs | time (s) |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(runs, key=lambda r: (r["method"] != "dense", r["method"], r["target"] or 0)):
+    lines = ["| method | model | epochs | target | sparsity (model.safetensors) | test accuracy | dense, same epochs | "
+             "difference | remaining MACs | time (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=lambda r: (r["method"] != "dense", r["method"], r["target"] or 0, r["epochs"])):
         d = dense.get((r["model"], r["epochs"]))
         diff = f"{100 * (r['accuracy'] - d['accuracy']):+.2f}" if d and r["method"] != "dense" else ""
         pct = f"{100 * r['target']:.0f}%" if r["target"] is not None else ""
-        lines.append(f"| {r['method']} | {r['model']} | {pct} | {100 * r['sparsity']:.2f}% | {r['accuracy']:.4f} | "
-                     f"{d['accuracy']:.4f} | {diff} | {r['remaining_macs']:,} of {r['macs']:,} | {r['seconds']:.0f} |"
-                     if d else
-                     f"| {r['method']} | {r['model']} | {pct} | {100 * r['sparsity']:.2f}% | {r['accuracy']:.4f} | | | "
-                     f"{r['remaining_macs']:,} of {r['macs']:,} | {r['seconds']:.0f} |")
+        dense_acc = f"{d['accuracy']:.4f}" if d and r["method"] != "dense" else ""
+        lines.append(f"| {r['method']} | {r['model']} | {r['epochs']} | {pct} | {100 * r['sparsity']:.2f}% | "
+                     f"{r['accuracy']:.4f} | {dense_acc} | {diff} | {r['remaining_macs']:,} of {r['macs']:,} | "
+                     f"{r['seconds']:.0f} |")
     table = "\n".join(lines) + "\n"
     (folder / "results.md").write_text(table)
     print(table)
