@@ -37,9 +37,18 @@ def target_of(name):
     return int(tail) / 100 if tail.isdigit() and not name.startswith("dense_") else None
 
 
+def method_epochs(m):
+    """Epochs one network trains in a method's run, for its dense reference: train.epochs, or for
+    GReg its pretraining + regularization + fine-tuning epochs (one network throughout)."""
+    p = m.get("pruning") or {}
+    if p.get("method") in ("greg1", "greg2"):
+        return p.get("pretrain_epochs", 0) + p.get("reg_epochs", 0) + p.get("finetune_epochs", m["train"]["epochs"])
+    return m["train"]["epochs"]
+
+
 def dense_reference(manifest):
     m = json.loads(pathlib.Path(manifest).read_text())
-    return m["model"]["name"], m["train"]["epochs"]
+    return m["model"]["name"], method_epochs(m)
 
 
 def main(folder):
@@ -50,7 +59,7 @@ def main(folder):
         run = summary.parent
         manifest = json.loads((run / "manifest.json").read_text())
         runs.append({"name": run.name, "method": s.get("method", "?"), "model": manifest["model"]["name"],
-                     "epochs": manifest["train"]["epochs"], "accuracy": s.get("test_accuracy"),
+                     "epochs": method_epochs(manifest), "accuracy": s.get("test_accuracy"),
                      "sparsity": safetensors_sparsity(run / "model.safetensors"),
                      "target": target_of(run.name),
                      "macs": s.get("macs"), "remaining_macs": s.get("remaining_macs"), "seconds": s.get("seconds", 0)})
