@@ -2,8 +2,7 @@
 
 #include <cmath>
 
-#include "core/autograd/grad_mode.h"
-#include "core/ops/ops.h"
+#include "core/kernels/kernels.h"
 #include "pruning/mask_rule.h"
 
 namespace trim {
@@ -69,13 +68,12 @@ void PruningMethod::set_masks(const std::vector<Tensor>& m) {
 }
 
 void PruningMethod::apply_masks() {
-  // One pass over each arena: the mask is 1 outside the prunable set.
-  NoGradGuard no_grad;
+  // One in-place pass over each arena (the mask is 1 outside the prunable set): no temporary.
   Tensor params = store_->params();
-  params.copy_(mul(params, mask_));
+  TRIM_DISPATCH(params.device(), mul, params, mask_, params);
   if (store_->has_master()) {
     Tensor master = store_->master();
-    master.copy_(mul(master, mask_));
+    TRIM_DISPATCH(master.device(), mul, master, mask_, master);
   }
 }
 
