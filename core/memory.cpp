@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "core/error.h"
 #ifdef TRIM_HAVE_CUDA
@@ -34,6 +37,18 @@ Counter& counter(Device d) {
   return gpu[d.index];
 }
 
+// A training step frees and re-allocates the same few-MB activations every iteration. glibc's
+// defaults hand such blocks back to the OS (munmap, or trimming the heap top) and the next step
+// page-faults them in again: twice the page faults of a run that keeps them, about 5% of the
+// default run's throughput. Keep freed memory in the process instead, as a caching allocator would.
+bool keep_freed_host_memory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);  // blocks below 256 MiB come from the heap...
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);    // ...which is trimmed only past 1 GiB of free top
+#endif
+  return true;
+}
+
 }  // namespace
 
 void* alloc_bytes(Device d, size_t bytes, bool pinned, void** stream) {
@@ -48,6 +63,8 @@ void* alloc_bytes(Device d, size_t bytes, bool pinned, void** stream) {
       TRIM_CHECK(false, "pinned memory needs the CUDA backend");
 #endif
     } else {
+      static const bool kept = keep_freed_host_memory();
+      (void)kept;
       p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
       if (!p) throw Error(cat("out of host memory allocating ", bytes, " bytes"));
     }
