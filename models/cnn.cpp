@@ -24,7 +24,7 @@ std::shared_ptr<Module> make_sap_cnn(const Config& spec) {
   count.add(c + 1, classes);
   check_model_size(spec, count);
 
-  auto net = std::make_shared<Sequential>();
+  auto net = std::make_shared<ChainModel>();
   for (size_t i = 0; i < widths.size(); ++i) {
     auto conv = conv3x3(in, widths[i], true, FanMode::fan_out);
     conv->bias.zero_();
@@ -39,6 +39,9 @@ std::shared_ptr<Module> make_sap_cnn(const Config& spec) {
   auto head = std::make_shared<Linear>(in, classes);
   head->bias.zero_();
   net->push_back(head);
+  std::vector<std::pair<std::string, int64_t>> options;
+  for (size_t i = 0; i < widths.size(); ++i) options.emplace_back("widths", int64_t(i));
+  net->describe_channels(options);
   return net;
 }
 
@@ -65,7 +68,7 @@ std::shared_ptr<Module> make_cnn_small(const Config& spec) {
   count.add(c, s, s, hidden), count.add(hidden), count.add(hidden + 1, classes);
   check_model_size(spec, count);
 
-  auto net = std::make_shared<Sequential>();
+  auto net = std::make_shared<ChainModel>();
   for (int64_t w : widths) {
     net->push_back(conv3x3(in, w, false, FanMode::fan_in));
     net->push_back(std::make_shared<BatchNorm2d>(w));
@@ -79,6 +82,10 @@ std::shared_ptr<Module> make_cnn_small(const Config& spec) {
   net->push_back(std::make_shared<ReLU>());
   if (drop > 0.0f) net->push_back(std::make_shared<Dropout>(drop));
   net->push_back(std::make_shared<Linear>(hidden, classes));
+  std::vector<std::pair<std::string, int64_t>> options;
+  for (size_t i = 0; i < widths.size(); ++i) options.emplace_back("widths", int64_t(i));
+  options.emplace_back("hidden", -1);
+  net->describe_channels(options);
   return net;
 }
 

@@ -51,4 +51,33 @@ void ZooModel::member(size_t g, std::string layer, ChannelRole role, int64_t off
   groups_.at(g).members.push_back({std::move(layer), role, offset, spatial});
 }
 
+void ChainModel::describe_channels(const std::vector<std::pair<std::string, int64_t>>& options) {
+  std::vector<size_t> weighted;
+  for (size_t i = 0; i < size(); ++i)
+    if (dynamic_cast<WeightedLayer*>(&(*this)[i])) weighted.push_back(i);
+  TRIM_CHECK(weighted.size() == options.size() + 1, "ChainModel: one width option per weighted layer but the last");
+  groups_.clear();
+  for (size_t i = 0, k = 0; i < size(); ++i) {
+    Module& m = (*this)[i];
+    std::string name = std::to_string(i);
+    if (auto* w = dynamic_cast<WeightedLayer*>(&m)) {
+      if (!groups_.empty()) {
+        int64_t in = w->weight.shape()[1], channels = groups_.back().channels;
+        TRIM_CHECK(in % channels == 0, cat("ChainModel: layer ", name, " reads ", in, " inputs from ", channels, " channels"));
+        groups_.back().members.push_back({name, ChannelRole::input, 0, in / channels});
+      }
+      if (k < options.size()) {
+        groups_.push_back({name, w->weight.shape()[0], true, options[k].first, options[k].second, {}});
+        groups_.back().members.push_back({name, ChannelRole::output, 0, 1});
+      }
+      ++k;
+    } else if (dynamic_cast<BatchNorm2d*>(&m)) {
+      TRIM_CHECK(!groups_.empty(), "ChainModel: a BatchNorm before any weighted layer");
+      groups_.back().members.push_back({name, ChannelRole::norm, 0, 1});
+    } else {
+      TRIM_CHECK(m.state_dict().empty(), cat("ChainModel: layer ", name, " has tensors but is not channel-wise"));
+    }
+  }
+}
+
 }  // namespace trim

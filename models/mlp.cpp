@@ -13,7 +13,7 @@ std::shared_ptr<Module> make_mlp(const Config& spec) {
   count.add(in + 1, classes);
   check_model_size(spec, count);
 
-  auto net = std::make_shared<Sequential>();
+  auto net = std::make_shared<ChainModel>();
   net->push_back(std::make_shared<Flatten>());
   in = in_features;
   for (int64_t h : hidden) {
@@ -26,6 +26,9 @@ std::shared_ptr<Module> make_mlp(const Config& spec) {
   auto head = std::make_shared<Linear>(in, classes);
   head->bias.zero_();
   net->push_back(head);
+  std::vector<std::pair<std::string, int64_t>> options;
+  for (size_t i = 0; i < hidden.size(); ++i) options.emplace_back("hidden", int64_t(i));
+  net->describe_channels(options);
   return net;
 }
 

@@ -62,6 +62,20 @@ class ZooModel : public Module, public ChannelCoupled {
   std::vector<ChannelGroup> groups_;
 };
 
+// A chain of layers whose weighted layers feed each other through channel-wise modules only (ReLU,
+// pooling, Flatten, Dropout, BatchNorm): mlp, sap_cnn, cnn_small. Once assembled, each weighted
+// layer but the last (the classifier) makes one prunable group: its rows and bias, the BNs after
+// it, and the next weighted layer's input channels (columns channel-major after a Flatten).
+class ChainModel : public Sequential, public ChannelCoupled {
+ public:
+  const std::vector<ChannelGroup>& channel_groups() const override { return groups_; }
+  // `options[k]`: the spec option and index that set the k-th weighted layer's width.
+  void describe_channels(const std::vector<std::pair<std::string, int64_t>>& options);
+
+ private:
+  std::vector<ChannelGroup> groups_;
+};
+
 // Bounds of the model options: far above real networks, far below int64 overflow of any product
 // of them.
 constexpr int64_t kMaxChannels = int64_t(1) << 16;

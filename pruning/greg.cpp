@@ -207,24 +207,25 @@ void Greg::attach(Module& model, ParamStore& store) {
   select_ = Tensor::zeros(Shape{std::max<int64_t>(offset, 1)}, DType::f32, dev);
   ones_ = Tensor::full(Shape{std::max<int64_t>(offset, 1)}, 1.0f, DType::f32, dev);
   if (mode_ != GregMode::filter) return;
-  // Filter mode: a filter's bias and BN channel are removed with it, so they are masked with it.
-  std::vector<ChannelCoupling> couplings;
-  try {
-    couplings = sequential_couplings(model);
-  } catch (const Error& e) {
-    log_warn(std::string("greg: filter mode without physical removal (") + e.what() +
-             "): only the filters themselves are masked");
+  // Filter mode: a filter's bias, BN channel and depthwise filter are removed with it, so they are
+  // masked with it (layers/channels.h describes which tensors those are).
+  const ChannelCoupled* coupled = dynamic_cast<const ChannelCoupled*>(&model);
+  if (!coupled) {
+    log_warn("greg: filter mode on a model that does not describe its channel coupling: only the filters "
+             "themselves are masked, and no physically slimmed model is written");
     return;
   }
+  const std::vector<ChannelGroup>& groups = coupled->channel_groups();
   for (size_t l = 0; l < set_.size(); ++l) {
-    auto c = std::find_if(couplings.begin(), couplings.end(), [&](const ChannelCoupling& x) { return x.weight == set_.names[l]; });
-    if (c == couplings.end()) continue;
-    if (c->consumer.empty() && layers_[l].n_prune > 0)
-      throw Error("greg: filter mode would remove output rows of the last layer " + set_.names[l] +
-                  " (the model's outputs); exclude it (/pruning/exclude) or give it ratio 0 (/pruning/layer_ratios)");
-    for (const std::string& o : c->outputs) {
+    if (layers_[l].n_prune == 0) continue;
+    const ChannelGroup* g = filter_group(groups, set_.names[l]);
+    if (!g)
+      throw Error("greg: filter mode would remove output channels of " + set_.names[l] +
+                  ", which are the model's outputs or feed a residual add; exclude it (/pruning/exclude) or give it "
+                  "ratio 0 (/pruning/layer_ratios)");
+    for (const std::string& o : channel_rows(model, *g)) {
       int s = store.find(o);
-      if (s >= 0) coupled_[l].push_back(size_t(s));  // buffers (BN statistics) are not in the store
+      if (s >= 0 && o != set_.names[l]) coupled_[l].push_back(size_t(s));  // buffers (BN statistics) are not in the store
     }
   }
   slim_ok_ = true;
@@ -374,7 +375,13 @@ void Greg::hard_prune() {
         channel[size_t(r)] = 0.0f;
       }
       m.push_back(Tensor::from_vector(w.shape(), host, w.device()));
-      for (size_t s : coupled_[l]) store_->view(mask_, s).copy_(Tensor::from_vector(Shape{L.groups}, channel, w.device()));
+      for (size_t s : coupled_[l]) {  // dim 0 of each coupled tensor is this layer's channels
+        Tensor target = store_->view(mask_, s);
+        int64_t row = target.numel() / L.groups;
+        std::vector<float> rows(size_t(target.numel()));
+        for (int64_t r = 0; r < L.groups; ++r) std::fill_n(rows.begin() + r * row, row, channel[size_t(r)]);
+        target.copy_(Tensor::from_vector(target.shape(), rows, w.device()));
+      }
     } else {
       Tensor keep = ones_.narrow0(L.offset, L.groups).clone();
       add_(keep, select_.narrow0(L.offset, L.groups), -1.0f);
@@ -460,12 +467,7 @@ bool Greg::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
     return changed;
   }
   std::vector<std::pair<std::string, Tensor>> slim = slim_state_dict(model, pruned);
-  std::vector<int64_t> widths;
-  for (const ChannelCoupling& c : sequential_couplings(model)) {
-    int64_t gone = pruned.count(c.weight) ? int64_t(pruned.at(c.weight).size()) : 0;
-    widths.push_back(c.channels - gone);
-  }
-  nlohmann::json spec = slim_model_spec(slim_spec_, widths);
+  nlohmann::json spec = slim_model_spec(model, slim_spec_, pruned);
   std::vector<NamedTensor> tensors;
   int64_t params = 0;
   std::map<std::string, bool> is_param;

@@ -1,6 +1,7 @@
 #include "pruning/slim.h"
 
 #include <algorithm>
+#include <set>
 
 #include "core/error.h"
 #include "layers/layers.h"
@@ -8,128 +9,125 @@
 namespace trim {
 namespace {
 
-std::vector<float> host(const Tensor& t) { return t.to(Device::cpu()).to_vector<float>(); }
-
-// The rows of t (viewed as [rows, -1]) listed in `keep`.
-Tensor keep_rows(const Tensor& t, const std::vector<int64_t>& keep) {
-  std::vector<float> v = host(t);
-  int64_t rows = t.shape()[0], row = rows ? t.numel() / rows : 0;
+// t with only the `keep` entries of axis 0 (groups of `per` consecutive entries of axis 1 when
+// axis is 1: a linear consumer's columns after a Flatten).
+Tensor keep_axis(const Tensor& t, int axis, const std::vector<int64_t>& keep, int64_t per = 1) {
+  std::vector<float> v = t.to(Device::cpu()).to_vector<float>();
+  std::vector<int64_t> dims = t.shape().vec();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= dims[size_t(i)];
+  for (size_t i = size_t(axis) + 1; i < dims.size(); ++i) inner *= dims[i];
+  int64_t n = dims[size_t(axis)], block = per * inner;
   std::vector<float> out;
-  out.reserve(keep.size() * size_t(row));
-  for (int64_t r : keep) out.insert(out.end(), v.begin() + r * row, v.begin() + (r + 1) * row);
-  std::vector<int64_t> s = t.shape().vec();
-  s[0] = int64_t(keep.size());
-  return Tensor::from_vector(Shape(s), out);
+  out.reserve(size_t(outer) * keep.size() * size_t(block));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c : keep) {
+      auto first = v.begin() + (o * n + c * per) * inner;
+      out.insert(out.end(), first, first + block);
+    }
+  dims[size_t(axis)] = int64_t(keep.size()) * per;
+  return Tensor::from_vector(Shape(dims), out);
 }
 
-// The input channels of t ([out, in, ...]) listed in `keep`, each channel `group` columns wide.
-Tensor keep_cols(const Tensor& t, const std::vector<int64_t>& keep, int64_t group) {
-  std::vector<float> v = host(t);
-  std::vector<int64_t> s = t.shape().vec();
-  int64_t out = s[0], in = s[1], inner = t.numel() / (out * in);  // kernel positions
-  int64_t cols = in * inner, per_channel = group * inner;
-  std::vector<float> r;
-  r.reserve(size_t(out) * keep.size() * size_t(per_channel));
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t c : keep) {
-      auto first = v.begin() + o * cols + c * per_channel;
-      r.insert(r.end(), first, first + per_channel);
+struct Cut {
+  const ChannelGroup* group;
+  std::vector<int64_t> keep;
+};
+
+std::vector<Cut> cuts(Module& model, const std::map<std::string, std::vector<int64_t>>& pruned) {
+  const std::vector<ChannelGroup>& groups = channel_groups(model);
+  std::vector<Cut> out;
+  for (const auto& [name, rows] : pruned) {
+    const ChannelGroup* g = filter_group(groups, name);
+    if (!g)
+      throw Error("slim: '" + name + "' does not make a prunable channel group (the classifier, a layer that "
+                  "feeds a residual add, or not a conv/linear weight); its filters cannot be removed");
+    std::vector<char> gone(size_t(g->channels), 0);
+    for (int64_t r : rows) {
+      if (r < 0 || r >= g->channels) throw Error(cat("slim: row ", r, " of ", name, " is out of range [0, ", g->channels, ")"));
+      gone[size_t(r)] = 1;
     }
-  s[1] = int64_t(keep.size()) * group;
-  return Tensor::from_vector(Shape(s), r);
+    Cut c{g, {}};
+    for (int64_t r = 0; r < g->channels; ++r)
+      if (!gone[size_t(r)]) c.keep.push_back(r);
+    if (c.keep.empty()) throw Error("slim: every channel of " + name + " is pruned; a layer is never emptied");
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace
 
-std::vector<ChannelCoupling> sequential_couplings(Module& model) {
-  auto* seq = dynamic_cast<Sequential*>(&model);
-  if (!seq) throw Error("slim: the model is not a Sequential; physical filter removal supports Sequential models only");
-  std::vector<ChannelCoupling> out;
-  for (size_t i = 0; i < seq->size(); ++i) {
-    Module& m = (*seq)[i];
-    std::string prefix = std::to_string(i) + ".";
-    if (auto* w = dynamic_cast<WeightedLayer*>(&m)) {
-      if (auto* conv = dynamic_cast<Conv2d*>(w); conv && conv->params.groups != 1)
-        throw Error(cat("slim: ", prefix, "weight is a grouped convolution; its channels cannot be removed"));
-      int64_t in = w->weight.shape()[1];
-      if (!out.empty()) {
-        ChannelCoupling& prev = out.back();
-        if (in % prev.channels != 0)
-          throw Error(cat("slim: ", prefix, "weight has ", in, " inputs, not a multiple of the ", prev.channels,
-                          " channels of ", prev.weight));
-        prev.consumer = prefix + "weight";
-        prev.consumer_group = in / prev.channels;
-      }
-      ChannelCoupling c;
-      c.weight = prefix + "weight";
-      c.channels = w->weight.shape()[0];
-      if (w->bias.defined()) c.outputs.push_back(prefix + "bias");
-      out.push_back(c);
-      continue;
-    }
-    for (const auto& [name, t] : m.state_dict()) {
-      if (out.empty() || t.ndim() != 1 || t.shape()[0] != out.back().channels)
-        throw Error(cat("slim: ", prefix, name, " (shape ", t.shape().str(), ") is not indexed by the channels of ",
-                        out.empty() ? std::string("any weighted layer") : out.back().weight,
-                        "; physical filter removal cannot follow it"));
-      out.back().outputs.push_back(prefix + name);
-    }
-  }
+const ChannelGroup* filter_group(const std::vector<ChannelGroup>& groups, const std::string& weight) {
+  for (const ChannelGroup& g : groups)
+    if (g.prunable && weight == g.name + ".weight") return &g;
+  return nullptr;
+}
+
+std::vector<std::string> channel_rows(Module& model, const ChannelGroup& g) {
+  std::set<std::string> layers;
+  for (const ChannelMember& m : g.members)
+    if (m.role == ChannelRole::output || m.role == ChannelRole::norm || m.role == ChannelRole::depthwise)
+      layers.insert(m.layer);
+  std::vector<std::string> out;
+  for (const auto& [name, t] : model.state_dict())
+    if (layers.count(name.substr(0, name.rfind('.')))) out.push_back(name);
   return out;
 }
 
 std::vector<std::pair<std::string, Tensor>> slim_state_dict(Module& model,
                                                             const std::map<std::string, std::vector<int64_t>>& pruned) {
-  std::vector<ChannelCoupling> couplings = sequential_couplings(model);
-  std::map<std::string, std::vector<int64_t>> keep_out;   // tensor -> kept rows
-  std::map<std::string, std::pair<std::vector<int64_t>, int64_t>> keep_in;  // weight -> kept channels, group
-  for (const auto& [name, rows] : pruned)
-    if (std::none_of(couplings.begin(), couplings.end(), [&](const ChannelCoupling& c) { return c.weight == name; }))
-      throw Error("slim: '" + name + "' is not a weight of the model's weighted layers");
-  for (const ChannelCoupling& c : couplings) {
-    auto it = pruned.find(c.weight);
-    if (it == pruned.end() || it->second.empty()) continue;
-    if (c.consumer.empty())
-      throw Error("slim: " + c.weight + " is the last weighted layer (the outputs); its rows cannot be removed");
-    std::vector<int64_t> keep;
-    std::vector<char> gone(size_t(c.channels), 0);
-    for (int64_t r : it->second) {
-      if (r < 0 || r >= c.channels) throw Error(cat("slim: row ", r, " of ", c.weight, " is out of range"));
-      gone[size_t(r)] = 1;
+  struct Slice {
+    int axis;
+    const std::vector<int64_t>* keep;
+    int64_t per;
+  };
+  std::map<std::string, std::vector<Slice>> slices;  // state-dict name -> slices, in group order
+  std::vector<Cut> all = cuts(model, pruned);
+  for (const Cut& c : all) {
+    for (const std::string& n : channel_rows(model, *c.group)) slices[n].push_back({0, &c.keep, 1});
+    for (const ChannelMember& m : c.group->members) {
+      TRIM_CHECK(m.offset == 0, "slim: a prunable group member at a channel offset");
+      if (m.role == ChannelRole::input) slices[m.layer + ".weight"].push_back({1, &c.keep, m.spatial});
     }
-    for (int64_t r = 0; r < c.channels; ++r)
-      if (!gone[size_t(r)]) keep.push_back(r);
-    if (keep.empty()) throw Error("slim: every channel of " + c.weight + " is pruned; a layer is never emptied");
-    keep_out[c.weight] = keep;
-    for (const std::string& o : c.outputs) keep_out[o] = keep;
-    keep_in[c.consumer] = {keep, c.consumer_group};
   }
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& [name, t] : model.state_dict()) {
     Tensor x = t.to(Device::cpu()).clone();
-    if (auto it = keep_out.find(name); it != keep_out.end()) x = keep_rows(x, it->second);
-    if (auto it = keep_in.find(name); it != keep_in.end()) x = keep_cols(x, it->second.first, it->second.second);
+    if (auto it = slices.find(name); it != slices.end())
+      for (const Slice& s : it->second) x = keep_axis(x, s.axis, *s.keep, s.per);
     out.emplace_back(name, x);
   }
   return out;
 }
 
-nlohmann::json slim_model_spec(const nlohmann::json& spec, const std::vector<int64_t>& widths) {
-  std::string name = spec.value("name", "");
-  nlohmann::json out = spec;
-  size_t n = widths.size();
-  auto slice = [&](size_t from, size_t to) { return std::vector<int64_t>(widths.begin() + from, widths.begin() + to); };
-  if (name == "mlp" && n >= 1) {
-    out["hidden"] = slice(0, n - 1);
-  } else if (name == "sap_cnn" && n >= 2) {
-    out["widths"] = slice(0, n - 1);
-  } else if (name == "cnn_small" && n >= 3) {
-    out["widths"] = slice(0, n - 2);
-    out["hidden"] = widths[n - 2];
-  } else {
-    throw Error("slim: no slimmed spec for model \"" + name + "\" with " + std::to_string(n) +
-                " weighted layers (known: mlp, cnn_small, sap_cnn)");
+nlohmann::json slim_model_spec(Module& model, const nlohmann::json& spec,
+                               const std::map<std::string, std::vector<int64_t>>& pruned) {
+  const std::vector<ChannelGroup>& groups = channel_groups(model);
+  std::map<std::string, std::vector<int64_t>> lists;
+  std::map<std::string, int64_t> scalars;
+  for (const ChannelGroup& g : groups) {
+    if (g.option.empty()) continue;
+    if (g.index < 0) {
+      scalars[g.option] = g.channels;
+    } else {
+      auto& w = lists[g.option];
+      if (w.size() <= size_t(g.index)) w.resize(size_t(g.index) + 1, 0);
+      w[size_t(g.index)] = g.channels;
+    }
   }
+  for (const Cut& c : cuts(model, pruned)) {
+    const ChannelGroup& g = *c.group;
+    if (g.option.empty()) throw Error("slim: the group of " + g.name + " names no spec option; no slimmed spec");
+    (g.index < 0 ? scalars[g.option] : lists[g.option][size_t(g.index)]) = int64_t(c.keep.size());
+  }
+  nlohmann::json out = spec;
+  for (const auto& [k, w] : lists) {
+    if (std::find(w.begin(), w.end(), 0) != w.end())
+      throw Error("slim: the groups of this model do not give every entry of its \"" + k + "\" option");
+    out[k] = w;
+  }
+  for (const auto& [k, v] : scalars) out[k] = v;
   return out;
 }
 

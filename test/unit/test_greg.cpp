@@ -19,6 +19,7 @@
 #include "pruning/greg_rule.h"
 #include "pruning/registry.h"
 #include "pruning/select.h"
+#include "models/zoo.h"
 #include "pruning/slim.h"
 #include "test/support/fixtures.h"
 #include "test/support/runs.h"
@@ -99,7 +100,7 @@ TEST_CASE("GReg oracles 3-6: group counts, scores, ratio history, Eq. 6, GReg-2'
 
 TEST_CASE("GReg oracle 7: removing filters {1, 3} equals zeroing them and their BN weight and bias", "[greg][slim]") {
   auto build = [](int64_t width) {
-    auto net = std::make_shared<Sequential>();
+    auto net = std::make_shared<ChainModel>();
     net->push_back(std::make_shared<Conv2d>(Conv2dOptions{.in = 2, .out = width, .kernel = 3, .padding = 1, .bias = true}));
     net->push_back(std::make_shared<BatchNorm2d>(width));
     net->push_back(std::make_shared<ReLU>());
@@ -107,6 +108,7 @@ TEST_CASE("GReg oracle 7: removing filters {1, 3} equals zeroing them and their 
     net->push_back(std::make_shared<BatchNorm2d>(3));
     net->push_back(std::make_shared<Flatten>());
     net->push_back(std::make_shared<Linear>(3 * 5 * 5, 4));
+    net->describe_channels({{"widths", 0}, {"widths", 1}});
     return net;
   };
   auto full = build(4);
@@ -145,12 +147,16 @@ TEST_CASE("GReg oracle 7: removing filters {1, 3} equals zeroing them and their 
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-5).margin(1e-6));
   // The output layer's rows cannot be removed; a Flatten'ed consumer keeps whole channels.
-  CHECK_THROWS_WITH(slim_state_dict(*full, {{"6.weight", {0}}}), Catch::Contains("last weighted layer"));
-  auto c = sequential_couplings(*full);
-  REQUIRE(c.size() == 3);
-  CHECK(c[1].consumer == "6.weight");
-  CHECK(c[1].consumer_group == 25);
-  CHECK(c[0].outputs == std::vector<std::string>{"0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"});
+  CHECK_THROWS_WITH(slim_state_dict(*full, {{"6.weight", {0}}}), Catch::Contains("does not make a prunable channel group"));
+  const auto& groups = channel_groups(*full);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[1].members.back().layer == "6");
+  CHECK(groups[1].members.back().role == ChannelRole::input);
+  CHECK(groups[1].members.back().spatial == 25);
+  CHECK(channel_rows(*full, groups[0]) ==
+        std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"});
+  nlohmann::json spec = slim_model_spec(*full, {{"name", "x"}}, {{"3.weight", {0}}});
+  CHECK(spec["widths"] == nlohmann::json({4, 2}));
 }
 
 namespace {
@@ -171,6 +177,14 @@ nlohmann::json greg_run(const std::string& out, const std::string& method, const
   }
   if (mode == "filter") j["pruning"]["layer_ratios"] = {{{"pattern", "12.weight"}, {"ratio", 0.0}}};  // the classifier
   return j;
+}
+
+void load(Module& m, const std::string& path) {
+  SafetensorsFile f = load_safetensors(path);
+  std::vector<std::pair<std::string, Tensor>> st;
+  for (auto& t : f.tensors) st.emplace_back(t.name, t.tensor);
+  m.load_state_dict(st, path);
+  m.eval();
 }
 
 std::unique_ptr<Greg> make_greg(const nlohmann::json& run) {
@@ -235,13 +249,6 @@ TEST_CASE("GReg filter mode: filters and their BN removed, the slimmed export ev
     Config full_spec(j["model"], "test.json", "/model"), slim_spec(spec, "model_slim.json", "");
     auto full = build_model(full_spec);
     auto slim = build_model(slim_spec);
-    auto load = [](Module& m, const std::string& path) {
-      SafetensorsFile f = load_safetensors(path);
-      std::vector<std::pair<std::string, Tensor>> st;
-      for (auto& t : f.tensors) st.emplace_back(t.name, t.tensor);
-      m.load_state_dict(st, path);
-      m.eval();
-    };
     load(*full, out + "/model.safetensors");
     load(*slim, out + "/model_slim.safetensors");
     std::vector<float> xv(8 * 28 * 28);
@@ -326,7 +333,7 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   nlohmann::json c = greg_run(tmp.file("classifier"), "greg1", "filter");
   c["pruning"].erase("layer_ratios");
   auto g3 = make_greg(c);
-  CHECK_THROWS_WITH(train(as_manifest(c), *g3), Catch::Contains("last layer 12.weight"));
+  CHECK_THROWS_WITH(train(as_manifest(c), *g3), Catch::Contains("output channels of 12.weight"));
 }
 
 TEST_CASE("GReg needs a trained network: pretrain_epochs or init_from, which loads the weights", "[greg][train]") {
@@ -369,4 +376,39 @@ TEST_CASE("GReg's shipped manifests build their method strictly", "[greg][manife
       ++n;
     }
   CHECK(n == 12);
+}
+
+TEST_CASE("GReg filter mode on a ResNet-20: conv1 filters of every block removed, the slimmed ResNet evaluates the same",
+          "[greg][train][slim]") {
+  test::TempDir tmp("greg_r20");
+  std::string out = tmp.file("r20");
+  nlohmann::json j = greg_run(out, "greg1", "filter");
+  j["model"] = {{"name", "resnet20"}, {"in_channels", 1}, {"stage_widths", {4, 8, 8}}};
+  j["pruning"].erase("layer_ratios");
+  j["pruning"]["ratio"] = 0.5;
+  j["pruning"]["include"] = {"layer*.*.conv1.weight"};
+  auto g = make_greg(j);
+  std::filesystem::create_directories(out);
+  g->set_slim_export(out, j["model"]);
+  nlohmann::json s = train(as_manifest(j), *g);
+  nlohmann::json spec = nlohmann::json::parse(std::ifstream(out + "/model_slim.json"));
+  CHECK(spec["widths"] == std::vector<int64_t>{2, 2, 2, 4, 4, 4, 4, 4, 4});
+  CHECK(spec["stage_widths"] == std::vector<int64_t>{4, 8, 8});
+  Config full_spec(j["model"], "test.json", "/model"), slim_spec(spec, "model_slim.json", "");
+  auto full = build_model(full_spec);
+  auto slim = build_model(slim_spec);
+  load(*full, out + "/model.safetensors");
+  load(*slim, out + "/model_slim.safetensors");
+  std::vector<float> xv(4 * 28 * 28);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = philox::normal(22, 0, int64_t(i));
+  Tensor x = Tensor::from_vector(Shape{4, 1, 28, 28}, xv);
+  auto a = (*full)(x).to_vector<float>(), b = (*slim)(x).to_vector<float>();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-4).margin(1e-5));
+  CHECK(s["slim_parameters"].get<int64_t>() == slim->num_parameters());
+  CHECK(s["removed_filters"]["layer2.1.conv1.weight"] == 4);
+  // A block's conv2 feeds the residual add: its filters cannot go.
+  j["pruning"]["include"] = {"layer1.0.conv2.weight"};
+  auto g2 = make_greg(j);
+  CHECK_THROWS_WITH(train(as_manifest(j), *g2), Catch::Contains("feed a residual add"));
 }

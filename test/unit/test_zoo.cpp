@@ -353,7 +353,9 @@ TEST_CASE("model specs with wrong width lists or unknown keys fail clearly", "[m
   CHECK_THROWS_WITH(build({{"name", "resnet20"}, {"stage_widths", {32, 16, 64}}}), Catch::Contains("must not decrease"));
   CHECK_THROWS_WITH(build({{"name", "mobilenet_v1"}, {"classifier", "mlp"}}), Catch::Contains("classifier"));
   CHECK_THROWS_AS(build({{"name", "resnet18"}, {"depth", 18}}), Error);
-  CHECK_THROWS_AS(channel_groups(*named("mlp")), Error);
+  auto mlp = named("mlp");  // a chain: its groups are derived from the layers
+  CHECK_NOTHROW(check_channel_groups(*mlp, channel_groups(*mlp)));
+  CHECK_THROWS_AS(channel_groups(*named("spiking_cnn")), Error);
   CHECK(default_input_shape("wrn28_8") == Shape{3, 32, 32});
   CHECK(default_input_shape("resnet50") == Shape{3, 224, 224});
 }
