@@ -1,6 +1,7 @@
 #include "data/augment.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <vector>
 
@@ -23,45 +24,55 @@ constexpr uint64_t kAugmentTag = 0x6175676D656E7431ull;  // "augment1"
 // Python's round(): halves to even (the default floating-point rounding mode).
 int64_t round_half_even(double x) { return int64_t(std::nearbyint(x)); }
 
+// Fixed-point weights as PIL keeps them (22 fraction bits): sums of u8 x weight stay in int32, and
+// results round exactly as PIL's do.
+constexpr int kPrecisionBits = 22;
+
 // One pass of the separable filter: for each output position, the first input index and the
-// normalised weights of the inputs it reads (PIL's precompute_coeffs, in double precision).
+// normalised weights of the inputs it reads (PIL's precompute_coeffs and normalize_coeffs_8bpc).
 struct Taps {
   std::vector<int64_t> first, count;
-  std::vector<double> weights;  // out_size * ksize
+  std::vector<int32_t> weights;  // out_size * ksize
   int64_t ksize = 0;
 };
 
-Taps taps(int64_t in_size, double in0, double in1, int64_t out_size) {
-  const double scale = (in1 - in0) / double(out_size);
+// Source span [in0, in1) onto out_total outputs, of which out_first .. out_first + out_count are
+// made; taps read pixels in [0, limit) and are reported shifted by `origin`.
+Taps taps(int64_t limit, int64_t origin, double in0, double in1, int64_t out_total, int64_t out_first,
+          int64_t out_count) {
+  const double scale = (in1 - in0) / double(out_total);
   const double filterscale = std::max(scale, 1.0);
   const double support = 1.0 * filterscale;  // the triangle's support is 1
   Taps t;
   t.ksize = int64_t(std::ceil(support)) * 2 + 1;
-  t.first.resize(size_t(out_size));
-  t.count.resize(size_t(out_size));
-  t.weights.assign(size_t(out_size * t.ksize), 0.0);
-  for (int64_t x = 0; x < out_size; ++x) {
-    const double center = in0 + (double(x) + 0.5) * scale;
-    int64_t lo = std::max<int64_t>(int64_t(center - support + 0.5), 0);
-    int64_t hi = std::min<int64_t>(int64_t(center + support + 0.5), in_size);
-    hi = std::max(hi, lo);
-    double* w = &t.weights[size_t(x * t.ksize)];
+  t.first.resize(size_t(out_count));
+  t.count.resize(size_t(out_count));
+  t.weights.assign(size_t(out_count * t.ksize), 0);
+  std::vector<double> w(size_t(t.ksize));
+  const double ss = 1.0 / filterscale;
+  for (int64_t o = 0; o < out_count; ++o) {
+    const double center = in0 + (double(out_first + o) + 0.5) * scale;
+    // PIL's (int)(v + 0.5), which truncates towards zero; clamped below at 0 either way.
+    const int64_t lo = std::max<int64_t>(int64_t(center - support + 0.5), 0);
+    const int64_t hi = std::max(lo, std::min<int64_t>(int64_t(center + support + 0.5), limit));
     double total = 0;
-    for (int64_t j = lo; j < hi && j - lo < t.ksize; ++j) {
-      double d = std::fabs((double(j) - center + 0.5) / filterscale);
-      w[j - lo] = d < 1.0 ? 1.0 - d : 0.0;
-      total += w[j - lo];
+    const int64_t n = std::min(hi - lo, t.ksize);
+    for (int64_t k = 0; k < n; ++k) {
+      w[size_t(k)] = std::max(0.0, 1.0 - std::fabs((double(k + lo) - center + 0.5) * ss));
+      total += w[size_t(k)];
     }
-    int64_t n = std::min(hi - lo, t.ksize);
-    if (total > 0)
-      for (int64_t k = 0; k < n; ++k) w[k] /= total;
-    t.first[size_t(x)] = lo;
-    t.count[size_t(x)] = n;
+    for (int64_t k = 0; k < n; ++k) {
+      const double v = total != 0.0 ? w[size_t(k)] / total : w[size_t(k)];
+      t.weights[size_t(o * t.ksize + k)] = int32_t(0.5 + v * double(1 << kPrecisionBits));  // v >= 0
+    }
+    t.first[size_t(o)] = origin + lo;
+    t.count[size_t(o)] = n;
   }
   return t;
 }
 
-uint8_t to_u8(double v) { return uint8_t(std::clamp(std::lround(v), 0L, 255L)); }
+// A fixed-point sum (started at one half) back to u8.
+uint8_t to_u8(int32_t acc) { return uint8_t(std::clamp(acc >> kPrecisionBits, 0, 255)); }
 
 // Reflection without repeating the edge (numpy / torchvision "reflect") of index i into [0, n).
 int64_t reflect(int64_t i, int64_t n) {
@@ -114,31 +125,29 @@ CropBox random_resized_crop(int64_t height, int64_t width, double scale_lo, doub
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
-Box resize_center_crop(int64_t height, int64_t width, int64_t resize_to, int64_t size) {
-  // torchvision's Resize(int): the shorter side becomes resize_to, the longer int(resize_to * long / short).
-  int64_t new_h, new_w;
+ResizeCrop resize_center_crop(int64_t height, int64_t width, int64_t resize_to, int64_t size) {
+  TRIM_CHECK(resize_to >= size, cat("Resize(", resize_to, ") is smaller than CenterCrop(", size, ")"));
+  ResizeCrop r;
   if (width <= height) {
-    new_w = resize_to;
-    new_h = int64_t(double(resize_to) * double(height) / double(width));
+    r.resized_w = resize_to;
+    r.resized_h = int64_t(double(resize_to) * double(height) / double(width));
   } else {
-    new_h = resize_to;
-    new_w = int64_t(double(resize_to) * double(width) / double(height));
+    r.resized_h = resize_to;
+    r.resized_w = int64_t(double(resize_to) * double(width) / double(height));
   }
-  // CenterCrop: offsets int(round((new - size) / 2)); a negative one pads, which we express as a box
-  // reaching outside the image (the resampler clips its taps to the image).
-  const int64_t top = round_half_even(double(new_h - size) / 2.0);
-  const int64_t left = round_half_even(double(new_w - size) / 2.0);
-  const double sy = double(height) / double(new_h), sx = double(width) / double(new_w);
-  return {double(left) * sx, double(top) * sy, double(left + size) * sx, double(top + size) * sy};
+  r.top = round_half_even(double(r.resized_h - size) / 2.0);
+  r.left = round_half_even(double(r.resized_w - size) / 2.0);
+  r.size = size;
+  return r;
 }
 
-void resample_bilinear(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const Box& box, int64_t out_h,
-                       int64_t out_w, uint8_t* dst) {
-  TRIM_CHECK(src_h > 0 && src_w > 0 && out_h > 0 && out_w > 0 && c > 0, "resample_bilinear: empty image");
-  const Taps tx = taps(src_w, box.x0, box.x1, out_w);
-  const Taps ty = taps(src_h, box.y0, box.y1, out_h);
+namespace {
+
+// Both passes over precomputed taps (rows first, as PIL).
+void resample(const uint8_t* src, int64_t src_w, int c, const Taps& tx, const Taps& ty, uint8_t* dst) {
+  const int64_t out_w = int64_t(tx.first.size()), out_h = int64_t(ty.first.size());
   // Only the rows the vertical pass reads go through the horizontal one.
-  int64_t row_lo = src_h, row_hi = 0;
+  int64_t row_lo = INT64_MAX, row_hi = 0;
   for (int64_t y = 0; y < out_h; ++y) {
     row_lo = std::min(row_lo, ty.first[size_t(y)]);
     row_hi = std::max(row_hi, ty.first[size_t(y)] + ty.count[size_t(y)]);
@@ -149,27 +158,51 @@ void resample_bilinear(const uint8_t* src, int64_t src_h, int64_t src_w, int c, 
     const uint8_t* in = src + r * src_w * c;
     uint8_t* out = mid.data() + (r - row_lo) * out_w * c;
     for (int64_t x = 0; x < out_w; ++x) {
-      const double* w = &tx.weights[size_t(x * tx.ksize)];
+      const int32_t* w = &tx.weights[size_t(x * tx.ksize)];
       const int64_t first = tx.first[size_t(x)], n = tx.count[size_t(x)];
       for (int ch = 0; ch < c; ++ch) {
-        double acc = 0;
+        int32_t acc = 1 << (kPrecisionBits - 1);
         for (int64_t k = 0; k < n; ++k) acc += w[k] * in[(first + k) * c + ch];
         out[x * c + ch] = to_u8(acc);
       }
     }
   }
   for (int64_t y = 0; y < out_h; ++y) {
-    const double* w = &ty.weights[size_t(y * ty.ksize)];
-    const int64_t first = ty.first[size_t(y)], n = ty.count[size_t(y)];
+    const int32_t* w = &ty.weights[size_t(y * ty.ksize)];
+    const int64_t first = ty.first[size_t(y)] - row_lo, n = ty.count[size_t(y)];
     for (int ch = 0; ch < c; ++ch) {
       uint8_t* out = dst + (int64_t(ch) * out_h + y) * out_w;
       for (int64_t x = 0; x < out_w; ++x) {
-        double acc = 0;
-        for (int64_t k = 0; k < n; ++k) acc += w[k] * mid[size_t(((first + k - row_lo) * out_w + x) * c + ch)];
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int64_t k = 0; k < n; ++k) acc += w[k] * mid[size_t(((first + k) * out_w + x) * c + ch)];
         out[x] = to_u8(acc);
       }
     }
   }
+}
+
+}  // namespace
+
+void resample_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const Box& box, int64_t out_h,
+                   int64_t out_w, uint8_t* dst) {
+  TRIM_CHECK(src_h > 0 && src_w > 0 && out_h > 0 && out_w > 0 && c > 0, "resample_crop: empty image");
+  // The crop as an image of its own, starting at the whole pixel the box starts in: for an integer
+  // box the arithmetic is PIL's on the cropped image, to the last bit.
+  auto axis = [](double b0, double b1, int64_t size, int64_t out) {
+    const int64_t origin = std::clamp<int64_t>(int64_t(std::floor(b0)), 0, size - 1);
+    const int64_t end = std::clamp<int64_t>(int64_t(std::ceil(b1)), origin + 1, size);
+    return taps(end - origin, origin, b0 - double(origin), b1 - double(origin), out, 0, out);
+  };
+  resample(src, src_w, c, axis(box.x0, box.x1, src_w, out_w), axis(box.y0, box.y1, src_h, out_h), dst);
+}
+
+void resample_resize_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const ResizeCrop& rc,
+                          uint8_t* dst) {
+  TRIM_CHECK(src_h > 0 && src_w > 0 && rc.size > 0 && c > 0, "resample_resize_crop: empty image");
+  TRIM_CHECK(rc.top >= 0 && rc.left >= 0 && rc.top + rc.size <= rc.resized_h && rc.left + rc.size <= rc.resized_w,
+             "resample_resize_crop: the crop leaves the resized image");
+  resample(src, src_w, c, taps(src_w, 0, 0.0, double(src_w), rc.resized_w, rc.left, rc.size),
+           taps(src_h, 0, 0.0, double(src_h), rc.resized_h, rc.top, rc.size), dst);
 }
 
 void flip_horizontal(uint8_t* chw, int c, int64_t h, int64_t w) {

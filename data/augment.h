@@ -42,17 +42,31 @@ struct Box {
 CropBox random_resized_crop(int64_t height, int64_t width, double scale_lo, double scale_hi, double ratio_lo,
                             double ratio_hi, ItemRandom& rng);
 
-// The area of an image of height x width that Resize(resize_to) (shorter side to resize_to, the
-// longer one truncated as torchvision does) followed by CenterCrop(size) keeps, in the original
-// image's coordinates. Resampling this box to size x size equals resizing then cropping.
-Box resize_center_crop(int64_t height, int64_t width, int64_t resize_to, int64_t size);
+// torchvision's Resize(resize_to) (the shorter side to resize_to, the longer one truncated)
+// followed by CenterCrop(size): the resized image's size and the crop's offset in it.
+struct ResizeCrop {
+  int64_t resized_h = 0, resized_w = 0, top = 0, left = 0, size = 0;
+};
+// Requires resize_to >= size (the crop fits).
+ResizeCrop resize_center_crop(int64_t height, int64_t width, int64_t resize_to, int64_t size);
 
-// Resamples the box of an HWC image (src_h x src_w, c channels) to out_h x out_w, written CHW to
-// dst. Bilinear (triangle) filter widened by the downscaling factor, i.e. antialiased as PIL's
-// Image.resize(BILINEAR, box) and torchvision's resize(antialias=True): rows first into an u8
-// intermediate, then columns; weights normalised per output pixel, results rounded and clamped.
-void resample_bilinear(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const Box& box, int64_t out_h,
-                       int64_t out_w, uint8_t* dst);
+// Bilinear (triangle) resampling widened by the downscaling factor, i.e. antialiased as PIL's
+// Image.resize(BILINEAR) and torchvision's resize(antialias=True) on PIL images: rows first into an
+// u8 intermediate, then columns; per-pixel weights normalised and kept in PIL's fixed point (22
+// fraction bits), so results round exactly as PIL's do. Input HWC (src_h x src_w, c channels),
+// output CHW.
+
+// torchvision's resized_crop (RandomResizedCrop's resampling): the box, cut out, resized to
+// out_h x out_w; the filter reads only pixels inside the box. A fractional box (of a DCT-scaled
+// decode) is cut at the whole pixels it touches.
+void resample_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const Box& box, int64_t out_h,
+                   int64_t out_w, uint8_t* dst);
+
+// Resize + CenterCrop: the whole image resized to rc.resized_h x rc.resized_w, of which the
+// rc.size x rc.size window at (rc.top, rc.left) is written. src may be a DCT-scaled decode of the
+// image rc was computed for: the filter maps its src_h x src_w onto the resized size.
+void resample_resize_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const ResizeCrop& rc,
+                          uint8_t* dst);
 
 // Mirrors a CHW image left to right, in place.
 void flip_horizontal(uint8_t* chw, int c, int64_t h, int64_t w);

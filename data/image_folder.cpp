@@ -94,23 +94,26 @@ class ImageFolder : public Dataset {
     const std::vector<uint8_t> bytes = read_file(ex.path);
     const JpegHeader head = jpeg_header(bytes.data(), bytes.size(), ex.path);
     const int64_t out = opt_.image_size;
-    Box box;
-    bool flip = false;
-    if (augment_) {
-      ItemRandom rng(ctx.seed, ctx.epoch, j);
-      CropBox c = random_resized_crop(head.height, head.width, opt_.scale_lo, opt_.scale_hi, opt_.ratio_lo,
-                                      opt_.ratio_hi, rng);
-      box = {double(c.left), double(c.top), double(c.left + c.width), double(c.top + c.height)};
-      flip = opt_.flip && rng.coin();
-    } else {
-      box = resize_center_crop(head.height, head.width, opt_.resize, out);
+    if (!augment_) {
+      // Resize + CenterCrop: the output covers size / resized of each side of the image.
+      const ResizeCrop rc = resize_center_crop(head.height, head.width, opt_.resize, out);
+      const DecodedImage img =
+          decode_jpeg(bytes.data(), bytes.size(), opt_.channels, double(out) * double(head.width) / double(rc.resized_w),
+                      double(out) * double(head.height) / double(rc.resized_h), out, out, ex.path);
+      resample_resize_crop(img.pixels.data(), img.height, img.width, img.channels, rc, dst);
+      return ex.label;
     }
-    DecodedImage img = decode_jpeg(bytes.data(), bytes.size(), opt_.channels, box.x1 - box.x0, box.y1 - box.y0, out,
-                                   out, ex.path);
-    // The box in the decoded (possibly DCT-scaled) image's coordinates.
+    ItemRandom rng(ctx.seed, ctx.epoch, j);
+    const CropBox c =
+        random_resized_crop(head.height, head.width, opt_.scale_lo, opt_.scale_hi, opt_.ratio_lo, opt_.ratio_hi, rng);
+    const bool flip = opt_.flip && rng.coin();
+    const DecodedImage img =
+        decode_jpeg(bytes.data(), bytes.size(), opt_.channels, double(c.width), double(c.height), out, out, ex.path);
+    // The crop in the decoded (possibly DCT-scaled) image's coordinates.
     const double sx = double(img.width) / double(head.width), sy = double(img.height) / double(head.height);
-    const Box scaled{box.x0 * sx, box.y0 * sy, box.x1 * sx, box.y1 * sy};
-    resample_bilinear(img.pixels.data(), img.height, img.width, img.channels, scaled, out, out, dst);
+    const Box box{double(c.left) * sx, double(c.top) * sy, double(c.left + c.width) * sx,
+                  double(c.top + c.height) * sy};
+    resample_crop(img.pixels.data(), img.height, img.width, img.channels, box, out, out, dst);
     if (flip) flip_horizontal(dst, opt_.channels, out, out);
     return ex.label;
   }

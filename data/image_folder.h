@@ -19,7 +19,7 @@ namespace trim {
 // (options.flip), drawn from (seed, epoch, index). Evaluation (and training without augment):
 // Resize(resize) of the shorter side + CenterCrop(image_size). The JPEG is decoded DCT-scaled
 // (see decode_jpeg) to the smallest size that still covers the output, then resampled with the
-// antialiased bilinear filter of resample_bilinear.
+// antialiased bilinear filter of resample_crop / resample_resize_crop.
 //
 // Loading lists the folders only; get() reads and decodes the file (thread-safe). Throws
 // trim::Error naming the folder when there are no classes, a class folder cannot be listed or
