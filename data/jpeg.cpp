@@ -10,6 +10,8 @@
 namespace trim {
 namespace {
 
+constexpr int64_t kMaxJpegPixels = int64_t(1) << 28;  // 16384 x 16384
+
 // One decompressor per thread: creating one allocates libjpeg's state, and a handle must not be
 // shared between threads.
 struct Handle {
@@ -54,6 +56,9 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, int channels, double 
   if (tjDecompressHeader3(h, data, (unsigned long)size, &w, &hgt, &subsamp, &colorspace) != 0)
     fail(h, name, "header");
   if (w < 1 || hgt < 1) throw Error(cat(name, ": JPEG of size ", w, "x", hgt, " holds no pixels"));
+  // A corrupt header can claim 65535 x 65535: refuse it before allocating gigabytes.
+  if (int64_t(w) * int64_t(hgt) > kMaxJpegPixels)
+    throw Error(cat(name, ": JPEG of size ", w, "x", hgt, " has more than ", kMaxJpegPixels, " pixels"));
 
   // The smallest factor <= 1 whose scaled box still covers need_w x need_h pixels.
   int n = 0;

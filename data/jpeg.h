@@ -26,6 +26,7 @@ JpegHeader jpeg_header(const uint8_t* data, size_t size, const std::string& name
 // region of need_w x need_h pixels where the full-size image holds box_w x box_h; pass
 // need = box for a full-size decode. Accurate integer IDCT and fancy upsampling (libjpeg's
 // defaults, as PIL). CMYK / YCCK JPEGs (Adobe, inverted) are converted to RGB as PIL does.
+// Images over 2^28 pixels are refused.
 // Warnings (a truncated file, corrupt data) are errors: throws trim::Error naming `name` and
 // libjpeg-turbo's message.
 DecodedImage decode_jpeg(const uint8_t* data, size_t size, int channels, double box_w, double box_h, int64_t need_w,

@@ -48,15 +48,18 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     cases = []
     specs = [("colour_a", 1, 96, 72, "RGB", 95), ("colour_b", 2, 72, 96, "RGB", 90),
-             ("colour_c", 3, 101, 67, "RGB", 95), ("grey_d", 4, 80, 64, "L", 95)]
+             ("colour_c", 3, 101, 67, "RGB", 95), ("grey_d", 4, 80, 64, "L", 95),
+             ("cmyk_e", 5, 64, 48, "CMYK", 95)]  # an Adobe CMYK JPEG, as PIL writes them
     for name, seed, w, h, mode, quality in specs:
-        img = picture(seed, w, h, mode)
+        img = picture(seed, w, h, "RGB" if mode == "CMYK" else mode)
         with open(os.path.join(OUT, name + ".orig"), "wb") as f:
             f.write(img.tobytes())
         path = os.path.join(OUT, name + ".jpg")
-        img.save(path, quality=quality)  # PIL's defaults: 4:2:0 for colour, baseline
+        (img.convert("CMYK") if mode == "CMYK" else img).save(path, quality=quality)  # PIL's defaults: 4:2:0, baseline
         dec = Image.open(path)
         dec.load()
+        if dec.mode == "CMYK":
+            dec = dec.convert("RGB")
         with open(os.path.join(OUT, name + ".pil"), "wb") as f:
             f.write(dec.tobytes())
         rng = random.Random(100 + seed)

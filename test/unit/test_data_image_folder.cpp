@@ -1,5 +1,5 @@
 // ImageFolder of JPEGs: decoding against PIL's decode of the same files (golden values from
-// scripts/make_golden_jpeg.py) and against the drawn pixels, resampling against torchvision's
+// scripts/make_golden_jpeg.py; colour, greyscale and Adobe CMYK) and against the drawn pixels, resampling against torchvision's
 // resized_crop / Resize + CenterCrop, crops and flips in closed form, DCT scaling, reproducibility
 // through the loader, and bad files in error and skip modes.
 #include <catch2/catch.hpp>
