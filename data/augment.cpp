@@ -84,7 +84,9 @@ int64_t reflect(int64_t i, int64_t n) {
 }  // namespace
 
 ItemRandom::ItemRandom(uint64_t seed, int64_t epoch, int64_t index)
-    : key_(mix(seed ^ kAugmentTag)), c0_(uint32_t(uint64_t(index))), c1_(uint32_t(uint64_t(index) >> 32)),
+    : key_(mix(seed ^ kAugmentTag)),
+      c0_(uint32_t(uint64_t(index))),
+      c1_(uint32_t(uint64_t(index) >> 32)),
       c2_(uint32_t(uint64_t(epoch))) {}
 
 uint32_t ItemRandom::next_u32() {
@@ -196,8 +198,7 @@ void resample_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, cons
   resample(src, src_w, c, axis(box.x0, box.x1, src_w, out_w), axis(box.y0, box.y1, src_h, out_h), dst);
 }
 
-void resample_resize_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const ResizeCrop& rc,
-                          uint8_t* dst) {
+void resample_resize_crop(const uint8_t* src, int64_t src_h, int64_t src_w, int c, const ResizeCrop& rc, uint8_t* dst) {
   TRIM_CHECK(src_h > 0 && src_w > 0 && rc.size > 0 && c > 0, "resample_resize_crop: empty image");
   TRIM_CHECK(rc.top >= 0 && rc.left >= 0 && rc.top + rc.size <= rc.resized_h && rc.left + rc.size <= rc.resized_w,
              "resample_resize_crop: the crop leaves the resized image");

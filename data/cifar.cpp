@@ -38,9 +38,11 @@ Layout layout(int classes, const std::string& split) {
 
 class CifarDataset : public Dataset {
  public:
-  CifarDataset(int classes, std::vector<uint8_t> images, std::vector<int32_t> labels, bool train,
-               const DataOptions& o)
-      : classes_(classes), images_(std::move(images)), labels_(std::move(labels)), augment_(train && o.augment),
+  CifarDataset(int classes, std::vector<uint8_t> images, std::vector<int32_t> labels, bool train, const DataOptions& o)
+      : classes_(classes),
+        images_(std::move(images)),
+        labels_(std::move(labels)),
+        augment_(train && o.augment),
         opt_(o) {}
   int64_t size() const override { return int64_t(labels_.size()); }
   Shape item_shape() const override { return Shape{3, kSide, kSide}; }
@@ -82,12 +84,12 @@ void parse_records(const std::string& name, const std::vector<uint8_t>& bytes, i
   for (uint64_t r = 0; r < n; ++r) {
     const uint8_t* rec = bytes.data() + r * record;
     if (label_bytes == 2 && rec[0] >= 20)
-      throw Error(cat(name, ": record ", r, " (offset ", r * record, "): coarse label ", int(rec[0]),
-                      ", expected 0..19"));
+      throw Error(
+          cat(name, ": record ", r, " (offset ", r * record, "): coarse label ", int(rec[0]), ", expected 0..19"));
     const int label = rec[label_at];
     if (label >= classes)
-      throw Error(cat(name, ": record ", r, " (offset ", r * record + uint64_t(label_at), "): ",
-                      label_bytes == 2 ? "fine label " : "label ", label, ", expected 0..", classes - 1));
+      throw Error(cat(name, ": record ", r, " (offset ", r * record + uint64_t(label_at),
+                      "): ", label_bytes == 2 ? "fine label " : "label ", label, ", expected 0..", classes - 1));
     labels.push_back(label);
     images.insert(images.end(), rec + label_bytes, rec + record);
   }
@@ -122,9 +124,10 @@ std::shared_ptr<Dataset> load_cifar(int classes, const std::string& root, const 
   // The archive: root itself, or in root.
   const std::string archive = is_dir(root) ? (fs::path(root) / l.archive).string() : root;
   if (!path_exists(archive))
-    throw Error(cat("CIFAR-", classes, " ", split, " split not found: looked for ", (fs::path(root) / l.files[0]).string(),
-                    ", ", (fs::path(root) / l.folder / l.files[0]).string(), " and the archive ", archive,
-                    " (download ", l.archive, " from https://www.cs.toronto.edu/~kriz/cifar.html)"));
+    throw Error(cat("CIFAR-", classes, " ", split, " split not found: looked for ",
+                    (fs::path(root) / l.files[0]).string(), ", ", (fs::path(root) / l.folder / l.files[0]).string(),
+                    " and the archive ", archive, " (download ", l.archive,
+                    " from https://www.cs.toronto.edu/~kriz/cifar.html)"));
   auto members = read_tar_members(archive, l.files);
   for (const std::string& f : l.files) {
     auto it = members.find(f);

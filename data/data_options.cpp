@@ -9,7 +9,9 @@ constexpr int64_t kMaxSide = 16384;  // image sides
 constexpr int64_t kMaxSyntheticExamples = int64_t(1) << 40;
 }  // namespace
 
-std::vector<std::string> dataset_names() { return {"fashion_mnist", "cifar10", "cifar100", "image_folder", "synthetic"}; }
+std::vector<std::string> dataset_names() {
+  return {"fashion_mnist", "cifar10", "cifar100", "image_folder", "synthetic"};
+}
 
 DataOptions read_data_options(const std::string& dataset, const Config& data) {
   DataOptions o;
@@ -20,8 +22,8 @@ DataOptions read_data_options(const std::string& dataset, const Config& data) {
   }
   if (cifar) {
     o.crop_padding = data.int_in("crop_padding", 4, 0, 31);  // reflect needs padding below the side (32)
-    o.padding_mode = data.choice("padding_mode", {"zero", "reflect"}, "zero") == "zero" ? PadMode::zero
-                                                                                        : PadMode::reflect;
+    o.padding_mode =
+        data.choice("padding_mode", {"zero", "reflect"}, "zero") == "zero" ? PadMode::zero : PadMode::reflect;
   }
   if (dataset == "image_folder") {
     o.image_size = data.int_in("image_size", 224, 1, kMaxSide);

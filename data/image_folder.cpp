@@ -97,9 +97,9 @@ class ImageFolder : public Dataset {
     if (!augment_) {
       // Resize + CenterCrop: the output covers size / resized of each side of the image.
       const ResizeCrop rc = resize_center_crop(head.height, head.width, opt_.resize, out);
-      const DecodedImage img =
-          decode_jpeg(bytes.data(), bytes.size(), opt_.channels, double(out) * double(head.width) / double(rc.resized_w),
-                      double(out) * double(head.height) / double(rc.resized_h), out, out, ex.path);
+      const DecodedImage img = decode_jpeg(bytes.data(), bytes.size(), opt_.channels,
+                                           double(out) * double(head.width) / double(rc.resized_w),
+                                           double(out) * double(head.height) / double(rc.resized_h), out, out, ex.path);
       resample_resize_crop(img.pixels.data(), img.height, img.width, img.channels, rc, dst);
       return ex.label;
     }
@@ -129,9 +129,12 @@ class ImageFolder : public Dataset {
 std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::string& split,
                                            const DataOptions& options) {
   std::string sub;
-  if (split == "train") sub = "train";
-  else if (split == "test") sub = "val";
-  else throw Error(cat("image_folder split must be \"train\" or \"test\", got \"", split, "\""));
+  if (split == "train")
+    sub = "train";
+  else if (split == "test")
+    sub = "val";
+  else
+    throw Error(cat("image_folder split must be \"train\" or \"test\", got \"", split, "\""));
   const fs::path dir = fs::path(root) / sub, train_dir = fs::path(root) / "train";
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
@@ -146,8 +149,8 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::s
   if (split == "test")
     for (const std::string& c : class_names(dir))
       if (!std::binary_search(classes.begin(), classes.end(), c))
-        throw Error(cat("image folder ", (dir / c).string(), ": class \"", c, "\" is not a class of ",
-                        train_dir.string()));
+        throw Error(
+            cat("image folder ", (dir / c).string(), ": class \"", c, "\" is not a class of ", train_dir.string()));
 
   std::vector<Example> examples;
   int64_t ignored = 0;
@@ -156,8 +159,8 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::s
     std::vector<std::string> files;
     std::string problem;
     if (!fs::is_directory(cdir, ec)) {
-      problem = cat("class folder ", cdir.string(), " is missing (class \"", classes[k], "\" of ", train_dir.string(),
-                    ")");
+      problem =
+          cat("class folder ", cdir.string(), " is missing (class \"", classes[k], "\" of ", train_dir.string(), ")");
     } else {
       fs::directory_iterator it(cdir, ec);
       for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
@@ -167,8 +170,10 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::s
         else
           ++ignored;
       }
-      if (ec) problem = cat("class folder ", cdir.string(), ": cannot list it: ", ec.message());
-      else if (files.empty()) problem = cat("class folder ", cdir.string(), " holds no .jpg or .jpeg files");
+      if (ec)
+        problem = cat("class folder ", cdir.string(), ": cannot list it: ", ec.message());
+      else if (files.empty())
+        problem = cat("class folder ", cdir.string(), " holds no .jpg or .jpeg files");
     }
     if (!problem.empty()) {
       if (!options.skip_bad_files) throw Error(problem + " (data.skip_bad_files: true skips it)");

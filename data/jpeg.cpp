@@ -42,8 +42,7 @@ JpegHeader jpeg_header(const uint8_t* data, size_t size, const std::string& name
   check_size(size, name);
   tjhandle h = decompressor();
   int w = 0, hgt = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(h, data, (unsigned long)size, &w, &hgt, &subsamp, &colorspace) != 0)
-    fail(h, name, "header");
+  if (tjDecompressHeader3(h, data, (unsigned long)size, &w, &hgt, &subsamp, &colorspace) != 0) fail(h, name, "header");
   return {w, hgt};
 }
 
@@ -53,8 +52,7 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, int channels, double 
   check_size(size, name);
   tjhandle h = decompressor();
   int w = 0, hgt = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(h, data, (unsigned long)size, &w, &hgt, &subsamp, &colorspace) != 0)
-    fail(h, name, "header");
+  if (tjDecompressHeader3(h, data, (unsigned long)size, &w, &hgt, &subsamp, &colorspace) != 0) fail(h, name, "header");
   if (w < 1 || hgt < 1) throw Error(cat(name, ": JPEG of size ", w, "x", hgt, " holds no pixels"));
   // A corrupt header can claim 65535 x 65535: refuse it before allocating gigabytes.
   if (int64_t(w) * int64_t(hgt) > kMaxJpegPixels)

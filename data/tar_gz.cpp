@@ -46,8 +46,7 @@ std::map<std::string, std::vector<uint8_t>> read_tar_members(const std::string& 
     const uint64_t at = in.offset();
     size_t got = in.read(header, kBlock);
     if (got == 0) break;  // archives normally end with zero blocks, but a bare end is accepted
-    if (got < kBlock)
-      throw Error(cat(path, ": tar header at offset ", at, " is cut short: ", got, " of 512 bytes"));
+    if (got < kBlock) throw Error(cat(path, ": tar header at offset ", at, " is cut short: ", got, " of 512 bytes"));
     if (std::all_of(header, header + kBlock, [](uint8_t b) { return b == 0; })) break;  // end of archive
     uint64_t sum = 0, stored = 0;
     for (size_t i = 0; i < kBlock; ++i) sum += (i >= 148 && i < 156) ? uint64_t(' ') : header[i];
@@ -57,8 +56,8 @@ std::map<std::string, std::vector<uint8_t>> read_tar_members(const std::string& 
                       in.compressed() ? "" : " (the file is not gzip-compressed either)"));
     uint64_t size = 0;
     if (!parse_octal(header + 124, 12, size) && field_string(header + 124, 12) != "")
-      throw Error(cat(path, ": tar header at offset ", at, ": invalid size field \"", field_string(header + 124, 12),
-                      "\""));
+      throw Error(
+          cat(path, ": tar header at offset ", at, ": invalid size field \"", field_string(header + 124, 12), "\""));
     const char type = char(header[156]);
     std::string name = field_string(header, 100);
     if (std::memcmp(header + 257, "ustar", 5) == 0) {

@@ -41,10 +41,11 @@ int main(int argc, char** argv) {
       }
       elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     }
-    std::printf("{\"images\": %lld, \"seconds\": %.3f, \"images_per_second\": %.1f, \"size\": %lld, \"files\": %lld, "
-                "\"checksum\": %llu}\n",
-                static_cast<long long>(images), elapsed, double(images) / elapsed, static_cast<long long>(size),
-                static_cast<long long>(data->size()), static_cast<unsigned long long>(checksum));
+    std::printf(
+        "{\"images\": %lld, \"seconds\": %.3f, \"images_per_second\": %.1f, \"size\": %lld, \"files\": %lld, "
+        "\"checksum\": %llu}\n",
+        static_cast<long long>(images), elapsed, double(images) / elapsed, static_cast<long long>(size),
+        static_cast<long long>(data->size()), static_cast<unsigned long long>(checksum));
   } catch (...) {
     return trim::report_exception("trim-bench-data");
   }

@@ -64,8 +64,9 @@ RunConfig parse_run_config(const Manifest& m) {
   if (set == "cifar100") mean = {0.5071f, 0.4865f, 0.4409f}, stddev = {0.2673f, 0.2564f, 0.2762f};
   if (set == "synthetic")
     mean.assign(size_t(r.data.options.shape[0]), 0.5f), stddev.assign(size_t(r.data.options.shape[0]), 0.2887f);
-  if (mean.empty() && !data.has("mean")) data.fail("mean", cat("required for dataset \"", set, "\" (per channel, on the [0, 1] scale)"));
-  if (stddev.empty() && !data.has("std")) data.fail("std", cat("required for dataset \"", set, "\" (per channel, on the [0, 1] scale)"));
+  const std::string required = cat("required for dataset \"", set, "\" (per channel, on the [0, 1] scale)");
+  if (mean.empty() && !data.has("mean")) data.fail("mean", required);
+  if (stddev.empty() && !data.has("std")) data.fail("std", required);
   r.data.mean = data.reals_in("mean", mean, Interval{-1e3, 1e3}, 4);
   r.data.stddev = data.reals_in("std", stddev, Interval{1e-6, 1e3}, 4);
   if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty())

@@ -11,7 +11,9 @@ struct BatchBytes {
   std::vector<uint8_t> images;
   std::vector<int32_t> labels;
   int64_t skipped = 0;
-  bool operator==(const BatchBytes& o) const { return images == o.images && labels == o.labels && skipped == o.skipped; }
+  bool operator==(const BatchBytes& o) const {
+    return images == o.images && labels == o.labels && skipped == o.skipped;
+  }
 };
 
 // The batches of `epoch` from first_batch on, copied to host vectors.

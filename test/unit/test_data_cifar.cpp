@@ -52,7 +52,10 @@ void write_tar_gz(const std::string& path, const std::vector<std::pair<std::stri
     std::snprintf(reinterpret_cast<char*>(h + 124), 12, "%011lo", static_cast<unsigned long>(data.size()));
     std::snprintf(reinterpret_cast<char*>(h + 136), 12, "%011o", 0);
     h[156] = '0';
-    std::memcpy(h + 257, "ustar\0" "00", 8);
+    std::memcpy(h + 257,
+                "ustar\0"
+                "00",
+                8);
     std::memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (uint8_t b : h) sum += b;
@@ -72,7 +75,8 @@ void write_tar_gz(const std::string& path, const std::vector<std::pair<std::stri
 // CIFAR-10 with 5 training files of 3 records each and a test file of 2.
 void write_cifar10(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  for (int k = 1; k <= 5; ++k) write((dir / ("data_batch_" + std::to_string(k) + ".bin")).string(), records(3 * (k - 1), 3, 1, 10));
+  for (int k = 1; k <= 5; ++k)
+    write((dir / ("data_batch_" + std::to_string(k) + ".bin")).string(), records(3 * (k - 1), 3, 1, 10));
   write((dir / "test_batch.bin").string(), records(100, 2, 1, 10));
 }
 
@@ -113,14 +117,15 @@ TEST_CASE("cifar10 and cifar100 from the .tar.gz", "[cifar]") {
   test::TempDir tmp("cifartar");
   std::vector<std::pair<std::string, std::vector<uint8_t>>> m;
   m.push_back({"cifar-10-batches-bin/batches.meta.txt", {'a', 'b'}});
-  for (int k = 1; k <= 5; ++k) m.push_back({"cifar-10-batches-bin/data_batch_" + std::to_string(k) + ".bin", records(3 * (k - 1), 3, 1, 10)});
+  for (int k = 1; k <= 5; ++k)
+    m.push_back({"cifar-10-batches-bin/data_batch_" + std::to_string(k) + ".bin", records(3 * (k - 1), 3, 1, 10)});
   m.push_back({"cifar-10-batches-bin/test_batch.bin", records(100, 2, 1, 10)});
   write_tar_gz(tmp.file("cifar-10-binary.tar.gz"), m);
   check_records(*load_dataset("cifar10", tmp.path().string(), "train", plain()), 0, 10);
   check_records(*load_dataset("cifar10", tmp.file("cifar-10-binary.tar.gz"), "test", plain()), 100, 10);
 
-  write_tar_gz(tmp.file("cifar-100-binary.tar.gz"),
-               {{"cifar-100-binary/train.bin", records(0, 7, 2, 100)}, {"cifar-100-binary/test.bin", records(200, 3, 2, 100)}});
+  write_tar_gz(tmp.file("cifar-100-binary.tar.gz"), {{"cifar-100-binary/train.bin", records(0, 7, 2, 100)},
+                                                     {"cifar-100-binary/test.bin", records(200, 3, 2, 100)}});
   auto train = load_dataset("cifar100", tmp.path().string(), "train", plain());
   CHECK(train->num_classes() == 100);
   check_records(*train, 0, 100);  // the fine label (g % 100), not the coarse one (g % 20)

@@ -1,7 +1,7 @@
 // ImageFolder of JPEGs: decoding against PIL's decode of the same files (golden values from
-// scripts/make_golden_jpeg.py; colour, greyscale and Adobe CMYK) and against the drawn pixels, resampling against torchvision's
-// resized_crop / Resize + CenterCrop, crops and flips in closed form, DCT scaling, reproducibility
-// through the loader, and bad files in error and skip modes.
+// scripts/make_golden_jpeg.py; colour, greyscale and Adobe CMYK) and against the drawn pixels,
+// resampling against torchvision's resized_crop / Resize + CenterCrop, crops and flips in closed
+// form, DCT scaling, reproducibility through the loader, and bad files in error and skip modes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -64,7 +64,8 @@ std::vector<uint8_t> picture(int64_t w, int64_t h, int seed) {
   for (int64_t y = 0; y < h; ++y)
     for (int64_t x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c)
-        p[size_t((y * w + x) * 3 + c)] = uint8_t(127.5 + 120 * std::sin(0.02 * (seed % 5 + 1) * x + 0.03 * y * (c + 1) + seed));
+        p[size_t((y * w + x) * 3 + c)] =
+            uint8_t(127.5 + 120 * std::sin(0.02 * (seed % 5 + 1) * x + 0.03 * y * (c + 1) + seed));
   return p;
 }
 
@@ -155,7 +156,8 @@ TEST_CASE("resample, flip and random_resized_crop in closed form", "[imagefolder
   resample_crop(img.data(), 5, 6, 2, Box{1, 2, 3, 5}, 3, 2, out.data());
   for (int ch = 0; ch < 2; ++ch)
     for (int y = 0; y < 3; ++y)
-      for (int x = 0; x < 2; ++x) CHECK(out[size_t((ch * 3 + y) * 2 + x)] == img[size_t(((2 + y) * 6 + 1 + x) * 2 + ch)]);
+      for (int x = 0; x < 2; ++x)
+        CHECK(out[size_t((ch * 3 + y) * 2 + x)] == img[size_t(((2 + y) * 6 + 1 + x) * 2 + ch)]);
   // Halving a ramp 8x: triangle of support 2, taps 1/8, 3/8, 3/8, 1/8 -> 16x + 4; at the left edge
   // the tap outside the image is dropped and the rest renormalised: (3 * 8 + 16) / 7 = 5.71 -> 6.
   std::vector<uint8_t> ramp(16);
@@ -230,7 +232,9 @@ TEST_CASE("image_folder: classes sorted by name, labels, evaluation images, repr
 
   // Evaluation: Resize(28) + CenterCrop(24) of the encoded picture, within JPEG error.
   for (int64_t i = 0; i < 6; ++i) {
-    const int seed = 12 + int(i / 2 == 0 ? 2 + i % 2 : i / 2 == 1 ? i % 2 : 4 + i % 2);  // val order: a_cat, b_dog, c_ant
+    const int seed = 12 + int(i / 2 == 0   ? 2 + i % 2
+                              : i / 2 == 1 ? i % 2
+                                           : 4 + i % 2);  // val order: a_cat, b_dog, c_ant
     const int64_t w = 80 + seed % 7 * 3, h = 60 + seed % 5 * 4;
     auto pic = picture(w, h, seed);
     resample_resize_crop(pic.data(), h, w, 3, resize_center_crop(h, w, 28, 24), ref.data());
@@ -287,7 +291,8 @@ TEST_CASE("image_folder: classes sorted by name, labels, evaluation images, repr
   g->get(0, y.data(), {});
   val->get(0, out.data(), {});
   double err = 0;
-  for (size_t p = 0; p < y.size(); ++p) err += std::abs(y[p] - (0.299 * out[p] + 0.587 * out[576 + p] + 0.114 * out[1152 + p]));
+  for (size_t p = 0; p < y.size(); ++p)
+    err += std::abs(y[p] - (0.299 * out[p] + 0.587 * out[576 + p] + 0.114 * out[1152 + p]));
   CHECK(err / double(y.size()) < 3.0);
 }
 
@@ -298,7 +303,7 @@ TEST_CASE("image_folder: bad files are errors naming the file, or counted skips"
   std::vector<uint8_t> good = read_bytes((cat / "11.jpg").string());
   write_bytes((cat / "11.jpg").string(), std::vector<uint8_t>(good.begin(), good.begin() + ptrdiff_t(good.size() / 2)));
   write_bytes((dog / "10.jpg").string(), std::vector<uint8_t>(3000, 0x5A));  // garbage
-  write_bytes((dog / "12.jpg").string(), {});                               // empty
+  write_bytes((dog / "12.jpg").string(), {});                                // empty
   fs::create_directories(tmp.path() / "train" / "d_empty");
   const std::string root = tmp.path().string();
 
@@ -312,7 +317,8 @@ TEST_CASE("image_folder: bad files are errors naming the file, or counted skips"
 
   auto strict = load_dataset("image_folder", root, "train", small(true));
   std::vector<uint8_t> out(3 * 24 * 24);
-  CHECK_THROWS_WITH(strict->get(1, out.data(), {}), Contains((cat / "11.jpg").string()) && Contains("not a readable JPEG"));
+  CHECK_THROWS_WITH(strict->get(1, out.data(), {}),
+                    Contains((cat / "11.jpg").string()) && Contains("not a readable JPEG"));
   CHECK_THROWS_WITH(strict->get(4, out.data(), {}), Contains((dog / "10.jpg").string()));
   CHECK_THROWS_WITH(strict->get(6, out.data(), {}), Contains((dog / "12.jpg").string()) && Contains("empty"));
   LoaderOptions o;
@@ -326,7 +332,7 @@ TEST_CASE("image_folder: bad files are errors naming the file, or counted skips"
   skip.skip_bad_files = true;
   fs::create_directories(tmp.path() / "train" / "d_empty");
   auto lenient = load_dataset("image_folder", root, "train", skip);  // the empty class is skipped
-  CHECK(lenient->num_classes() == 4);  // its label stays reserved
+  CHECK(lenient->num_classes() == 4);                                // its label stays reserved
   CHECK(lenient->size() == 12);
   int64_t skipped = 0;
   std::vector<uint8_t> next(out.size());

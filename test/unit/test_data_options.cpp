@@ -18,8 +18,12 @@ namespace fs = std::filesystem;
 namespace {
 
 RunConfig parse(const nlohmann::json& data) {
-  nlohmann::json m = {{"name", "t"}, {"output", "runs/t"}, {"data", data}, {"model", {{"name", "mlp"}}},
-                      {"optimizer", {{"lr", 0.1}}}, {"train", {{"epochs", 1}}}};
+  nlohmann::json m = {{"name", "t"},
+                      {"output", "runs/t"},
+                      {"data", data},
+                      {"model", {{"name", "mlp"}}},
+                      {"optimizer", {{"lr", 0.1}}},
+                      {"train", {{"epochs", 1}}}};
   return parse_run_config(test::as_manifest(m));
 }
 
@@ -34,8 +38,13 @@ TEST_CASE("data options: per-dataset keys, defaults and bounds", "[config][data]
   CHECK(c.data.options.augment);
   CHECK(parse({{"dataset", "cifar100"}, {"root", "/x"}, {"augment", false}}).data.options.augment == false);
 
-  c = parse({{"dataset", "image_folder"}, {"root", "/x"}, {"mean", {0.5, 0.5, 0.5}}, {"std", {0.2, 0.2, 0.2}},
-             {"image_size", 160}, {"scale", {0.35, 1.0}}, {"skip_bad_files", true}});
+  c = parse({{"dataset", "image_folder"},
+             {"root", "/x"},
+             {"mean", {0.5, 0.5, 0.5}},
+             {"std", {0.2, 0.2, 0.2}},
+             {"image_size", 160},
+             {"scale", {0.35, 1.0}},
+             {"skip_bad_files", true}});
   CHECK(c.data.options.image_size == 160);
   CHECK(c.data.options.resize == 182);  // 160 * 256 / 224
   CHECK(c.data.options.scale_lo == Approx(0.35));
@@ -66,7 +75,8 @@ TEST_CASE("data options: per-dataset keys, defaults and bounds", "[config][data]
   CHECK_THROWS_WITH(parse(with("scale", {0.9, 0.1})), Contains("/data/scale"));
   CHECK_THROWS_WITH(parse(with("ratio", {1.0})), Contains("/data/ratio"));
   CHECK_THROWS_WITH(parse(with("skip_bad_files", "yes")), Contains("/data/skip_bad_files"));
-  CHECK_THROWS_WITH(parse({{"dataset", "synthetic"}, {"shape", {64, 64}}}), Contains("/data/shape: expected [C, H, W]"));
+  CHECK_THROWS_WITH(parse({{"dataset", "synthetic"}, {"shape", {64, 64}}}),
+                    Contains("/data/shape: expected [C, H, W]"));
   CHECK_THROWS_WITH(parse({{"dataset", "synthetic"}, {"root", "/x"}}), Contains("/data/root: unknown key"));
   CHECK_THROWS_WITH(parse({{"dataset", "fashion_mnist"}, {"flip", true}}), Contains("/data/flip: unknown key"));
 }
@@ -89,8 +99,8 @@ TEST_CASE("image_folder run: a bad file is skipped and counted in metrics.jsonl"
     }
   nlohmann::json m = test::small_run((tmp.path() / "run").string());
   m["data"] = {{"dataset", "image_folder"}, {"root", root.string()}, {"image_size", 28}, {"channels", 1},
-               {"batch_size", 8}, {"eval_batch_size", 8}, {"mean", {0.3}}, {"std", {0.3}}, {"augment", true},
-               {"skip_bad_files", true}};
+               {"batch_size", 8},           {"eval_batch_size", 8},  {"mean", {0.3}},    {"std", {0.3}},
+               {"augment", true},           {"skip_bad_files", true}};
   m["model"]["num_classes"] = 3;
   nlohmann::json summary = train_classifier(test::as_manifest(m));
   auto lines = test::metrics_without_timing((tmp.path() / "run").string());
