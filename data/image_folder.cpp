@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "data/augment.h"
 #include "data/jpeg.h"
+#include "data/png.h"
 
 namespace fs = std::filesystem;
 
@@ -21,7 +22,7 @@ namespace {
 bool is_jpeg_name(const std::string& name) {
   std::string ext = fs::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return ext == ".jpg" || ext == ".jpeg";
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {
@@ -88,18 +89,27 @@ class ImageFolder : public Dataset {
   }
 
  private:
+  // The file's pixels, at least need_w x need_h where the full image has box_w x box_h (a JPEG
+  // DCT-scaled; a PNG, told apart by its signature whatever its name, at full size).
+  DecodedImage decode(const std::vector<uint8_t>& bytes, bool png, double box_w, double box_h, int64_t need,
+                      const std::string& path) const {
+    if (png) return decode_png(bytes.data(), bytes.size(), opt_.channels, path);
+    return decode_jpeg(bytes.data(), bytes.size(), opt_.channels, box_w, box_h, need, need, path);
+  }
+
   // Example j: read, decode, crop, resample, flip.
   int32_t make(int64_t j, uint8_t* dst, const ItemContext& ctx) const {
     const Example& ex = examples_[size_t(j)];
     const std::vector<uint8_t> bytes = read_file(ex.path);
-    const JpegHeader head = jpeg_header(bytes.data(), bytes.size(), ex.path);
+    const bool png = is_png(bytes.data(), bytes.size());
+    const JpegHeader head =
+        png ? png_header(bytes.data(), bytes.size(), ex.path) : jpeg_header(bytes.data(), bytes.size(), ex.path);
     const int64_t out = opt_.image_size;
     if (!augment_) {
       // Resize + CenterCrop: the output covers size / resized of each side of the image.
       const ResizeCrop rc = resize_center_crop(head.height, head.width, opt_.resize, out);
-      const DecodedImage img = decode_jpeg(bytes.data(), bytes.size(), opt_.channels,
-                                           double(out) * double(head.width) / double(rc.resized_w),
-                                           double(out) * double(head.height) / double(rc.resized_h), out, out, ex.path);
+      const DecodedImage img = decode(bytes, png, double(out) * double(head.width) / double(rc.resized_w),
+                                      double(out) * double(head.height) / double(rc.resized_h), out, ex.path);
       resample_resize_crop(img.pixels.data(), img.height, img.width, img.channels, rc, dst);
       return ex.label;
     }
@@ -107,8 +117,7 @@ class ImageFolder : public Dataset {
     const CropBox c =
         random_resized_crop(head.height, head.width, opt_.scale_lo, opt_.scale_hi, opt_.ratio_lo, opt_.ratio_hi, rng);
     const bool flip = opt_.flip && rng.coin();
-    const DecodedImage img =
-        decode_jpeg(bytes.data(), bytes.size(), opt_.channels, double(c.width), double(c.height), out, out, ex.path);
+    const DecodedImage img = decode(bytes, png, double(c.width), double(c.height), out, ex.path);
     // The crop in the decoded (possibly DCT-scaled) image's coordinates.
     const double sx = double(img.width) / double(head.width), sy = double(img.height) / double(head.height);
     const Box box{double(c.left) * sx, double(c.top) * sy, double(c.left + c.width) * sx,
@@ -173,7 +182,7 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::s
       if (ec)
         problem = cat("class folder ", cdir.string(), ": cannot list it: ", ec.message());
       else if (files.empty())
-        problem = cat("class folder ", cdir.string(), " holds no .jpg or .jpeg files");
+        problem = cat("class folder ", cdir.string(), " holds no .jpg, .jpeg or .png files");
     }
     if (!problem.empty()) {
       if (!options.skip_bad_files) throw Error(problem + " (data.skip_bad_files: true skips it)");
@@ -184,8 +193,10 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root, const std::s
     for (std::string& f : files) examples.push_back({std::move(f), int32_t(k)});
   }
   if (ignored > 0)
-    log_warn(cat("image folder ", dir.string(), ": ", ignored, " entries that are not .jpg / .jpeg files ignored"));
-  if (examples.empty()) throw Error(cat("image folder ", dir.string(), ": no .jpg or .jpeg files in any class folder"));
+    log_warn(
+        cat("image folder ", dir.string(), ": ", ignored, " entries that are not .jpg / .jpeg / .png files ignored"));
+  if (examples.empty())
+    throw Error(cat("image folder ", dir.string(), ": no .jpg, .jpeg or .png files in any class folder"));
   return std::make_shared<ImageFolder>(std::move(examples), int(classes.size()), split == "train", options);
 }
 

@@ -8,11 +8,12 @@
 
 namespace trim {
 
-// JPEG images in torchvision's ImageFolder layout (ImageNet's): root/train/<class>/<file> for
+// JPEG (and PNG) images in torchvision's ImageFolder layout (ImageNet's): root/train/<class>/<file> for
 // split "train" and root/val/<class>/<file> for "test". Classes are the sub-folders of
 // root/train sorted by name (torchvision's order; when root/train is absent, those of root/val);
-// a class folder in val/ that train/ lacks is an error. Files ending .jpg / .jpeg (any case) are
-// the examples, sorted by name within a class; other files are ignored (with one warning).
+// a class folder in val/ that train/ lacks is an error. Files ending .jpg / .jpeg / .png (any case)
+// are the examples, sorted by name within a class; other files are ignored (with one warning). A
+// file is decoded as what its first bytes say (PNG signature or not), whatever its name.
 //
 // Item shape [channels, image_size, image_size]. Training (options.augment): RandomResizedCrop
 // (image_size, scale, ratio) as torchvision draws it, then a flip with probability 1/2

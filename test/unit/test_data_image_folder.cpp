@@ -13,6 +13,7 @@
 #include "data/image_folder.h"
 #include "data/jpeg.h"
 #include "data/loader.h"
+#include "data/png.h"
 #include "test/support/data_batches.h"
 #include "test/support/fixtures.h"
 
@@ -308,7 +309,7 @@ TEST_CASE("image_folder: bad files are errors naming the file, or counted skips"
   const std::string root = tmp.path().string();
 
   CHECK_THROWS_WITH(load_dataset("image_folder", root, "train", small(true)),
-                    Contains("d_empty holds no .jpg or .jpeg files") && Contains("skip_bad_files"));
+                    Contains("d_empty holds no .jpg, .jpeg or .png files") && Contains("skip_bad_files"));
   fs::create_directories(tmp.path() / "val" / "e_unknown");
   CHECK_THROWS_WITH(load_dataset("image_folder", root, "test", small(false)),
                     Contains("e_unknown") && Contains("not a class of"));
@@ -386,4 +387,36 @@ TEST_CASE("synthetic: fixed images and labels from (seed, index)", "[imagefolder
   CHECK(a != c);
   train->get(0, b.data(), {2, 0});
   CHECK(a != b);
+}
+
+TEST_CASE("image_folder: PNGs, also one named .JPEG, decode losslessly", "[imagefolder]") {
+  auto pic = picture(50, 40, 3);
+  DecodedImage d =
+      decode_png(encode_png(pic.data(), 50, 40, 3).data(), encode_png(pic.data(), 50, 40, 3).size(), 3, "p");
+  CHECK((d.width == 50 && d.height == 40));
+  CHECK(d.pixels == pic);
+  std::vector<uint8_t> grey(50 * 40);
+  for (size_t i = 0; i < grey.size(); ++i) grey[i] = pic[i * 3];
+  auto gpng = encode_png(grey.data(), 50, 40, 1);
+  CHECK(decode_png(gpng.data(), gpng.size(), 1, "g").pixels == grey);
+
+  test::TempDir tmp("imgpng");
+  for (const char* split : {"train", "val"}) {
+    fs::create_directories(tmp.path() / split / "a");
+    write_bytes((tmp.path() / split / "a" / "0.png").string(), encode_png(pic.data(), 50, 40, 3));
+    write_bytes((tmp.path() / split / "a" / "1.JPEG").string(), encode_png(pic.data(), 50, 40, 3));  // ImageNet has one
+  }
+  auto val = load_dataset("image_folder", tmp.path().string(), "test", small(false));
+  REQUIRE(val->size() == 2);
+  std::vector<uint8_t> out(3 * 24 * 24), ref(out.size());
+  resample_resize_crop(pic.data(), 40, 50, 3, resize_center_crop(40, 50, 28, 24), ref.data());
+  for (int64_t i = 0; i < 2; ++i) {
+    val->get(i, out.data(), {});
+    CHECK(out == ref);
+  }
+  auto bytes = encode_png(pic.data(), 50, 40, 3);
+  bytes.resize(bytes.size() / 2);
+  write_bytes((tmp.path() / "train" / "a" / "1.JPEG").string(), bytes);
+  auto train = load_dataset("image_folder", tmp.path().string(), "train", small(true));
+  CHECK_THROWS_WITH(train->get(1, out.data(), {}), Contains("1.JPEG") && Contains("not a readable PNG"));
 }
