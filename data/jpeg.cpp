@@ -58,7 +58,7 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, int channels, double 
   if (int64_t(w) * int64_t(hgt) > kMaxJpegPixels)
     throw Error(cat(name, ": JPEG of size ", w, "x", hgt, " has more than ", kMaxJpegPixels, " pixels"));
 
-  // The smallest factor <= 1 whose scaled box still covers need_w x need_h pixels.
+  // The smallest factor of 1/8, 1/4, 1/2, 1 whose scaled box still covers need_w x need_h pixels.
   int n = 0;
   const tjscalingfactor* factors = tjGetScalingFactors(&n);
   tjscalingfactor best{1, 1};
@@ -67,6 +67,7 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, int channels, double 
     const tjscalingfactor f = factors[k];
     const double value = double(f.num) / double(f.denom);
     if (value > 1.0 || value >= best_value) continue;
+    if (f.num * 8 % f.denom != 0 || (8 * f.num / f.denom) & (8 * f.num / f.denom - 1)) continue;  // 1, 2, 4, 8 / 8
     const double sw = double(TJSCALED(w, f)), sh = double(TJSCALED(hgt, f));
     if (box_w * sw / double(w) >= double(need_w) && box_h * sh / double(hgt) >= double(need_h))
       best = f, best_value = value;

@@ -204,7 +204,7 @@ TEST_CASE("jpeg: DCT scaling picks the smallest factor that still covers the out
   CHECK(at(80, 60, 80, 60) == 80);  // full size
   CHECK(at(80, 60, 10, 7) == 10);   // 1/8
   CHECK(at(80, 60, 20, 15) == 20);  // 1/4
-  CHECK(at(80, 60, 21, 15) == 30);  // 3/8: 1/4 gives only 20 columns
+  CHECK(at(80, 60, 21, 15) == 40);  // 1/2: 1/4 gives only 20 columns (3/8 has no SIMD IDCT: skipped)
   CHECK(at(40, 30, 20, 15) == 40);  // half the image must keep 20 columns: 1/2
   // A scaled decode resampled is close to the full decode resampled.
   DecodedImage full = decode_jpeg(jpg.data(), jpg.size(), 3, 80, 60, 80, 60, "t.jpg");
