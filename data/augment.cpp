@@ -156,29 +156,47 @@ void resample(const uint8_t* src, int64_t src_w, int c, const Taps& tx, const Ta
   }
   row_hi = std::max(row_hi, row_lo);
   std::vector<uint8_t> mid(size_t((row_hi - row_lo) * out_w * c));  // HWC, rows row_lo..row_hi
+  // Integer sums: the loop order below (chosen for contiguous, vectorisable inner loops) does not
+  // change a single result.
+  std::vector<int32_t> acc(size_t(out_w * c));
   for (int64_t r = row_lo; r < row_hi; ++r) {
     const uint8_t* in = src + r * src_w * c;
     uint8_t* out = mid.data() + (r - row_lo) * out_w * c;
     for (int64_t x = 0; x < out_w; ++x) {
       const int32_t* w = &tx.weights[size_t(x * tx.ksize)];
-      const int64_t first = tx.first[size_t(x)], n = tx.count[size_t(x)];
+      const uint8_t* p = in + tx.first[size_t(x)] * c;
+      const int64_t n = tx.count[size_t(x)];
+      if (c == 3) {
+        int32_t a0 = 1 << (kPrecisionBits - 1), a1 = a0, a2 = a0;
+        for (int64_t k = 0; k < n; ++k) {
+          a0 += w[k] * p[3 * k];
+          a1 += w[k] * p[3 * k + 1];
+          a2 += w[k] * p[3 * k + 2];
+        }
+        out[x * 3] = to_u8(a0), out[x * 3 + 1] = to_u8(a1), out[x * 3 + 2] = to_u8(a2);
+        continue;
+      }
       for (int ch = 0; ch < c; ++ch) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        for (int64_t k = 0; k < n; ++k) acc += w[k] * in[(first + k) * c + ch];
-        out[x * c + ch] = to_u8(acc);
+        int32_t a = 1 << (kPrecisionBits - 1);
+        for (int64_t k = 0; k < n; ++k) a += w[k] * p[k * c + ch];
+        out[x * c + ch] = to_u8(a);
       }
     }
   }
+  const int64_t row = out_w * c;
   for (int64_t y = 0; y < out_h; ++y) {
     const int32_t* w = &ty.weights[size_t(y * ty.ksize)];
     const int64_t first = ty.first[size_t(y)] - row_lo, n = ty.count[size_t(y)];
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int64_t k = 0; k < n; ++k) {
+      const uint8_t* m = mid.data() + (first + k) * row;
+      const int32_t wk = w[k];
+      int32_t* a = acc.data();
+      for (int64_t i = 0; i < row; ++i) a[i] += wk * m[i];
+    }
     for (int ch = 0; ch < c; ++ch) {
       uint8_t* out = dst + (int64_t(ch) * out_h + y) * out_w;
-      for (int64_t x = 0; x < out_w; ++x) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        for (int64_t k = 0; k < n; ++k) acc += w[k] * mid[size_t(((first + k) * out_w + x) * c + ch)];
-        out[x] = to_u8(acc);
-      }
+      for (int64_t x = 0; x < out_w; ++x) out[x] = to_u8(acc[size_t(x * c + ch)]);
     }
   }
 }
