@@ -314,6 +314,13 @@ TEST_CASE("image_folder: bad files are errors naming the file, or counted skips"
   CHECK_THROWS_WITH(load_dataset("image_folder", root, "test", small(false)),
                     Contains("e_unknown") && Contains("not a class of"));
   fs::remove(tmp.path() / "val" / "e_unknown");
+  fs::rename(tmp.path() / "val" / "c_ant", tmp.path() / "c_ant_val");  // a class of train/ missing in val/
+  CHECK_THROWS_WITH(load_dataset("image_folder", root, "test", small(false)),
+                    Contains("class folder") && Contains("c_ant is missing"));
+  DataOptions lenient_val = small(false);
+  lenient_val.skip_bad_files = true;
+  CHECK(load_dataset("image_folder", root, "test", lenient_val)->size() == 4);
+  fs::rename(tmp.path() / "c_ant_val", tmp.path() / "val" / "c_ant");
   fs::remove(tmp.path() / "train" / "d_empty");
 
   auto strict = load_dataset("image_folder", root, "train", small(true));
