@@ -24,7 +24,7 @@ ArrayDataset::ArrayDataset(Shape item_shape, int num_classes, std::vector<uint8_
       throw Error(cat(source, ": label of example ", i, " is ", labels_[i], ", expected 0..", num_classes_ - 1));
 }
 
-int32_t ArrayDataset::get(int64_t i, uint8_t* dst) const {
+int32_t ArrayDataset::get(int64_t i, uint8_t* dst, const ItemContext&) const {
   TRIM_CHECK(i >= 0 && i < size(), cat("example ", i, " out of range for a dataset of ", size()));
   std::memcpy(dst, images_.data() + i * item_bytes_, size_t(item_bytes_));
   return labels_[size_t(i)];

@@ -19,7 +19,7 @@ class ArrayDataset : public Dataset {
   int64_t size() const override { return int64_t(labels_.size()); }
   Shape item_shape() const override { return item_shape_; }
   int num_classes() const override { return num_classes_; }
-  int32_t get(int64_t i, uint8_t* dst) const override;
+  int32_t get(int64_t i, uint8_t* dst, const ItemContext& ctx) const override;
 
  private:
   Shape item_shape_;

@@ -50,12 +50,13 @@ Shape BatchAssembler::batch_shape(int64_t count) const {
   return Shape(dims);
 }
 
-void BatchAssembler::fill(const int64_t* indices, int64_t count, uint8_t* images, int32_t* labels) const {
+void BatchAssembler::fill(const int64_t* indices, int64_t count, const ItemContext& ctx, uint8_t* images,
+                          int32_t* labels) const {
   for (int64_t j = 0; j < count; ++j) {
     const int64_t i = indices[j];
     int32_t label;
     try {
-      label = data_.get(i, images + j * item_bytes_);
+      label = data_.get(i, images + j * item_bytes_, ctx);
     } catch (const std::exception& e) {
       throw Error(cat("example ", i, ": ", e.what()));
     }
@@ -65,11 +66,15 @@ void BatchAssembler::fill(const int64_t* indices, int64_t count, uint8_t* images
   }
 }
 
-Batch BatchAssembler::assemble(const int64_t* indices, int64_t count, int64_t batch_index) {
+Batch BatchAssembler::assemble(const int64_t* indices, int64_t count, int64_t batch_index, uint64_t seed,
+                               int64_t epoch) {
+  int64_t skipped = 0;
+  const ItemContext ctx{seed, epoch, &skipped};
   TRIM_CHECK(count >= 1 && count <= max_batch_, cat("batch of ", count, " examples, at most ", max_batch_));
   if (device_.is_cpu()) {
     Batch b{Tensor::empty(batch_shape(count), DType::u8), Tensor::empty(Shape{count}, DType::i32), batch_index};
-    fill(indices, count, b.images.data<uint8_t>(), b.labels.data<int32_t>());
+    fill(indices, count, ctx, b.images.data<uint8_t>(), b.labels.data<int32_t>());
+    b.skipped = skipped;
     return b;
   }
 #ifdef TRIM_HAVE_CUDA
@@ -78,7 +83,7 @@ Batch BatchAssembler::assemble(const int64_t* indices, int64_t count, int64_t ba
   cuda::StreamGuard on_copy_stream(cuda_->stream);
   Tensor host_images = cuda_->images.narrow0(0, count);
   Tensor host_labels = cuda_->labels.narrow0(0, count);
-  fill(indices, count, host_images.data<uint8_t>(), host_labels.data<int32_t>());
+  fill(indices, count, ctx, host_images.data<uint8_t>(), host_labels.data<int32_t>());
   Batch b{Tensor::empty(host_images.shape(), DType::u8, device_), Tensor::empty(host_labels.shape(), DType::i32, device_),
           batch_index};
   TRIM_CUDA_CHECK(cudaMemcpyAsync(b.images.raw_data(), host_images.raw_data(), host_images.nbytes(),
@@ -88,6 +93,7 @@ Batch BatchAssembler::assemble(const int64_t* indices, int64_t count, int64_t ba
   // Waiting here means a published batch is complete: the consumer needs no event, and the staging
   // buffers may be refilled for the next batch.
   TRIM_CUDA_CHECK(cudaStreamSynchronize(cuda_->stream));
+  b.skipped = skipped;
   return b;
 #else
   throw Error(cat("batches for ", device_.str(), " need the CUDA backend, which this build of trim lacks"));

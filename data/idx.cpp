@@ -1,8 +1,5 @@
 #include "data/idx.h"
 
-#include <unistd.h>
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -11,7 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/io/regular_file.h"
+#include "data/gz_reader.h"
 
 namespace trim {
 namespace {
@@ -55,70 +52,10 @@ uint32_t big_endian32(const uint8_t* b) {
   return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | uint32_t(b[3]);
 }
 
-// A gzip or plain file read through zlib, which passes non-gzip files through unchanged. Counts the
-// uncompressed bytes read, so that errors can name offsets.
-class GzReader {
- public:
-  explicit GzReader(const std::string& path) : path_(path) {
-    // Only a regular file: a FIFO would block, a symlink loop or an over-long name has no content.
-    int fd = open_regular_file(path, "IDX file");
-    errno = 0;
-    file_ = gzdopen(fd, "rb");
-    if (!file_) {
-      int err = errno;
-      ::close(fd);
-      throw Error(cat("cannot open IDX file ", path, ": ", err ? std::strerror(err) : "out of memory"));
-    }
-    gzbuffer(file_, 1 << 20);  // fewer read() calls on 30 MB files
-  }
-  ~GzReader() { gzclose(file_); }
-  GzReader(const GzReader&) = delete;
-  GzReader& operator=(const GzReader&) = delete;
-
-  // Reads up to n bytes; returns fewer only at the end of the data. Throws on a corrupt or
-  // truncated gzip stream and on read errors.
-  size_t read(uint8_t* dst, size_t n) {
-    size_t done = 0;
-    while (done < n) {
-      auto chunk = unsigned(std::min<size_t>(n - done, size_t(1) << 30));  // gzread takes an unsigned count
-      int got = gzread(file_, dst + done, chunk);
-      if (got < 0) fail();
-      done += size_t(got);
-      offset_ += uint64_t(got);
-      if (unsigned(got) < chunk) {
-        // A short read is the end of the data, unless zlib recorded why it stopped early.
-        int err = Z_OK;
-        gzerror(file_, &err);
-        if (err != Z_OK) fail();
-        break;
-      }
-    }
-    return done;
-  }
-
-  // Whether the file is gzip-compressed (valid after the first read).
-  bool compressed() { return gzdirect(file_) == 0; }
-
- private:
-  [[noreturn]] void fail() {
-    int err = Z_OK;
-    const char* msg = gzerror(file_, &err);
-    if (err == Z_BUF_ERROR)
-      throw Error(cat(path_, ": the gzip stream ends early, after ", offset_,
-                      " uncompressed bytes (truncated or incomplete file)"));
-    if (err == Z_ERRNO) throw Error(cat(path_, ": read error after ", offset_, " bytes: ", std::strerror(errno)));
-    throw Error(cat(path_, ": corrupt gzip data after ", offset_, " uncompressed bytes: ", msg));
-  }
-
-  std::string path_;
-  gzFile file_ = nullptr;
-  uint64_t offset_ = 0;
-};
-
 }  // namespace
 
 IdxArray read_idx(const std::string& path, int expected_ndim) {
-  GzReader in(path);
+  GzReader in(path, "IDX file");
 
   uint8_t magic[4];
   size_t got = in.read(magic, 4);

@@ -127,7 +127,7 @@ void DataLoader::worker_main() {
     try {
       const int64_t begin = b * opt_.batch_size;
       const int64_t count = std::min(opt_.batch_size, int64_t(order->size()) - begin);
-      slot.batch = assembler.assemble(order->data() + begin, count, b);
+      slot.batch = assembler.assemble(order->data() + begin, count, b, opt_.seed, epoch);
       // The copy stream's work on the batch is finished (assemble waited for it); from now on its
       // memory is used, and freed, in the compute stream's order. A batch dropped below then
       // needs nothing from this thread's stream, which dies with the worker.

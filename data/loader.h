@@ -20,7 +20,7 @@ struct LoaderOptions {
   // Order within an epoch: random_permutation(size, seed, epoch) when shuffling, else 0..n-1.
   bool shuffle = true;
   bool drop_last = false;  // drop this rank's last batch when it is partial
-  uint64_t seed = 0;
+  uint64_t seed = 0;  // also the seed of the dataset's random augmentations (ItemContext)
   // Rank r of `world` takes every world-th element of the epoch order, starting at r. Each rank gets
   // ceil(n / world) examples; the order is padded by wrapping around to its start, so that all ranks
   // see equal counts (PyTorch's DistributedSampler).

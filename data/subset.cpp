@@ -9,7 +9,7 @@ class Prefix : public Dataset {
   int64_t size() const override { return n_; }
   Shape item_shape() const override { return base_->item_shape(); }
   int num_classes() const override { return base_->num_classes(); }
-  int32_t get(int64_t i, uint8_t* dst) const override { return base_->get(i, dst); }
+  int32_t get(int64_t i, uint8_t* dst, const ItemContext& ctx) const override { return base_->get(i, dst, ctx); }
 
  private:
   std::shared_ptr<const Dataset> base_;

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config python3
   libopenblas-openmp-dev        # CPU GEMM that shares OpenMP's thread pool with trim's loops
   nlohmann-json3-dev catch2 libfmt-dev libcli11-dev zlib1g-dev
-  libturbojpeg0-dev libopenmpi-dev openmpi-bin
+  libturbojpeg0-dev libpng-dev libopenmpi-dev openmpi-bin
   dataset-fashion-mnist         # /usr/share/datasets/fashion-mnist/*.gz
   clang libclang-rt-dev         # libFuzzer for the fuzz tests (test/fuzz/)
 )

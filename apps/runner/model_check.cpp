@@ -28,7 +28,7 @@ void check_model_fits_data(Module& model, const Dataset& data, Device device, in
   for (int i = 0; i < item.ndim(); ++i) dims.push_back(item[i]);
   const Shape batch(dims);
   std::vector<uint8_t> bytes(size_t(item.numel()));
-  data.get(0, bytes.data());
+  data.get(0, bytes.data(), ItemContext{});
   std::vector<float> pixels(bytes.begin(), bytes.end());
 
   Shape out;

@@ -1,6 +1,7 @@
 #include "apps/runner/run_config.h"
 
 #include "core/config.h"
+#include "data/data_options.h"
 #include "data/fashion_mnist.h"
 
 namespace trim {
@@ -41,9 +42,12 @@ RunConfig parse_run_config(const Manifest& m) {
   r.benchmark = cuda.get<bool>("benchmark", false);
 
   Config data = root.child("data");
-  r.data.dataset = data.choice("dataset", {"fashion_mnist"}, "fashion_mnist");
-  r.data.root = data.get<std::string>("root", kFashionMnistDir);
-  if (r.data.root.empty()) data.fail("root", "expected a folder name, found an empty string");
+  r.data.dataset = data.choice("dataset", dataset_names(), "fashion_mnist");
+  const std::string& set = r.data.dataset;
+  if (set == "fashion_mnist") r.data.root = data.get<std::string>("root", kFashionMnistDir);
+  else if (set != "synthetic") r.data.root = data.get<std::string>("root");  // no default location
+  if (set != "synthetic" && r.data.root.empty()) data.fail("root", "expected a folder name, found an empty string");
+  r.data.options = read_data_options(set, data);
   r.data.batch_size = data.int_in("batch_size", 128, 1, kMaxBatch);
   r.data.eval_batch_size = data.int_in("eval_batch_size", 1000, 1, kMaxBatch);
   r.data.train_limit = data.int_in("train_limit", 0, 0, kMaxExamples);  // 0: all examples
@@ -51,8 +55,20 @@ RunConfig parse_run_config(const Manifest& m) {
   r.data.workers = int(data.int_in("workers", 2, 1, kMaxWorkers));
   r.data.prefetch = int(data.int_in("prefetch", 4, 1, kMaxPrefetch));
   // Per channel, on the [0, 1] scale; std bounded below so that 1 / (255 std) stays finite.
-  r.data.mean = data.reals_in("mean", {0.2860f}, Interval{-1e3, 1e3}, 4);  // Fashion-MNIST's, as SAP uses
-  r.data.stddev = data.reals_in("std", {0.3530f}, Interval{1e-6, 1e3}, 4);
+  // Defaults: the training set's own statistics where they are well known (Fashion-MNIST's as SAP
+  // uses them; CIFAR's as the common recipes do), those of uniform bytes for synthetic data; an
+  // image folder needs its own.
+  std::vector<float> mean, stddev;
+  if (set == "fashion_mnist") mean = {0.2860f}, stddev = {0.3530f};
+  if (set == "cifar10") mean = {0.4914f, 0.4822f, 0.4465f}, stddev = {0.2470f, 0.2435f, 0.2616f};
+  if (set == "cifar100") mean = {0.5071f, 0.4865f, 0.4409f}, stddev = {0.2673f, 0.2564f, 0.2762f};
+  if (set == "synthetic")
+    mean.assign(size_t(r.data.options.shape[0]), 0.5f), stddev.assign(size_t(r.data.options.shape[0]), 0.2887f);
+  const std::string required = cat("required for dataset \"", set, "\" (per channel, on the [0, 1] scale)");
+  if (mean.empty() && !data.has("mean")) data.fail("mean", required);
+  if (stddev.empty() && !data.has("std")) data.fail("std", required);
+  r.data.mean = data.reals_in("mean", mean, Interval{-1e3, 1e3}, 4);
+  r.data.stddev = data.reals_in("std", stddev, Interval{1e-6, 1e3}, 4);
   if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty())
     data.fail("std", "mean and std need the same number of entries, 1 to 4 (one per channel)");
 

@@ -9,18 +9,20 @@
 #include "apps/runner/manifest.h"
 #include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
+#include "data/data_options.h"
 
 namespace trim {
 
 struct DataConfig {
   std::string dataset = "fashion_mnist";
-  std::string root;                // folder of the data files
+  std::string root;                // folder of the data files (none for "synthetic")
   int64_t batch_size = 128;
   int64_t eval_batch_size = 1000;
   int64_t train_limit = 0, test_limit = 0;  // use only the first n examples (0: all)
   int workers = 2;
   int prefetch = 4;
   std::vector<float> mean, stddev;  // per channel, on the [0, 1] scale
+  DataOptions options;              // the dataset-specific keys (data/data_options.h)
 };
 
 struct RunConfig {

@@ -89,8 +89,9 @@ Run set_up(const Manifest& manifest, TrainingMethod& method) {
   r.store = std::make_shared<ParamStore>(std::move(params));
   method.attach(*r.model, *r.store);
 
-  auto train_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "train"), cfg.data.train_limit);
-  auto test_set = first_examples(load_dataset(cfg.data.dataset, cfg.data.root, "test"), cfg.data.test_limit);
+  const DataConfig& d = cfg.data;
+  auto train_set = first_examples(load_dataset(d.dataset, d.root, "train", d.options), d.train_limit);
+  auto test_set = first_examples(load_dataset(d.dataset, d.root, "test", d.options), d.test_limit);
   check_model_fits_data(*r.model, *train_set, r.device, cfg.data.batch_size, manifest.source);
   if (int64_t(cfg.data.mean.size()) != train_set->item_shape()[0])
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", manifest.source,
@@ -189,7 +190,7 @@ struct Loop {
     };
     Clock::time_point t0 = Clock::now();
     double seconds_before = p.seconds;
-    int64_t images = 0;
+    int64_t images = 0, skipped = 0;  // skipped: bad files substituted (data.skip_bad_files)
     float lr = opt->lr();
     const LrSchedule sched = schedule();
     while (auto b = loader.next()) {
@@ -213,6 +214,7 @@ struct Loop {
       ++p.batch, ++p.step;
       p.seen += b->labels.numel();
       images += b->labels.numel();
+      skipped += b->skipped;
       if (options.interrupt && options.interrupt(p.step)) return false;
       if (progress.due()) {
         double loss_now = (p.loss_sum + loss_acc.item()) / double(p.seen);
@@ -240,6 +242,7 @@ struct Loop {
     line["train_accuracy"] = double(p.correct) / double(p.seen);
     line["images_per_second"] = double(images) / train_seconds;
     line["seconds"] = train_seconds;
+    if (cfg.data.options.skip_bad_files) line["skipped_files"] = skipped;
     return true;
   }
 

@@ -163,9 +163,9 @@ class FailingDataset : public Dataset {
   int64_t size() const override { return inner_->size(); }
   Shape item_shape() const override { return inner_->item_shape(); }
   int num_classes() const override { return inner_->num_classes(); }
-  int32_t get(int64_t i, uint8_t* dst) const override {
+  int32_t get(int64_t i, uint8_t* dst, const ItemContext& ctx) const override {
     if (i == 123) throw Error("unreadable example");
-    return inner_->get(i, dst);
+    return inner_->get(i, dst, ctx);
   }
 
  private:

@@ -190,15 +190,15 @@ TEST_CASE("Fashion-MNIST loads both splits", "[data]") {
   std::vector<uint8_t> image(28 * 28);
   std::array<int64_t, 10> histogram{};
   for (int64_t i = 0; i < train->size(); ++i) {
-    int32_t label = train->get(i, image.data());
+    int32_t label = train->get(i, image.data(), {});
     REQUIRE((label >= 0 && label < 10));
     ++histogram[size_t(label)];
   }
   for (int64_t count : histogram) CHECK(count == 6000);
-  for (int64_t i = 0; i < test->size(); ++i) REQUIRE(test->get(i, image.data()) < 10);
+  for (int64_t i = 0; i < test->size(); ++i) REQUIRE(test->get(i, image.data(), {}) < 10);
 
   CHECK(first_train_label() == 9);  // an ankle boot
-  CHECK(train->get(0, image.data()) == first_train_label());
+  CHECK(train->get(0, image.data(), {}) == first_train_label());
 }
 
 TEST_CASE("Fashion-MNIST refusals name the file and the fix", "[data]") {

@@ -28,7 +28,7 @@ class SyntheticDataset : public Dataset {
   int64_t size() const override { return n_; }
   Shape item_shape() const override { return Shape{1, 2, 4}; }
   int num_classes() const override { return kClasses; }
-  int32_t get(int64_t i, uint8_t* dst) const override {
+  int32_t get(int64_t i, uint8_t* dst, const ItemContext&) const override {
     int64_t seen = max_seen.load();
     while (i > seen && !max_seen.compare_exchange_weak(seen, i)) {
     }
