@@ -17,7 +17,7 @@ namespace {
 const Device kGpu = Device::cuda(0);
 
 std::vector<float> iota(int64_t n, float scale) {
-  std::vector<float> v(size_t(n));
+  std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = scale * float((i * 37) % 101 - 50);
   return v;
 }

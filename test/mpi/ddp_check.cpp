@@ -6,6 +6,7 @@
 //   resume  2 ranks interrupted mid-epoch and resumed end like an uninterrupted 2-rank run
 //   kill / hang / raise   rank 1 dies by SIGKILL / stops answering / throws at step 5; the others
 //           must end the job (run_mpi.sh checks the exit status and the time it took)
+//   bandwidth   all-reduce bandwidth (algorithm and bus) for 1..64 MB, one JSON line per size
 #include <fmt/format.h>
 
 #include <chrono>
@@ -193,11 +194,29 @@ void scenario_failure(dist::Communicator& comm, const std::string& base, const s
   check(false, "the job should have ended before training finished");
 }
 
+// All-reduce bandwidth of this communicator: algorithm bandwidth S / t and NCCL's bus bandwidth
+// algbw * 2 (n - 1) / n, the number a ring moves per link (what scaling estimates start from).
+void scenario_bandwidth(dist::Communicator& comm) {
+  for (int64_t mb : {1, 4, 16, 64}) {
+    std::vector<float> buf(static_cast<size_t>(mb) * 262144, 1.0f);
+    comm.all_reduce_async(buf.data(), int64_t(buf.size()), dist::ReduceOp::sum, "warm-up")->wait();
+    comm.barrier("bandwidth");
+    const int reps = 5;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) comm.all_reduce_async(buf.data(), int64_t(buf.size()), dist::ReduceOp::sum, "bw")->wait();
+    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+    double algbw = double(buf.size() * 4) / t / 1e9, n = comm.world();
+    if (comm.rank() == 0)
+      std::printf("{\"bytes\": %zu, \"seconds\": %.6f, \"algbw_GBps\": %.3f, \"busbw_GBps\": %.3f, \"ranks\": %d}\n",
+                  buf.size() * 4, t, algbw, algbw * 2.0 * (n - 1) / n, comm.world());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: trim_ddp_check match|bn|prune|resume|kill|hang|raise OUTPUT_DIR (under mpirun)\n");
+    std::fprintf(stderr, "usage: trim_ddp_check match|bn|prune|resume|kill|hang|raise|bandwidth OUTPUT_DIR (under mpirun)\n");
     return 2;
   }
   const std::string scenario = argv[1], base = argv[2];
@@ -211,6 +230,7 @@ int main(int argc, char** argv) {
     else if (scenario == "bn") scenario_bn(*comm, base);
     else if (scenario == "prune") scenario_prune(*comm, base);
     else if (scenario == "resume") scenario_resume(*comm, base);
+    else if (scenario == "bandwidth") scenario_bandwidth(*comm);
     else if (scenario == "kill" || scenario == "hang" || scenario == "raise") scenario_failure(*comm, base, scenario);
     else throw Error("unknown scenario '" + scenario + "'");
     double f = failures;
