@@ -202,5 +202,6 @@ void install_termination_handler() {
 }
 bool termination_requested() { return g_terminate != 0; }
 void request_termination() { g_terminate = 1; }
+void clear_termination_request() { g_terminate = 0; }
 
 }  // namespace trim

@@ -86,6 +86,7 @@ std::string hex64(uint64_t v);
 // installed the signal only sets a flag, which the training loop reads between steps.
 void install_termination_handler();
 bool termination_requested();
-void request_termination();  // what the handler does (tests)
+void request_termination();        // what the handler does
+void clear_termination_request();  // forgets a request (tests that resume in the same process)
 
 }  // namespace trim

@@ -4,6 +4,7 @@
 //   bn      a CNN with batch norm under 2 ranks against one process: the same accuracy floor
 //   prune   gradual magnitude pruning under 2 ranks: identical masks (replica digests) on every rank
 //   resume  2 ranks interrupted mid-epoch and resumed end like an uninterrupted 2-rank run
+//   sigterm SIGTERM to one rank: all stop at one step with a checkpoint; resuming ends the same
 //   kill / hang / raise   rank 1 dies by SIGKILL / stops answering / throws at step 5; the others
 //           must end the job (run_mpi.sh checks the exit status and the time it took)
 //   bandwidth   all-reduce bandwidth (algorithm and bus) for 1..64 MB, one JSON line per size
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "apps/runner/data_parallel.h"
 #include "apps/runner/trainer.h"
 #include "core/config.h"
 #include "core/dist/communicator.h"
@@ -173,6 +175,32 @@ void scenario_resume(dist::Communicator& comm, const std::string& base) {
   comm.barrier("end of resume");
 }
 
+// SIGTERM to rank 1 alone mid-epoch: every rank stops at the same step, rank 0 writes a
+// checkpoint of that step, and resuming ends like the uninterrupted run.
+void scenario_sigterm(dist::Communicator& comm, const std::string& base) {
+  fresh(comm, base);
+  install_termination_handler();
+  auto run = [&](const std::string& out) { return mlp_run(out, 64, 1024); };  // no step checkpoints
+  DenseTraining a, b1, b2;
+  json full = train(manifest(run(base + "/full")), a);
+  TrainOptions term;
+  int rank = comm.rank();
+  term.interrupt = [rank](int64_t step) {
+    if (rank == 1 && step == 11) std::raise(SIGTERM);
+    return false;
+  };
+  json none = train(manifest(run(base + "/term")), b1, term);
+  check(none.empty() && termination_requested() == (rank == 1), "SIGTERM stops the run on every rank");
+  clear_termination_request();
+  comm.barrier("after SIGTERM");
+  TrainOptions resume;
+  resume.resume = true;
+  json resumed = train(manifest(run(base + "/term")), b2, resume);
+  check(digest_of(resumed) == digest_of(full) && resumed.at("test_accuracy") == full.at("test_accuracy"),
+        "resumed from the SIGTERM checkpoint (step 11, mid-epoch 2), the run ends bit-identical to the uninterrupted one");
+  comm.barrier("end of sigterm");
+}
+
 // Rank 1 fails at step 5 in the way named; the job must end (run_mpi.sh times it).
 void scenario_failure(dist::Communicator& comm, const std::string& base, const std::string& how) {
   fresh(comm, base);
@@ -216,7 +244,7 @@ void scenario_bandwidth(dist::Communicator& comm) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: trim_ddp_check match|bn|prune|resume|kill|hang|raise|bandwidth OUTPUT_DIR (under mpirun)\n");
+    std::fprintf(stderr, "usage: trim_ddp_check match|bn|prune|resume|sigterm|kill|hang|raise|bandwidth OUTPUT_DIR (under mpirun)\n");
     return 2;
   }
   const std::string scenario = argv[1], base = argv[2];
@@ -230,6 +258,7 @@ int main(int argc, char** argv) {
     else if (scenario == "bn") scenario_bn(*comm, base);
     else if (scenario == "prune") scenario_prune(*comm, base);
     else if (scenario == "resume") scenario_resume(*comm, base);
+    else if (scenario == "sigterm") scenario_sigterm(*comm, base);
     else if (scenario == "bandwidth") scenario_bandwidth(*comm);
     else if (scenario == "kill" || scenario == "hang" || scenario == "raise") scenario_failure(*comm, base, scenario);
     else throw Error("unknown scenario '" + scenario + "'");
