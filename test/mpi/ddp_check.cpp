@@ -3,7 +3,8 @@
 //   match   N ranks x batch b against one process x batch N*b, step for step (MLP, no BN/dropout)
 //   bn      a CNN with batch norm under 2 ranks against one process: the same accuracy floor
 //   prune   gradual magnitude pruning under 2 ranks: identical masks (replica digests) on every rank
-//   resume  2 ranks interrupted mid-epoch and resumed end like an uninterrupted 2-rank run
+//   resume  2 ranks interrupted mid-epoch and resumed end like an uninterrupted 2-rank run; resumed
+//           by one process with the same global batch they end alike (float tolerance)
 //   sigterm SIGTERM to one rank: all stop at one step with a checkpoint; resuming ends the same
 //   kill / hang / raise   rank 1 dies by SIGKILL / stops answering / throws at step 5; the others
 //           must end the job (run_mpi.sh checks the exit status and the time it took)
@@ -172,6 +173,37 @@ void scenario_resume(dist::Communicator& comm, const std::string& base) {
   check(resumed.at("test_accuracy") == full.at("test_accuracy") && resumed.at("train_loss") == full.at("train_loss"),
         fmt::format("same metrics: test accuracy {} vs {}, train loss {} vs {}", resumed.at("test_accuracy").dump(),
                     full.at("test_accuracy").dump(), resumed.at("train_loss").dump(), full.at("train_loss").dump()));
+
+  // Another world size that divides the data the same way (1 process x 128 = 2 x 64) resumes the
+  // 2-rank checkpoint; one that does not (1 x 64) is refused.
+  DenseTraining c1;
+  json none2 = train(manifest(run(base + "/cut2")), c1, kill);
+  check(none2.empty(), "a second 2-rank run interrupted at step 11");
+  if (comm.rank() == 0) {
+    auto single = dist::make_single_communicator();
+    TrainOptions one;
+    one.resume = true;
+    one.comm = single.get();
+    DenseTraining c2, c3;
+    json j = run(base + "/cut2");
+    j["data"]["batch_size"] = 32;
+    bool refused = false;
+    try {
+      train(manifest(j), c2, one);
+    } catch (const Error& e) {
+      refused = std::string(e.what()).find("divides the data differently") != std::string::npos;
+      std::fprintf(stderr, "refused as expected: %s\n", e.what());
+    }
+    check(refused, "resuming 2 x 64 as 1 x 32 is refused (another global batch)");
+    j["data"]["batch_size"] = 128;
+    json r1 = train(manifest(j), c3, one);
+    check(r1.at("world_size") == 1 && r1.at("steps") == full.at("steps"), "resumed by one process x 128");
+    double da = r1.at("test_accuracy").get<double>(), fa = full.at("test_accuracy").get<double>();
+    double dl = r1.at("train_loss").get<double>(), fl = full.at("train_loss").get<double>();
+    check(std::abs(da - fa) <= 0.005 && std::abs(dl - fl) <= 1e-3 * std::max(1.0, fl),
+          fmt::format("a 2-rank run resumed by 1 process ends like the 2-rank run: accuracy {:.4f} vs {:.4f}, train "
+                      "loss {:.6f} vs {:.6f}", da, fa, dl, fl));
+  }
   comm.barrier("end of resume");
 }
 
