@@ -100,7 +100,7 @@ Run set_up(const Manifest& manifest, TrainingMethod& method, const TrainOptions&
   model_spec.finish();
   r.model->to(r.device);
   std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
-  method.begin_run({cfg.output, cfg.sgd, cfg.model});
+  method.begin_run({cfg.output, cfg.sgd, cfg.model, r.comm->rank() == 0});
   method.add_parameters(*r.model, params);
   r.store = std::make_shared<ParamStore>(std::move(params));
   method.attach(*r.model, *r.store);
