@@ -76,7 +76,7 @@ void set_benchmark(bool on) {
 #endif
 }
 
-Device resolve_device(const std::string& spec, const std::string& what) {
+Device resolve_device(const std::string& spec, const std::string& what, int local_rank) {
   Device d;
   if (spec == "cpu") {
     d = Device::cpu();
@@ -87,11 +87,15 @@ Device resolve_device(const std::string& spec, const std::string& what) {
     } else if (cuda_device_count() == 0) {
       log_info("device auto: no usable CUDA device (no GPU or no driver), running on the CPU");
       d = Device::cpu();
+    } else if (local_rank >= cuda_device_count()) {
+      throw Error(fmt::format("{}: \"auto\" on local rank {} needs {} CUDA devices on this node, {} are usable "
+                              "(start at most that many ranks per node, e.g. mpirun -npernode {})",
+                              what, local_rank, local_rank + 1, cuda_device_count(), cuda_device_count()));
     } else {
-      d = Device::cuda(0);
+      d = Device::cuda(local_rank);
     }
   } else if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    int index = 0;
+    int index = local_rank;
     if (spec.size() > 5) {
       std::string num = spec.substr(5);
       bool digits = !num.empty() && num.size() < 4 && num.find_first_not_of("0123456789") == std::string::npos;

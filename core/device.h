@@ -29,9 +29,11 @@ bool built_with_cuda();
 int cuda_device_count();
 
 // Resolves "auto" | "cpu" | "cuda" | "cuda:N" to a device and makes it current for the calling
-// thread. "auto" picks cuda:0 when usable and otherwise the CPU, logging one line saying why.
-// Throws trim::Error naming `what` (e.g. the manifest key) for a malformed or unusable spec.
-Device resolve_device(const std::string& spec, const std::string& what = "device");
+// thread. "auto" picks cuda:<local_rank> when CUDA is usable and otherwise the CPU, logging one
+// line saying why; "cuda" is cuda:<local_rank> (local_rank: this process's rank among the ranks of
+// a data-parallel job on its node; 0 for a single process). Throws trim::Error naming `what` (e.g.
+// the manifest key) for a malformed or unusable spec.
+Device resolve_device(const std::string& spec, const std::string& what = "device", int local_rank = 0);
 
 // Makes `d` the current CUDA device of the calling thread (no-op for the CPU).
 void set_current_device(Device d);

@@ -49,6 +49,9 @@ struct RunInfo {
   std::string output;      // the run folder (files a method writes go below it)
   SgdOptions optimizer;    // the manifest's optimizer settings (base lr, momentum, ...)
   nlohmann::json model;    // the manifest's model spec (e.g. to describe a slimmed model)
+  // False on the ranks other than 0 of a data-parallel job: the method computes and reports
+  // everything as usual but writes no file (rank 0 alone writes the run folder).
+  bool writes_files = true;
 };
 
 class TrainingMethod {

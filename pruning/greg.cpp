@@ -476,8 +476,11 @@ bool Greg::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
     tensors.push_back({name, t});
     if (is_param.count(name)) params += t.numel();
   }
-  save_safetensors(slim_folder_ + "/model_slim.safetensors", tensors, {{"trim.method", name_}, {"trim.model", spec.dump()}});
-  write_file_atomic(slim_folder_ + "/model_slim.json", spec.dump(2) + "\n");
+  if (write_files_) {
+    save_safetensors(slim_folder_ + "/model_slim.safetensors", tensors,
+                     {{"trim.method", name_}, {"trim.model", spec.dump()}});
+    write_file_atomic(slim_folder_ + "/model_slim.json", spec.dump(2) + "\n");
+  }
   summary["slim_model"] = spec;
   summary["slim_parameters"] = params;
   return changed;

@@ -81,7 +81,10 @@ class Greg final : public PruningMethod {
   Greg(std::string name, const Config& cfg);  // "greg1" or "greg2"
 
   int64_t rounds() const override { return first_reg_round() + 2; }
-  void begin_run(const RunInfo& run) override { set_slim_export(run.output, run.model); }
+  void begin_run(const RunInfo& run) override {
+    set_slim_export(run.output, run.model);
+    write_files_ = run.writes_files;
+  }
   int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
   void attach(Module& model, ParamStore& store) override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
@@ -141,6 +144,7 @@ class Greg final : public PruningMethod {
   bool slim_ok_ = false;  // filter mode on a Sequential: coupled tensors known, slim export possible
   float base_lr_ = 0.0f;
   std::string slim_folder_;
+  bool write_files_ = true;  // RunInfo::writes_files
   nlohmann::json slim_spec_;
 };
 

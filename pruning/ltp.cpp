@@ -69,6 +69,7 @@ std::string LearnedThreshold::trail_file(double target) {
 
 void LearnedThreshold::begin_run(const RunInfo& run) {
   output_ = run.output;
+  write_files_ = run.writes_files;
   base_lr_ = run.optimizer.lr;
   TRIM_CHECK(base_lr_ > 0.0f, cat("ltp: optimizer.lr must be > 0 to scale lr_tau by it, found ", base_lr_));
 }
@@ -227,12 +228,14 @@ void LearnedThreshold::end_epoch(const StepInfo& at, Module& model, ParamStore& 
   nlohmann::json reached = nlohmann::json::array();
   for (double t : due) {
     LtpTrailPoint p{t, at.epoch, s, acc, "trail/" + trail_file(t)};
-    std::filesystem::create_directories(output_ + "/trail");
-    std::vector<NamedTensor> tensors;
-    for (const auto& [key, value] : model.state_dict()) tensors.push_back({key, value});
-    save_safetensors(output_ + "/" + p.file, tensors,
-                     {{"trim.method", name()}, {"trim.ltp.target", fmt::format("{}", t)},
-                      {"trim.ltp.sparsity", fmt::format("{}", s)}, {"trim.ltp.test_accuracy", fmt::format("{}", acc)}});
+    if (write_files_) {
+      std::filesystem::create_directories(output_ + "/trail");
+      std::vector<NamedTensor> tensors;
+      for (const auto& [key, value] : model.state_dict()) tensors.push_back({key, value});
+      save_safetensors(output_ + "/" + p.file, tensors,
+                       {{"trim.method", name()}, {"trim.ltp.target", fmt::format("{}", t)},
+                        {"trim.ltp.sparsity", fmt::format("{}", s)}, {"trim.ltp.test_accuracy", fmt::format("{}", acc)}});
+    }
     reached_.push_back(p);
     reached.push_back({{"target", t}, {"sparsity", s}, {"test_accuracy", acc}, {"file", p.file}});
   }

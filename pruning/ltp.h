@@ -71,6 +71,7 @@ class LearnedThreshold final : public PruningMethod {
   int64_t finetune_epochs_ = 0;
   std::vector<double> trail_;
   std::string output_;
+  bool write_files_ = true;  // RunInfo::writes_files
   float base_lr_ = 0.0f;
 
   std::vector<Tensor> tau_;              // one [1] per prunable tensor (views of the store's params)

@@ -9,7 +9,7 @@
 #
 #   scripts/gpu-check.sh --phase 1 --commit SHA   # preflight, unpack, data, configure, build,
 #                                                 # cuda_test (every CUDA case), 380 s budget
-#   scripts/gpu-check.sh --phase 2 --commit SHA   # memcheck, sync, train, bench, cpu_test, 300 s;
+#   scripts/gpu-check.sh --phase 2 --commit SHA   # memcheck, sync, nccl, train, bench, cpu_test, 300 s;
 #                                                 # rebuilds first if the machine came back cold
 #   scripts/gpu-check.sh --dry-run --phase 1      # here: the plan (steps, limits, budget), no run
 #   OUT=/tmp/x scripts/gpu-check.sh --steps preflight   # here: the preflight alone; without a
@@ -27,7 +27,8 @@
 # (.deps/debs/*.deb -> .deps/root with dpkg -x, never into /), data (Fashion-MNIST where the code
 # looks for it), configure + build (CUDA Release in build-gpu against .deps/root), cuda_test (one
 # CTest test per CUDA case; on a GPU none may be skipped), memcheck (compute-sanitizer memcheck on
-# the tensor, optimizer and RNG cases), sync (the op cases under TRIM_CUDA_SYNC=1), train
+# the tensor, optimizer and RNG cases), sync (the op cases under TRIM_CUDA_SYNC=1), nccl (the
+# NCCL backend on one rank: collectives and the overlapped gradient buckets), train
 # (trim-train on Fashion-MNIST on the GPU), bench (trim-bench and scripts/bench_torch.py side by
 # side, joined by scripts/bench_compare.py), cpu_test (the CPU test suite). Aliases: env =
 # preflight, test = cuda_test,cpu_test. In phase 2, unpack/configure/build run only when their
@@ -89,15 +90,15 @@ elif [ $smoke = 1 ]; then
 else
   case "${phase:-all}" in
     1) steps="preflight,unpack,data,configure,build,cuda_test"; budget=${budget:-380} ;;
-    2) steps="preflight,unpack,data,configure,build,memcheck,sync,train,bench,cpu_test"; budget=${budget:-300}
+    2) steps="preflight,unpack,data,configure,build,memcheck,sync,nccl,train,bench,cpu_test"; budget=${budget:-300}
        if_missing="unpack,configure,build" ;;
-    all) steps="preflight,unpack,data,configure,build,cuda_test,memcheck,sync,train,bench,cpu_test"
+    all) steps="preflight,unpack,data,configure,build,cuda_test,memcheck,sync,nccl,train,bench,cpu_test"
          budget=${budget:-560} ;;
     *) echo "gpu-check: --phase must be 1, 2 or all, got '$phase'" >&2; exit 2 ;;
   esac
 fi
 steps=$(echo ",$steps," | sed -e 's/,env,/,preflight,/g' -e 's/,test,/,cuda_test,cpu_test,/g' -e 's/^,//' -e 's/,$//')
-known=",preflight,unpack,data,configure,build,cuda_test,memcheck,sync,train,bench,cpu_test,"
+known=",preflight,unpack,data,configure,build,cuda_test,memcheck,sync,nccl,train,bench,cpu_test,"
 IFS=, read -r -a step_list <<<"$steps"
 for st in "${step_list[@]}"; do
   [[ "$known" == *",$st,"* ]] || { echo "gpu-check: unknown step '$st' (steps:${known//,/ })" >&2; exit 2; }
@@ -105,7 +106,7 @@ done
 
 # Each step's own limit in seconds; the budget left lowers it.
 declare -A caps=([preflight]=20 [unpack]=60 [data]=30 [configure]=120 [build]=330 [cuda_test]=300
-                 [memcheck]=120 [sync]=60 [train]=150 [bench]=200 [cpu_test]=200
+                 [memcheck]=120 [sync]=60 [nccl]=60 [train]=150 [bench]=200 [cpu_test]=200
                  [bench_trim]=100 [bench_torch]=100 [bench_cmp]=20)
 
 if [ $dry_run = 1 ]; then
@@ -423,6 +424,17 @@ if want sync; then
     record sync SKIPPED 0 "no trim_cuda_tests"
   else
     TRIM_CUDA_SYNC=1 run_step sync "$run_log" 0 "$root/$build/test/trim_cuda_tests" "[ops],[reduce],[loss]"
+  fi
+fi
+
+# ---- nccl: the NCCL backend on one rank (all-reduce, broadcast, the overlapped bucket path) ----
+if want nccl; then
+  if ! built || [ ! -x "$root/$build/test/trim_cuda_tests" ]; then
+    record nccl SKIPPED 0 "no trim_cuda_tests"
+  elif ! grep -qE '^NCCL_LIBRARY:FILEPATH=/' "$root/$build/CMakeCache.txt"; then
+    record nccl FAILED 0 "CMake found no NCCL: the build has no NCCL backend"
+  else
+    run_step nccl "$run_log" 0 "$root/$build/test/trim_cuda_tests" "[nccl]"
   fi
 fi
 

@@ -1,8 +1,10 @@
 #include "apps/runner/app_main.h"
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 
+#include "apps/runner/data_parallel.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/trainer.h"
 #include "core/error.h"
@@ -19,7 +21,9 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
   app.add_option("--set", sets, "override a manifest value: --set optimizer.lr=0.05 (repeatable)");
   app.add_flag("--resume", resume, "continue the run from <output>/checkpoint.safetensors");
   CLI11_PARSE(app, argc, argv);
+  install_termination_handler();  // SIGTERM: checkpoint where training stands, then stop
   try {
+    dist::launch();  // under mpirun: this process's rank (before any device is chosen)
     Manifest m = load_manifest(manifest, sets);
     TrainOptions options;
     options.resume = resume;
@@ -34,10 +38,18 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
       pc.finish();
       summary = train(m, *method, options);
     }
-    std::printf("%s\n", summary.dump(2).c_str());
+    if (summary.empty() && termination_requested()) {
+      dist::shutdown();
+      return 128 + SIGTERM;
+    }
+    if (dist::launch().rank == 0) std::printf("%s\n", summary.dump(2).c_str());
   } catch (...) {
-    return report_exception(spec.name.c_str());  // any exception: one line, exit status 1
+    int status = report_exception(spec.name.c_str());  // any exception: one line, exit status 1
+    // A rank that raises ends the job at once, so no other rank waits for it in a collective.
+    if (dist::launch().world > 1) dist::abort_job(status);
+    return status;
   }
+  dist::shutdown();
   return 0;
 }
 

@@ -95,7 +95,7 @@ void check_group(const std::string& path, const std::string& prefix,
 
 void save_checkpoint(const std::string& path, const Module& model, const SgdBase& optimizer,
                      const TrainingMethod& method, const Generator& generator, const TrainProgress& p,
-                     const std::string& manifest) {
+                     const std::string& manifest, const DataParallelShape& shape) {
   std::vector<NamedTensor> tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.push_back({kPrefixModel + name, t});
   for (const auto& [name, t] : optimizer.state()) tensors.push_back({kPrefixOptim + name, t});
@@ -115,6 +115,8 @@ void save_checkpoint(const std::string& path, const Module& model, const SgdBase
       {"trim.manifest", manifest},
       {"trim.method.name", method.name()},
       {"trim.method", method.state_json().dump()},
+      {"trim.world_size", std::to_string(shape.world_size)},
+      {"trim.global_batch", std::to_string(shape.global_batch)},
   };
   save_safetensors(path, tensors, meta);
 }
@@ -148,6 +150,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   p.seconds = meta.real("trim.seconds");
   ck.rng_seed = meta.unsigned_integer("trim.rng.seed");
   ck.rng_offset = meta.unsigned_integer("trim.rng.offset");
+  if (file.metadata.count("trim.world_size")) ck.shape.world_size = meta.integer_in("trim.world_size", 1, kMax, "ranks");
+  if (file.metadata.count("trim.global_batch"))
+    ck.shape.global_batch = meta.integer_in("trim.global_batch", 0, kMax, "examples per step");
   ck.manifest = meta.text("trim.manifest");
   ck.method_name = meta.text("trim.method.name");
   ck.method = nlohmann::json::parse(meta.text("trim.method"), nullptr, false);

@@ -28,6 +28,13 @@ struct TrainProgress {
   double seconds = 0.0;   // training time so far, over all sessions
 };
 
+// How the run that wrote a checkpoint divided its data: ranks, and examples per step over all of
+// them (0: unknown, a checkpoint from before these keys).
+struct DataParallelShape {
+  int64_t world_size = 1;
+  int64_t global_batch = 0;
+};
+
 // A checkpoint read into memory and checked for form, not yet applied to anything.
 struct Checkpoint {
   std::string path;
@@ -36,6 +43,7 @@ struct Checkpoint {
   std::string manifest;       // the manifest it was written with
   nlohmann::json method;      // the method's JSON state (null when it has none)
   std::string method_name;
+  DataParallelShape shape;  // "trim.world_size", "trim.global_batch" (absent: 1 rank, unknown batch)
   std::vector<std::pair<std::string, Tensor>> model;  // "model.<name>" without the prefix
   std::map<std::string, Tensor> optim, method_tensors;
 };
@@ -46,7 +54,7 @@ struct Checkpoint {
 // "trim.manifest", the method as "trim.method.name" and its JSON state as "trim.method".
 void save_checkpoint(const std::string& path, const Module& model, const SgdBase& optimizer,
                      const TrainingMethod& method, const Generator& generator, const TrainProgress& progress,
-                     const std::string& manifest);
+                     const std::string& manifest, const DataParallelShape& shape = {});
 
 // Reads the whole file and checks its form before anything is applied or written: a regular file,
 // the data checksum (required), the format, tensor name prefixes, integers in range, finite

@@ -72,6 +72,13 @@ RunConfig parse_run_config(const Manifest& m) {
   if (r.data.mean.size() != r.data.stddev.size() || r.data.mean.empty())
     data.fail("std", "mean and std need the same number of entries, 1 to 4 (one per channel)");
 
+  // Data parallelism (mpirun -np N): only how gradients travel; a manifest trains the same without it.
+  Config dist = root.child("distributed", true);
+  r.distributed.bucket_mb = dist.real_in("bucket_mb", 25.0, Interval{1.0 / 1024.0, 65536.0});
+  r.distributed.first_bucket_mb = dist.real_in("first_bucket_mb", 1.0, Interval{1.0 / 1024.0, 65536.0});
+  r.distributed.overlap = dist.get<bool>("overlap", true);
+  r.distributed.timeout_seconds = dist.real_in("timeout_seconds", 300.0, Interval{0.0, kMaxSeconds});  // 0: no limit
+
   root.accept("model");
   if (!m.json.contains("model")) root.fail("model", "required object is missing");
   if (!m.json["model"].is_object()) root.fail("model", "expected an object, found " + describe_json(m.json["model"]));

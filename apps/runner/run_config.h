@@ -25,6 +25,14 @@ struct DataConfig {
   DataOptions options;              // the dataset-specific keys (data/data_options.h)
 };
 
+// The manifest's optional "distributed" section.
+struct DistributedConfig {
+  double bucket_mb = 25.0;       // gradient bucket size (DDP's bucket_cap_mb)
+  double first_bucket_mb = 1.0;  // the first bucket (the last parameters) small, so its reduce starts early
+  bool overlap = true;           // false: one plain all-reduce per bucket after backward
+  double timeout_seconds = 300.0;  // a collective waiting longer ends the job (0: wait forever)
+};
+
 struct RunConfig {
   std::string name;
   std::string device = "auto";
@@ -33,6 +41,7 @@ struct RunConfig {
   int threads = 0;  // CPU threads; 0 = all cores
   bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
   DataConfig data;
+  DistributedConfig distributed;
   nlohmann::json model;   // the model spec, read by build_model
   nlohmann::json method;  // the "pruning" section (null when absent), read by the method
   SgdOptions sgd;

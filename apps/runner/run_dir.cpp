@@ -34,7 +34,7 @@ bool is_run_file(const std::string& name) {
 
 }  // namespace
 
-RunDir::RunDir(std::string path) : path_(std::move(path)) {
+RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(writes) {
   if (path_.empty()) throw Error("the output folder name is empty; expected a run folder (--set output=...)");
   if (path_exists(path_)) {
     std::error_code ec;
@@ -73,19 +73,23 @@ RunDir::RunDir(std::string path) : path_(std::move(path)) {
 bool RunDir::has_checkpoint() const { return path_exists(checkpoint_path()); }
 
 void RunDir::remove_stale_temporaries() const {
+  if (!writes_) return;
   for (const std::string& name : trim::remove_stale_temporaries(path_))
     log_info(cat(path_, ": removed ", name, ", left by a write that was killed"));
 }
 
 void RunDir::write_manifest(const nlohmann::json& manifest) const {
+  if (!writes_) return;
   write_file_atomic(file("manifest.json"), manifest.dump(2) + "\n");
 }
 
 void RunDir::write_summary(const nlohmann::json& summary) const {
+  if (!writes_) return;
   write_file_atomic(file("summary.json"), summary.dump(2) + "\n");
 }
 
 void RunDir::write_metrics() const {
+  if (!writes_) return;
   std::string text;
   for (const nlohmann::json& j : metrics_) text += j.dump() + "\n";
   write_file_atomic(file("metrics.jsonl"), text);

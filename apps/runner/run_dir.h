@@ -15,7 +15,10 @@ class RunDir {
   // metrics.jsonl, summary.json, checkpoint.safetensors and their ".tmp-<pid>" temporaries), and
   // reads metrics.jsonl when present. Throws trim::Error naming the path and what was found
   // (output=/ or a folder of other files is refused, so trim never writes into it).
-  explicit RunDir(std::string path);
+  // writes = false (ranks other than 0 of a data-parallel job): the same checks and the same
+  // in-memory metrics, but every write is skipped (rank 0 alone writes the folder).
+  explicit RunDir(std::string path, bool writes = true);
+  bool writes() const { return writes_; }
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
@@ -39,6 +42,7 @@ class RunDir {
  private:
   void write_metrics() const;
   std::string path_;
+  bool writes_ = true;
   std::vector<nlohmann::json> metrics_;
 };
 

@@ -75,6 +75,7 @@ void ParamStore::finish_backward() {
     impl.grad_holds_value = true;
     if (ready_) ready_(i, slots_[i].offset, slots_[i].numel);
   }
+  if (done_) done_();
 }
 
 void ParamStore::on_grad_ready(std::function<void(size_t, int64_t, int64_t)> hook) {

@@ -72,11 +72,15 @@ class ParamStore {
   void finish_backward();
   // Called with (slot, offset, count) once a parameter's gradient is final in a backward.
   void on_grad_ready(std::function<void(size_t slot, int64_t offset, int64_t count)> hook);
+  // Called at the end of every finish_backward, after the ready hooks: where a data-parallel
+  // reducer waits for its gradient all-reduces, so a step (and clipping) reads averaged gradients.
+  void on_backward_done(std::function<void()> hook) { done_ = std::move(hook); }
 
  private:
   std::vector<ParamSlot> slots_;
   std::map<std::string, Tensor> states_;
   std::function<void(size_t, int64_t, int64_t)> ready_;
+  std::function<void()> done_;
   Tensor params_, grads_, master_;
   Device device_;
   int64_t total_ = 0;

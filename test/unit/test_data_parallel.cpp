@@ -1,0 +1,175 @@
+// The data-parallel gradient reducer against a scripted two-rank communicator (the other rank's
+// gradients are zero, so the average is exactly half): bucket layout, buckets started during
+// backward (overlap) or after it, the step and clipping reading averaged gradients, and the
+// replica digest.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "apps/runner/data_parallel.h"
+#include "core/dist/communicator.h"
+#include "core/ops/ops.h"
+#include "core/optim/param_store.h"
+#include "core/optim/sgd.h"
+#include "layers/layers.h"
+#include "layers/training_method.h"
+
+using namespace trim;
+
+namespace {
+
+// Rank 0 of 2 whose peer contributes zeros: an average halves the data, applied at wait().
+class HalvingComm final : public dist::Communicator {
+ public:
+  HalvingComm() : Communicator(0, 2, 0.0) {}
+  std::string backend() const override { return "test"; }
+  struct Op {
+    float* data;
+    int64_t count;
+  };
+  std::vector<Op> started;
+  int64_t waited = 0;
+  std::unique_ptr<dist::Work> all_reduce_async(float* data, int64_t count, dist::ReduceOp op,
+                                               const std::string&) override {
+    started.push_back({data, count});
+    struct W final : dist::Work {
+      HalvingComm* c;
+      float* d;
+      int64_t n;
+      bool avg;
+      void wait() override {
+        if (avg)
+          for (int64_t i = 0; i < n; ++i) d[i] *= 0.5f;
+        ++c->waited;
+        n = 0;
+      }
+    };
+    auto w = std::make_unique<W>();
+    w->c = this, w->d = data, w->n = count, w->avg = op == dist::ReduceOp::avg;
+    return w;
+  }
+  void broadcast(std::span<const Tensor>, int, const std::string&) override {}
+  void broadcast_host(void*, size_t, int, const std::string&) override {}
+  std::vector<uint64_t> all_gather(uint64_t v, const std::string&) override { return {v, v}; }
+  void all_reduce_host(std::span<double>, dist::ReduceOp, const std::string&) override {}
+  void barrier(const std::string&) override {}
+};
+
+std::vector<float> pattern(int64_t n, float scale) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = scale * float((i * 37) % 101 - 50);
+  return v;
+}
+
+struct Net {
+  std::vector<Tensor> p;
+  Net() {
+    const int64_t shapes[4][2] = {{64, 32}, {64, 1}, {10, 64}, {10, 1}};
+    for (auto& s : shapes) {
+      Tensor t = Tensor::from_vector(Shape{s[0], s[1]}, pattern(s[0] * s[1], 0.01f));
+      if (s[1] == 1) t = t.view(Shape{s[0]});
+      t.set_requires_grad(true);
+      p.push_back(t);
+    }
+  }
+  std::vector<OptimParam> params() const {
+    return {{"fc1.weight", p[0]}, {"fc1.bias", p[1]}, {"fc2.weight", p[2]}, {"fc2.bias", p[3]}};
+  }
+  void backward() const {
+    Tensor x = Tensor::from_vector(Shape{16, 32}, pattern(16 * 32, 0.02f));
+    std::vector<int32_t> y(16);
+    for (int i = 0; i < 16; ++i) y[size_t(i)] = i % 10;
+    Tensor h = relu(linear(x, p[0], p[1]));
+    cross_entropy(linear(h, p[2], p[3]), Tensor::from_vector(Shape{16}, y)).backward();
+  }
+};
+
+DistributedConfig small_buckets(bool overlap) {
+  DistributedConfig c;
+  c.bucket_mb = 4.0 / 1024.0;        // 4 KiB
+  c.first_bucket_mb = 1.0 / 1024.0;  // 1 KiB
+  c.overlap = overlap;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("gradient buckets: reverse parameter order, contiguous, the first one small", "[dist]") {
+  Net net;
+  ParamStore store(net.params());
+  HalvingComm comm;
+  GradientReducer reducer(store, comm, small_buckets(true));
+  const auto& b = reducer.buckets();
+  // Slots: fc1.weight 2048, fc1.bias 64, fc2.weight 640, fc2.bias 10 elements. Reverse order with
+  // a 1 KiB first bucket: {fc2.bias, fc2.weight} (2.6 KiB >= 1 KiB), then {fc1.bias, fc1.weight}.
+  REQUIRE(b.size() == 2);
+  CHECK(b[0].first_slot == 2);
+  CHECK(b[0].end_slot == 4);
+  CHECK(b[1].first_slot == 0);
+  CHECK(b[1].end_slot == 2);
+  CHECK(b[1].offset == 0);
+  CHECK(b[1].offset + b[1].count == b[0].offset);  // contiguous, padding included
+  CHECK(b[0].offset + b[0].count == store.slot(3).offset + store.slot(3).numel);
+}
+
+TEST_CASE("gradient reducer: buckets start during backward (overlap) or after it, and the step sees averages",
+          "[dist]") {
+  Net plain_net;
+  ParamStore plain(plain_net.params());
+  plain.zero_grad();
+  plain_net.backward();
+  plain.finish_backward();
+  std::vector<float> half = plain.grads().to_vector<float>();
+  for (float& g : half) g *= 0.5f;
+
+  for (bool overlap : {true, false}) {
+    Net net;
+    auto store = std::make_shared<ParamStore>(net.params());
+    HalvingComm comm;
+    GradientReducer reducer(*store, comm, small_buckets(overlap));
+    SgdOptions o;
+    o.lr = 0.1f;
+    o.momentum = 0.0f;
+    o.clip_grad_norm = 1e6f;  // records the norm it saw, clips nothing
+    DenseSgd opt(store, o);
+    for (int step = 0; step < 2; ++step) {
+      comm.started.clear();
+      comm.waited = 0;
+      opt.zero_grad();
+      net.backward();
+      // Backward fired every parameter's ready hook: with overlap both buckets are already on
+      // their way (the last parameters' first), without it none is.
+      CHECK(comm.started.size() == (overlap ? 2u : 0u));
+      CHECK(comm.waited == 0);
+      std::vector<float> before = store->params().to_vector<float>();
+      opt.step();  // finish_backward waits for the buckets first
+      CHECK(comm.started.size() == 2);
+      CHECK(comm.waited == 2);
+      CHECK(comm.started[0].data == store->grads().data<float>() + reducer.buckets()[0].offset);
+      CHECK(store->grads().to_vector<float>() == (step == 0 ? half : store->grads().to_vector<float>()));
+      double norm = 0.0;
+      for (float g : store->grads().to_vector<float>()) norm += double(g) * double(g);
+      CHECK(opt.last_grad_norm() == Approx(std::sqrt(norm)).epsilon(1e-5));
+      std::vector<float> after = store->params().to_vector<float>();
+      std::vector<float> g = store->grads().to_vector<float>();
+      for (size_t i = 0; i < after.size(); i += 97) CHECK(after[i] == Approx(before[i] - 0.1f * g[i]).margin(1e-6));
+    }
+    CHECK(reducer.take_exposed_seconds() >= 0.0);
+  }
+}
+
+TEST_CASE("replica digest: identical state hashes alike, one changed element names its tensor", "[dist]") {
+  Net a, b;
+  ParamStore sa(a.params()), sb(b.params());
+  auto model = std::make_shared<Sequential>();
+  DenseTraining dense;
+  ReplicaDigest da = replica_digest(sa, *model, dense), db = replica_digest(sb, *model, dense);
+  CHECK(da.combined == db.combined);
+  REQUIRE(da.names.size() == 4);
+  CHECK(da.names[2] == "fc2.weight");
+  sb.params().data<float>()[sb.slot(2).offset + 5] += 1e-6f;
+  ReplicaDigest dc = replica_digest(sb, *model, dense);
+  CHECK(dc.combined != da.combined);
+  CHECK(dc.hashes[2] != da.hashes[2]);
+  CHECK(dc.hashes[0] == da.hashes[0]);
+}
