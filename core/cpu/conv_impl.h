@@ -16,7 +16,7 @@ void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv
 void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
 void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
 
-// oneDNN's primitives (any groups), cached per shape; defined only when have_onednn().
+// oneDNN's primitives (any groups), cached per shape; in a build without oneDNN they throw.
 // backward_filter honours beta like the GEMM path: beta * gw + fresh, gw unread when beta is 0.
 void onednn_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
 void onednn_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
