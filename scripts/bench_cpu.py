@@ -7,7 +7,8 @@
 Runs, in rounds whose order rotates (so a burst of load from other processes hits every contender
 alike): trim-bench with each CPU convolution backend (TRIM_CPU_CONV=onednn, im2col) and
 scripts/bench_torch.py on the conv layer shapes of SAP's CNN and ResNet-18, then
-`trim-bench model` and scripts/bench_torch_model.py on whole training steps of both networks.
+`trim-bench model` and scripts/bench_torch_model.py on whole training steps of both networks, by
+wall time and (in runs with OMP_WAIT_POLICY=PASSIVE) by process CPU time.
 Each contender's time per case is the minimum over rounds of its fastest timed run: on a shared
 machine load only ever adds time. Writes a markdown report (--out) and, with --readme, replaces
 the text between README's `<!-- bench-cpu -->` and `<!-- /bench-cpu -->` markers with it.
@@ -51,9 +52,11 @@ def commands(build, contender, kind, name, batch, extra):
     return base + ["--device", "cpu", "--shapes", name, "--batch", str(batch)] + extra
 
 
-def env_for(contender, threads):
+def env_for(contender, threads, passive=False):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    env.pop("OMP_WAIT_POLICY", None)  # both sides spin as they would when training alone
+    env.pop("OMP_WAIT_POLICY", None)  # wall time: both sides spin as they would when training alone
+    if passive:  # CPU time: waiting threads sleep, so only work is counted
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     if contender.startswith("trim"):
         env["TRIM_CPU_CONV"] = contender.split()[1]
     return env
@@ -66,12 +69,14 @@ def measure(build, threads, rounds, jobs, tmp):
         order = CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[:r % len(CONTENDERS)]
         for job in jobs:
             kind, name, batch, extra = job
+            passive = kind == "model-cpu"
             for c in order:
-                recs = run(commands(build, c, kind, name, batch, extra), env_for(c, threads),
-                           os.path.join(tmp, "out.jsonl"))
+                recs = run(commands(build, c, "model" if passive else kind, name, batch, extra),
+                           env_for(c, threads, passive), os.path.join(tmp, "out.jsonl"))
                 slot = best.setdefault((job[:3], c), {})
                 for rec in recs:
-                    ms = min(rec["ms_min"], slot.get(rec["shape"], (float("inf"),))[0])
+                    t = rec["cpu_ms_min"] if passive else rec["ms_min"]
+                    ms = min(t, slot.get(rec["shape"], (float("inf"),))[0])
                     slot[rec["shape"]] = (ms, rec.get("name", ""), rec.get("count", 1))
                 print(f"bench_cpu: round {r + 1}/{rounds} {kind} {name} {c}: {len(recs)} cases", file=sys.stderr)
     return best
@@ -96,7 +101,7 @@ def layer_table(best, name, batch):
 
 
 def model_table(best, models):
-    lines = ["Whole training steps (forward, cross-entropy, backward, SGD step) on random input:", "",
+    lines = ["Whole training steps (forward, cross-entropy, backward, SGD step) on random input, wall time:", "",
              "| model | input | trim oneDNN img/s | trim im2col img/s | torch img/s | trim oneDNN/torch time | "
              "trim im2col/torch time |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -106,6 +111,21 @@ def model_table(best, models):
         ips = [1e3 * batch / m for m in ms]
         shape = next(iter(best[(key, 'torch')]))
         lines.append(f"| {name} | {shape.split(' ', 1)[1]} | {ips[0]:.1f} | {ips[1]:.1f} | {ips[2]:.1f} | "
+                     f"{ms[0] / ms[2]:.2f} | {ms[1] / ms[2]:.2f} |")
+    return lines
+
+
+def cpu_table(best, models):
+    lines = ["The same steps by process CPU time (all threads; OMP_WAIT_POLICY=PASSIVE on both sides, so "
+             "threads waiting at a barrier sleep): the steadier measure of work on a shared machine.", "",
+             "| model | input | trim oneDNN CPU ms | trim im2col CPU ms | torch CPU ms | trim oneDNN/torch | "
+             "trim im2col/torch |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, batch, inp in models:
+        key = ("model-cpu", name, batch)
+        ms = [next(iter(best[(key, c)].values()))[0] for c in CONTENDERS]
+        shape = next(iter(best[(key, 'torch')]))
+        lines.append(f"| {name} | {shape.split(' ', 1)[1]} | {ms[0]:.4g} | {ms[1]:.4g} | {ms[2]:.4g} | "
                      f"{ms[0] / ms[2]:.2f} | {ms[1] / ms[2]:.2f} |")
     return lines
 
@@ -123,8 +143,9 @@ def main():
         sys.exit(f"bench_cpu: {build}/bin/trim-bench not found (build trim first)")
 
     import torch  # only for the report's version line
-    jobs = [("layers", n, b, ["--filter", "conv2d", "--iters", "1", "--repeats", "5", "--warmup", "1"]) for n, b in LAYERS]
+    jobs = [("layers", n, b, ["--filter", "conv2d", "--iters", "1", "--repeats", "8", "--warmup", "1"]) for n, b in LAYERS]
     jobs += [("model", n, b, ["--input", i, "--iters", "1", "--repeats", "4", "--warmup", "1"]) for n, b, i in MODELS]
+    jobs += [("model-cpu", n, b, ["--input", i, "--iters", "1", "--repeats", "3", "--warmup", "1"]) for n, b, i in MODELS]
     with tempfile.TemporaryDirectory() as tmp:
         best = measure(build, args.threads, args.rounds, jobs, tmp)
 
@@ -135,7 +156,7 @@ def main():
              ""]
     for n, b in LAYERS:
         lines += layer_table(best, n, b) + [""]
-    lines += model_table(best, MODELS)
+    lines += model_table(best, MODELS) + [""] + cpu_table(best, MODELS)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     out = ROOT / args.out

@@ -93,18 +93,19 @@ def main():
 
     for _ in range(args.warmup):
         step()
-    runs = []
+    runs, cpu_runs = [], []  # wall and process CPU time (all threads), as trim-bench model
     for _ in range(args.repeats):
         sync()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(args.iters):
             step()
         sync()
+        cpu_runs.append((time.process_time() - c0) * 1e3 / args.iters)
         runs.append((time.perf_counter() - t0) * 1e3 / args.iters)
     ms = statistics.median(runs)
     shape = f"{args.name} {args.batch}x{c}x{h}x{w}"
     record = dict(op="model", shape=shape, name=args.name, count=1, ms=ms, ms_min=min(runs), ms_max=max(runs),
-                  images_per_s=1e3 * args.batch / ms, batch=args.batch, iters=args.iters, repeats=args.repeats,
+                  images_per_s=1e3 * args.batch / ms, cpu_ms_min=min(cpu_runs), batch=args.batch, iters=args.iters, repeats=args.repeats,
                   device=str(device), threads=torch.get_num_threads(), framework="torch", torch=torch.__version__)
     line = json.dumps(record) + "\n"
     if args.out:
