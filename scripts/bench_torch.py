@@ -2,7 +2,8 @@
 """PyTorch twin of trim-bench (apps/bench/bench_ops.cpp).
 
 Times forward + backward of conv2d, batch_norm (training mode) and linear on the distinct layer
-shapes of torchvision's ResNet-50 v1.5 at 224x224 and writes one JSON line per case with the same
+shapes of a network (--shapes: torchvision's ResNet-50 v1.5 or ResNet-18 at 224x224, SAP's CNN at
+28x28) and writes one JSON line per case with the same
 "op" and "shape" strings as trim-bench, so scripts/bench_compare.py can join the two. The timing
 method is the same: warm-up steps, then `repeats` runs of `iters` steps each with the device
 synchronised on both sides of every run; the median per-step time is reported.
@@ -14,7 +15,10 @@ the same name turns on trim's cudnnFind search: pass it to both or neither. TF32
 PyTorch's defaults (conv on, matmul off), which are trim's defaults too. trim caps cuDNN's
 workspace at 1 GiB; PyTorch's cap is the free memory.
 
+On the CPU pass the same thread count to both (OMP_NUM_THREADS; torch.set_num_threads follows it).
+
 Usage: python3 scripts/bench_torch.py --device cuda --batch 64 --out torch.jsonl
+       OMP_NUM_THREADS=2 python3 scripts/bench_torch.py --device cpu --shapes resnet18 --batch 8
 """
 import argparse
 import json
@@ -42,21 +46,40 @@ def shape_key(case):
     return f'{case["n"]}x{case["c"]} o{case["out"]}'
 
 
+class Layers:
+    """A network's layers in forward order; distinct() folds repeated shapes into counts."""
+
+    def __init__(self, batch):
+        self.batch, self.all = batch, []
+
+    def conv(self, name, c, hw, out, k, s, input_grad=True):
+        self.all.append(dict(op="conv2d", name=name, n=self.batch, c=c, h=hw, w=hw, out=out,
+                             kernel=k, stride=s, pad=k // 2, input_grad=input_grad))
+        return conv_out(hw, k, s, k // 2)
+
+    def bn(self, name, c, hw):
+        self.all.append(dict(op="batch_norm", name=name, n=self.batch, c=c, h=hw, w=hw))
+
+    def fc(self, name, c, out):
+        self.all.append(dict(op="linear", name=name, n=self.batch, c=c, out=out))
+
+    def distinct(self):
+        out = {}
+        for case in self.all:
+            key = (case["op"], shape_key(case))
+            if key in out:
+                out[key]["count"] += 1
+            else:
+                out[key] = dict(case, count=1)
+        return list(out.values())
+
+
 def resnet50_cases(batch):
     """Every conv, batch-norm and the classifier of ResNet-50 v1.5 (stride on the 3x3 conv of
     each stage's first block, as torchvision), deduplicated by shape in network order."""
-    layers = []
-
-    def conv(name, c, hw, out, k, s, input_grad=True):
-        layers.append(dict(op="conv2d", name=name, n=batch, c=c, h=hw, w=hw, out=out,
-                           kernel=k, stride=s, pad=k // 2, input_grad=input_grad))
-        return conv_out(hw, k, s, k // 2)
-
-    def bn(name, c, hw):
-        layers.append(dict(op="batch_norm", name=name, n=batch, c=c, h=hw, w=hw))
-
-    hw = conv("conv1", 3, 224, 64, 7, 2, input_grad=False)
-    bn("bn1", 64, hw)
+    L = Layers(batch)
+    hw = L.conv("conv1", 3, 224, 64, 7, 2, input_grad=False)
+    L.bn("bn1", 64, hw)
     hw = conv_out(hw, 3, 2, 1)  # the 3x3/2 max-pool (not benchmarked)
     in_c = 64
     for stage, blocks in enumerate([3, 4, 6, 3]):
@@ -65,26 +88,60 @@ def resnet50_cases(batch):
         for b in range(blocks):
             s = 2 if b == 0 and stage > 0 else 1
             p = f"layer{stage + 1}.{b}."
-            conv(p + "conv1", in_c, hw, width, 1, 1)
-            bn(p + "bn1", width, hw)
-            hw2 = conv(p + "conv2", width, hw, width, 3, s)
-            bn(p + "bn2", width, hw2)
-            conv(p + "conv3", width, hw2, out_c, 1, 1)
-            bn(p + "bn3", out_c, hw2)
+            L.conv(p + "conv1", in_c, hw, width, 1, 1)
+            L.bn(p + "bn1", width, hw)
+            hw2 = L.conv(p + "conv2", width, hw, width, 3, s)
+            L.bn(p + "bn2", width, hw2)
+            L.conv(p + "conv3", width, hw2, out_c, 1, 1)
+            L.bn(p + "bn3", out_c, hw2)
             if b == 0:
-                conv(p + "downsample.0", in_c, hw, out_c, 1, s)
-                bn(p + "downsample.1", out_c, hw2)
+                L.conv(p + "downsample.0", in_c, hw, out_c, 1, s)
+                L.bn(p + "downsample.1", out_c, hw2)
             in_c, hw = out_c, hw2
-    layers.append(dict(op="linear", name="fc", n=batch, c=in_c, out=1000))
+    L.fc("fc", in_c, 1000)
+    return L.distinct()
 
-    distinct = {}
-    for case in layers:
-        key = (case["op"], shape_key(case))
-        if key in distinct:
-            distinct[key]["count"] += 1
-        else:
-            distinct[key] = dict(case, count=1)
-    return list(distinct.values())
+
+def resnet18_cases(batch):
+    """torchvision's ResNet-18 at 224x224 (basic blocks; strided first block of stages 2-4 with a
+    1x1 strided downsample)."""
+    L = Layers(batch)
+    hw = L.conv("conv1", 3, 224, 64, 7, 2, input_grad=False)
+    L.bn("bn1", 64, hw)
+    hw = conv_out(hw, 3, 2, 1)
+    in_c = 64
+    for stage in range(4):
+        width = 64 << stage
+        for b in range(2):
+            s = 2 if b == 0 and stage > 0 else 1
+            p = f"layer{stage + 1}.{b}."
+            hw2 = L.conv(p + "conv1", in_c, hw, width, 3, s)
+            L.bn(p + "bn1", width, hw2)
+            L.conv(p + "conv2", width, hw2, width, 3, 1)
+            L.bn(p + "bn2", width, hw2)
+            if s != 1 or in_c != width:
+                L.conv(p + "downsample.0", in_c, hw, width, 1, s)
+                L.bn(p + "downsample.1", width, hw2)
+            in_c, hw = width, hw2
+    L.fc("fc", in_c, 1000)
+    return L.distinct()
+
+
+def sap_cnn_cases(batch):
+    """SAP's CNN on 28x28 (models/cnn.cpp): conv3x3 + BN per width, 2x2 max-pools between."""
+    L = Layers(batch)
+    in_c, hw = 1, 28
+    for i, width in enumerate([64, 128, 256, 512]):
+        L.conv(f"conv{i + 1}", in_c, hw, width, 3, 1, input_grad=i > 0)
+        L.bn(f"bn{i + 1}", width, hw)
+        in_c = width
+        if i < 3:
+            hw //= 2
+    L.fc("fc", in_c, 10)
+    return L.distinct()
+
+
+NETWORKS = {"resnet50": resnet50_cases, "resnet18": resnet18_cases, "sap_cnn": sap_cnn_cases}
 
 
 def make_step(case, device):
@@ -175,6 +232,8 @@ def main():
     ap.add_argument("--iters", type=positive, default=20, help="steps per timed run")
     ap.add_argument("--repeats", type=positive, default=5, help="timed runs per case (median reported)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps before the timed runs")
+    ap.add_argument("--shapes", default="resnet50", choices=sorted(NETWORKS),
+                    help="the network whose layer shapes are timed (default resnet50)")
     ap.add_argument("--filter", default="", help="only cases whose op, layer name or shape contains this")
     ap.add_argument("--out", help="write the JSON lines here instead of stdout")
     ap.add_argument("--cudnn-benchmark", action="store_true",
@@ -193,13 +252,14 @@ def main():
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     torch.backends.cudnn.deterministic = True
 
-    cases = [c for c in resnet50_cases(args.batch)
+    cases = [c for c in NETWORKS[args.shapes](args.batch)
              if args.filter in f'{c["op"]} {c["name"]} {shape_key(c)}']
     if not cases:
-        sys.exit(f"bench_torch: --filter {args.filter!r} matches none of the ResNet-50 cases")
+        sys.exit(f"bench_torch: --filter {args.filter!r} matches none of the {args.shapes} cases")
 
     out = open(args.out, "w") if args.out else sys.stdout
-    print(f"bench_torch: torch {torch.__version__}, {len(cases)} cases on {device}, batch {args.batch}, "
+    print(f"bench_torch: torch {torch.__version__}, {len(cases)} {args.shapes} cases on {device}, "
+          f"{torch.get_num_threads()} threads, batch {args.batch}, "
           f"cudnn {torch.backends.cudnn.version() if device.type == 'cuda' else '-'}, "
           f"tf32 conv {torch.backends.cudnn.allow_tf32} matmul {torch.backends.cuda.matmul.allow_tf32}, "
           f"cudnn benchmark {torch.backends.cudnn.benchmark}",
@@ -211,7 +271,8 @@ def main():
         record = dict(op=case["op"], shape=shape_key(case), name=case["name"], count=case["count"],
                       ms=ms, ms_min=lo, ms_max=hi, batch=args.batch, iters=args.iters,
                       repeats=args.repeats, device=str(device), framework="torch",
-                      torch=torch.__version__, cudnn_benchmark=args.cudnn_benchmark)
+                      torch=torch.__version__, cudnn_benchmark=args.cudnn_benchmark,
+                      shapes=args.shapes)
         out.write(json.dumps(record) + "\n")
         out.flush()
         print(f"bench_torch: [{i + 1}/{len(cases)}] {case['op']} {shape_key(case)}: {ms:.4g} ms",

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config python3
   libopenblas-openmp-dev        # CPU GEMM that shares OpenMP's thread pool with trim's loops
+  libdnnl-dev ocl-icd-opencl-dev  # oneDNN 2.6 (OpenMP build): CPU convolutions (TRIM_DNNL); its CMake
+                                # config requires OpenCL (a recommends, which setup does not install)
   nlohmann-json3-dev catch2 libfmt-dev libcli11-dev zlib1g-dev
   libturbojpeg0-dev libpng-dev libopenmpi-dev openmpi-bin
   dataset-fashion-mnist         # /usr/share/datasets/fashion-mnist/*.gz

@@ -1,9 +1,11 @@
 // trim-bench: times forward + backward of conv2d, batch_norm (training mode) and linear on the
-// distinct layer shapes of torchvision's ResNet-50 v1.5 at 224x224, one JSON line per case:
+// distinct layer shapes of a network (--shapes: torchvision's ResNet-50 v1.5 or ResNet-18 at
+// 224x224, or SAP's CNN at 28x28), one JSON line per case:
 //   {"op":"conv2d","shape":"64x256x56x56 k1 s1 p0 o64","name":"layer1.1.conv1","count":2,"ms":...}
 // scripts/bench_torch.py builds the same cases with the same shape strings and the same timing
 // method, and scripts/bench_compare.py joins the two files into a trim/PyTorch ratio table.
-// Absolute times here mean little on their own; the ratio measured in one run on one GPU does.
+// Absolute times here mean little on their own; the ratio measured in one run on one machine does.
+// `trim-bench model NAME` times whole training steps instead (bench_model.cpp).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -17,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench/bench_model.h"
 #include "core/autograd/node.h"
+#include "core/cpu/conv_backend.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -34,12 +38,12 @@ using trim::Tensor;
 // for batch_norm [n, c, h, w] is the activation; for linear the input is [n, c] and w is [out, c].
 struct Case {
   std::string op;
-  std::string name;  // the first ResNet-50 layer with this shape
+  std::string name;  // the first layer of the network with this shape
   int64_t n = 0, c = 0, h = 0, w = 0;
   int64_t out = 0;
   int kernel = 1, stride = 1, pad = 0;
   bool input_grad = true;  // false for the stem: the image needs no gradient
-  int count = 1;           // how often the shape occurs in one ResNet-50 pass
+  int count = 1;           // how often the shape occurs in one pass of the network
 
   // The join key with the PyTorch results; bench_torch.py writes exactly the same strings.
   std::string shape() const {
@@ -50,25 +54,49 @@ struct Case {
   }
 };
 
-// Every conv, batch-norm and the classifier of ResNet-50 v1.5 (stride on the 3x3 conv of each
-// stage's first block, as torchvision), deduplicated by shape in network order with a count.
-std::vector<Case> resnet50_cases(int64_t batch) {
+// Collects a network's layers in forward order; distinct() folds repeated shapes into counts.
+struct Layers {
+  int64_t batch;
   std::vector<Case> all;
-  auto conv = [&](const std::string& name, int64_t c, int64_t hw, int64_t out, int k, int s, bool input_grad) {
+
+  // Returns the output size.
+  int64_t conv(const std::string& name, int64_t c, int64_t hw, int64_t out, int k, int s, bool input_grad = true) {
     Case x;
     x.op = "conv2d", x.name = name, x.n = batch, x.c = c, x.h = hw, x.w = hw, x.out = out;
     x.kernel = k, x.stride = s, x.pad = k / 2, x.input_grad = input_grad;
     all.push_back(x);
     return trim::window_out(hw, k, s, k / 2);
-  };
-  auto bn = [&](const std::string& name, int64_t c, int64_t hw) {
+  }
+  void bn(const std::string& name, int64_t c, int64_t hw) {
     Case x;
     x.op = "batch_norm", x.name = name, x.n = batch, x.c = c, x.h = hw, x.w = hw;
     all.push_back(x);
-  };
+  }
+  void fc(const std::string& name, int64_t c, int64_t out) {
+    Case x;
+    x.op = "linear", x.name = name, x.n = batch, x.c = c, x.out = out;
+    all.push_back(x);
+  }
+  std::vector<Case> distinct() const {
+    std::vector<Case> out;
+    std::map<std::string, size_t> seen;
+    for (const Case& x : all) {
+      auto [it, fresh] = seen.try_emplace(x.op + "|" + x.shape(), out.size());
+      if (fresh)
+        out.push_back(x);
+      else
+        ++out[it->second].count;
+    }
+    return out;
+  }
+};
 
-  int64_t hw = conv("conv1", 3, 224, 64, 7, 2, false);
-  bn("bn1", 64, hw);
+// Every conv, batch-norm and the classifier of ResNet-50 v1.5 (stride on the 3x3 conv of each
+// stage's first block, as torchvision), deduplicated by shape in network order with a count.
+std::vector<Case> resnet50_cases(int64_t batch) {
+  Layers L{batch, {}};
+  int64_t hw = L.conv("conv1", 3, 224, 64, 7, 2, false);
+  L.bn("bn1", 64, hw);
   hw = trim::window_out(hw, 3, 2, 1);  // the 3x3/2 max-pool (not benchmarked)
   int64_t in_c = 64;
   const int blocks[4] = {3, 4, 6, 3};
@@ -77,33 +105,72 @@ std::vector<Case> resnet50_cases(int64_t batch) {
     for (int b = 0; b < blocks[stage]; ++b) {
       const int s = (b == 0 && stage > 0) ? 2 : 1;
       const std::string p = trim::cat("layer", stage + 1, ".", b, ".");
-      conv(p + "conv1", in_c, hw, width, 1, 1, true);
-      bn(p + "bn1", width, hw);
-      const int64_t hw2 = conv(p + "conv2", width, hw, width, 3, s, true);
-      bn(p + "bn2", width, hw2);
-      conv(p + "conv3", width, hw2, out_c, 1, 1, true);
-      bn(p + "bn3", out_c, hw2);
+      L.conv(p + "conv1", in_c, hw, width, 1, 1);
+      L.bn(p + "bn1", width, hw);
+      const int64_t hw2 = L.conv(p + "conv2", width, hw, width, 3, s);
+      L.bn(p + "bn2", width, hw2);
+      L.conv(p + "conv3", width, hw2, out_c, 1, 1);
+      L.bn(p + "bn3", out_c, hw2);
       if (b == 0) {
-        conv(p + "downsample.0", in_c, hw, out_c, 1, s, true);
-        bn(p + "downsample.1", out_c, hw2);
+        L.conv(p + "downsample.0", in_c, hw, out_c, 1, s);
+        L.bn(p + "downsample.1", out_c, hw2);
       }
       in_c = out_c, hw = hw2;
     }
   }
-  Case fc;
-  fc.op = "linear", fc.name = "fc", fc.n = batch, fc.c = in_c, fc.out = 1000;
-  all.push_back(fc);
+  L.fc("fc", in_c, 1000);
+  return L.distinct();
+}
 
-  std::vector<Case> distinct;
-  std::map<std::string, size_t> seen;
-  for (const Case& x : all) {
-    auto [it, fresh] = seen.try_emplace(x.op + "|" + x.shape(), distinct.size());
-    if (fresh)
-      distinct.push_back(x);
-    else
-      ++distinct[it->second].count;
+// torchvision's ResNet-18 at 224x224: basic blocks of two 3x3 convs, the first block of stages
+// 2-4 strided with a 1x1 strided downsample.
+std::vector<Case> resnet18_cases(int64_t batch) {
+  Layers L{batch, {}};
+  int64_t hw = L.conv("conv1", 3, 224, 64, 7, 2, false);
+  L.bn("bn1", 64, hw);
+  hw = trim::window_out(hw, 3, 2, 1);  // the 3x3/2 max-pool (not benchmarked)
+  int64_t in_c = 64;
+  for (int stage = 0; stage < 4; ++stage) {
+    const int64_t width = int64_t(64) << stage;
+    for (int b = 0; b < 2; ++b) {
+      const int s = (b == 0 && stage > 0) ? 2 : 1;
+      const std::string p = trim::cat("layer", stage + 1, ".", b, ".");
+      const int64_t hw2 = L.conv(p + "conv1", in_c, hw, width, 3, s);
+      L.bn(p + "bn1", width, hw2);
+      L.conv(p + "conv2", width, hw2, width, 3, 1);
+      L.bn(p + "bn2", width, hw2);
+      if (s != 1 || in_c != width) {
+        L.conv(p + "downsample.0", in_c, hw, width, 1, s);
+        L.bn(p + "downsample.1", width, hw2);
+      }
+      in_c = width, hw = hw2;
+    }
   }
-  return distinct;
+  L.fc("fc", in_c, 1000);
+  return L.distinct();
+}
+
+// SAP's CNN on 28x28 Fashion-MNIST (models/cnn.cpp make_sap_cnn): conv3x3 + BN per width
+// 64, 128, 256, 512, a 2x2 max-pool between them (not benchmarked), the 10-way classifier.
+std::vector<Case> sap_cnn_cases(int64_t batch) {
+  Layers L{batch, {}};
+  int64_t in_c = 1, hw = 28;
+  const int64_t widths[4] = {64, 128, 256, 512};
+  for (int i = 0; i < 4; ++i) {
+    L.conv(trim::cat("conv", i + 1), in_c, hw, widths[i], 3, 1, i > 0);
+    L.bn(trim::cat("bn", i + 1), widths[i], hw);
+    in_c = widths[i];
+    if (i < 3) hw /= 2;
+  }
+  L.fc("fc", in_c, 10);
+  return L.distinct();
+}
+
+std::vector<Case> network_cases(const std::string& net, int64_t batch) {
+  if (net == "resnet50") return resnet50_cases(batch);
+  if (net == "resnet18") return resnet18_cases(batch);
+  if (net == "sap_cnn") return sap_cnn_cases(batch);
+  throw trim::Error(trim::cat("--shapes: expected resnet50, resnet18 or sap_cnn, found '", net, "'"));
 }
 
 Tensor randn(const Shape& shape, float stddev, Device d) {
@@ -202,10 +269,14 @@ Timing time_steps(const std::function<void()>& step, Device d, int warmup, int i
 }
 
 int run(int argc, char** argv) {
-  std::string device_spec = "cuda", out_path, filter;
+  if (argc > 1 && std::string(argv[1]) == "model") return trim::bench::run_model(argc - 1, argv + 1);
+  std::string device_spec = "cuda", out_path, filter, shapes = "resnet50";
   int64_t batch = 64;
   int iters = 20, repeats = 5, warmup = 5;
-  CLI::App app{"trim-bench: forward + backward timings of conv2d, batch_norm and linear on ResNet-50 shapes"};
+  CLI::App app{"trim-bench: forward + backward timings of conv2d, batch_norm and linear on a network's layer shapes "
+               "(`trim-bench model --help`: whole training steps)"};
+  app.add_option("--shapes", shapes, "the network whose layer shapes are timed: resnet50 | resnet18 | sap_cnn")
+      ->capture_default_str();
   app.add_option("--device", device_spec, "cpu | cuda | cuda:N | auto")->capture_default_str();
   app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--iters", iters, "steps per timed run")->capture_default_str()->check(CLI::Range(1, 1000000));
@@ -231,12 +302,12 @@ int run(int argc, char** argv) {
   trim::set_benchmark(cudnn_benchmark);
   trim::set_deterministic(true);  // trim's default; bench_torch.py sets cudnn.deterministic = True too
   std::vector<Case> cases;
-  for (const Case& k : resnet50_cases(batch)) {
+  for (const Case& k : network_cases(shapes, batch)) {
     const std::string text = k.op + " " + k.name + " " + k.shape();
     if (filter.empty() || text.find(filter) != std::string::npos) cases.push_back(k);
   }
   if (cases.empty())
-    throw trim::Error(trim::cat("--filter '", filter, "' matches none of the ResNet-50 cases"));
+    throw trim::Error(trim::cat("--filter '", filter, "' matches none of the ", shapes, " cases"));
 
   std::ofstream file;
   if (!out_path.empty()) {
@@ -245,7 +316,7 @@ int run(int argc, char** argv) {
   }
   std::ostream& out = out_path.empty() ? std::cout : file;
 
-  trim::log_info(trim::cat("trim-bench: ", cases.size(), " cases on ", d.str(), ", batch ", batch, ", ", warmup,
+  trim::log_info(trim::cat("trim-bench: ", cases.size(), " ", shapes, " cases on ", d.str(), ", batch ", batch, ", ", warmup,
                            " warm-up + ", repeats, " x ", iters, " timed steps each, cuDNN algorithms by ",
                            cudnn_benchmark ? "timing (cudnnFind)" : "heuristics"));
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -260,7 +331,8 @@ int run(int argc, char** argv) {
                         {"count", k.count},     {"ms", t.median_ms},    {"ms_min", t.min_ms},
                         {"ms_max", t.max_ms},   {"batch", batch},       {"iters", iters},
                         {"repeats", repeats},   {"device", d.str()},    {"framework", "trim"},
-                        {"cudnn_benchmark", cudnn_benchmark}};
+                        {"cudnn_benchmark", cudnn_benchmark}, {"shapes", shapes},
+                        {"cpu_conv", trim::cpu::conv_backend_name(trim::cpu::conv_backend())}};
     out << j.dump() << "\n" << std::flush;
     trim::log_info(trim::cat("trim-bench: [", i + 1, "/", cases.size(), "] ", k.op, " ", k.shape(), ": ", t.median_ms,
                              " ms"));

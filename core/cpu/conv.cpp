@@ -1,14 +1,20 @@
-// Convolution on the CPU: im2col + GEMM per image (and per group), images spread across threads;
-// depthwise convolutions take the direct kernels of conv_depthwise.cpp instead.
+// Convolution on the CPU: the dispatch between the backends (conv_backend.h) and the im2col + GEMM
+// path: im2col + GEMM per image (and per group), images spread across threads; depthwise
+// convolutions take the direct kernels of conv_depthwise.cpp, the oneDNN path is conv_onednn.cpp.
 // Each thread's GEMMs run single-threaded (OpenBLAS's OpenMP build does so inside a parallel
 // region); with fewer images than threads the images run in turn and each GEMM uses all threads.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "core/cpu/conv_backend.h"
 #include "core/cpu/conv_impl.h"
+#include "core/error.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::cpu {
@@ -185,18 +191,76 @@ void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, 
     for (size_t i = 0; i < wsize; ++i) GW[i] = beta * GW[i] + fresh[i];
 }
 
+namespace {
+
+// The backend until set_conv_backend: TRIM_CPU_CONV if set, else oneDNN where built in.
+ConvBackend initial_backend() {
+  const char* env = std::getenv("TRIM_CPU_CONV");
+  if (!env || !*env) return have_onednn() ? ConvBackend::onednn : ConvBackend::im2col;
+  const std::string v = env;
+  if (v == "im2col") return ConvBackend::im2col;
+  if (v == "onednn") {
+    TRIM_CHECK(have_onednn(), "TRIM_CPU_CONV=onednn: this build of trim has no oneDNN (configure with TRIM_DNNL=ON)");
+    return ConvBackend::onednn;
+  }
+  throw Error(cat("TRIM_CPU_CONV: expected im2col or onednn, found '", v, "'"));
+}
+
+std::atomic<ConvBackend>& backend_slot() {
+  static std::atomic<ConvBackend> b{initial_backend()};
+  return b;
+}
+
+bool use_onednn() { return backend_slot().load(std::memory_order_relaxed) == ConvBackend::onednn; }
+
+}  // namespace
+
+bool have_onednn() {
+#ifdef TRIM_HAVE_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+
+ConvBackend conv_backend() { return backend_slot().load(); }
+
+void set_conv_backend(ConvBackend b) {
+  TRIM_CHECK(b != ConvBackend::onednn || have_onednn(),
+             "set_conv_backend(onednn): this build of trim has no oneDNN (configure with TRIM_DNNL=ON)");
+  backend_slot().store(b);
+}
+
+const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::onednn ? "onednn" : "im2col"; }
+
+#ifndef TRIM_HAVE_DNNL
+// Never reached (use_onednn() is false without oneDNN); defined so the dispatch links.
+void onednn_conv2d_forward(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&) {
+  throw Error("trim was built without oneDNN");
+}
+void onednn_conv2d_backward_data(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&) {
+  throw Error("trim was built without oneDNN");
+}
+void onednn_conv2d_backward_filter(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&, float) {
+  throw Error("trim was built without oneDNN");
+}
+#endif
+
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   if (is_depthwise(x.shape(), w.shape(), p)) return depthwise_conv2d_forward(x, w, y, p);
+  if (use_onednn()) return onednn_conv2d_forward(x, w, y, p);
   gemm_conv2d_forward(x, w, y, p);
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   if (is_depthwise(gx.shape(), w.shape(), p)) return depthwise_conv2d_backward_data(gy, w, gx, p);
+  if (use_onednn()) return onednn_conv2d_backward_data(gy, w, gx, p);
   gemm_conv2d_backward_data(gy, w, gx, p);
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   if (is_depthwise(x.shape(), gw.shape(), p)) return depthwise_conv2d_backward_filter(x, gy, gw, p, beta);
+  if (use_onednn()) return onednn_conv2d_backward_filter(x, gy, gw, p, beta);
   gemm_conv2d_backward_filter(x, gy, gw, p, beta);
 }
 

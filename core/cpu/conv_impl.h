@@ -1,7 +1,8 @@
 #pragma once
-// The CPU backend's two convolution algorithms behind cpu::conv2d_* (core/kernels/kernels.h),
-// which run the direct depthwise kernels when is_depthwise() holds and im2col + GEMM otherwise.
-// Declared here for the dispatch, the tests that compare the two and the benchmark.
+// The CPU backend's convolution algorithms behind cpu::conv2d_* (core/kernels/kernels.h), which
+// run the direct depthwise kernels when is_depthwise() holds and otherwise oneDNN or im2col + GEMM
+// as conv_backend.h selects. Declared here for the dispatch, the tests that compare them and the
+// benchmark.
 #include "core/kernels/params.h"
 #include "core/tensor.h"
 
@@ -14,6 +15,12 @@ bool is_depthwise(const Shape& x, const Shape& w, const Conv2dParams& p);
 void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
 void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
 void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
+
+// oneDNN's primitives (any groups), cached per shape; in a build without oneDNN they throw.
+// backward_filter honours beta like the GEMM path: beta * gw + fresh, gw unread when beta is 0.
+void onednn_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
+void onednn_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
+void onednn_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
 
 // Direct depthwise loops, one channel plane per task (requires is_depthwise). The filter gradient
 // sums images in order per channel, so it does not depend on the thread count.

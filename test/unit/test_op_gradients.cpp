@@ -1,7 +1,9 @@
 // Every op of the table (test/support/op_cases.cpp): the CPU backward agrees with central finite
-// differences of the forward.
+// differences of the forward. The whole table runs on the default CPU convolution backend; the
+// conv cases run once more on every backend (im2col + GEMM and, when built in, oneDNN).
 #include <catch2/catch.hpp>
 
+#include "test/support/conv_backend_guard.h"
 #include "test/support/gradcheck.h"
 
 using namespace trim::test;
@@ -12,6 +14,20 @@ TEST_CASE("CPU backward matches finite differences for every op case", "[ops][gr
       std::string worst = check_finite_differences(c);
       INFO(c.name << ": " << worst);
       CHECK(worst.empty());
+    }
+  }
+}
+
+TEST_CASE("CPU conv backward matches finite differences on every convolution backend", "[ops][gradcheck][conv]") {
+  for (trim::cpu::ConvBackend b : conv_backends()) {
+    ConvBackendGuard guard(b);
+    for (const OpCase& c : op_cases()) {
+      if (c.name.rfind("conv2d", 0) != 0) continue;
+      SECTION(std::string(trim::cpu::conv_backend_name(b)) + ": " + c.name) {
+        std::string worst = check_finite_differences(c);
+        INFO(trim::cpu::conv_backend_name(b) << " " << c.name << ": " << worst);
+        CHECK(worst.empty());
+      }
     }
   }
 }
