@@ -85,9 +85,12 @@ def main(folder):
         print("prune_results: matplotlib is missing (python3 -m pip install matplotlib): no plot", file=sys.stderr)
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted({r["method"] for r in runs} - {"dense"}):
-        pts = sorted((100 * r["sparsity"], 100 * r["accuracy"]) for r in runs if r["method"] == method)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+    # One series per method and model: the MLP's, and apart from them the CNNs' (filter GReg, spiking LATS).
+    for method, model in sorted({(r["method"], r["model"]) for r in runs if r["method"] != "dense"}):
+        pts = sorted((100 * r["sparsity"], 100 * r["accuracy"]) for r in runs
+                     if r["method"] == method and r["model"] == model)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if model == "mlp" else "s",
+                label=method if model == "mlp" else f"{method} ({model})")
     for (model, epochs), d in sorted(dense.items()):
         ax.axhline(100 * d["accuracy"], linestyle="--", linewidth=0.8, color="gray")
         ax.text(0.01, 100 * d["accuracy"], f"dense {model}, {epochs} epochs", fontsize=7, va="bottom", color="gray",
