@@ -18,6 +18,8 @@ packages=(
   libgfortran5 libquadmath0                   # OpenBLAS's runtime deps absent on a PyTorch machine
   nlohmann-json3-dev catch2 libfmt-dev libfmt9 libcli11-dev
   zlib1g-dev                                  # zlib.h (FindZLIB)
+  libturbojpeg0 libturbojpeg0-dev             # JPEG decoding (data/image_folder)
+  libpng16-16 libpng-dev                      # PNG decoding
   dataset-fashion-mnist                       # /usr/share/datasets/fashion-mnist/*.gz
 )
 
