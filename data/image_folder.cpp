@@ -1,10 +1,6 @@
 #include "data/image_folder.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -25,24 +21,8 @@ bool is_jpeg_name(const std::string& name) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  int fd = open_regular_file(path, "image");
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw Error(cat(path, ": read error: ", std::strerror(err)));
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buf, buf + n);
-  }
-  ::close(fd);
-  return bytes;
-}
+// The file's bytes, as the decoders read them.
+const uint8_t* bytes_of(const std::string& file) { return reinterpret_cast<const uint8_t*>(file.data()); }
 
 // The sorted names of the sub-folders of `dir`.
 std::vector<std::string> class_names(const fs::path& dir) {
@@ -91,19 +71,19 @@ class ImageFolder : public Dataset {
  private:
   // The file's pixels, at least need_w x need_h where the full image has box_w x box_h (a JPEG
   // DCT-scaled; a PNG, told apart by its signature whatever its name, at full size).
-  DecodedImage decode(const std::vector<uint8_t>& bytes, bool png, double box_w, double box_h, int64_t need,
+  DecodedImage decode(const std::string& bytes, bool png, double box_w, double box_h, int64_t need,
                       const std::string& path) const {
-    if (png) return decode_png(bytes.data(), bytes.size(), opt_.channels, path);
-    return decode_jpeg(bytes.data(), bytes.size(), opt_.channels, box_w, box_h, need, need, path);
+    if (png) return decode_png(bytes_of(bytes), bytes.size(), opt_.channels, path);
+    return decode_jpeg(bytes_of(bytes), bytes.size(), opt_.channels, box_w, box_h, need, need, path);
   }
 
   // Example j: read, decode, crop, resample, flip.
   int32_t make(int64_t j, uint8_t* dst, const ItemContext& ctx) const {
     const Example& ex = examples_[size_t(j)];
-    const std::vector<uint8_t> bytes = read_file(ex.path);
-    const bool png = is_png(bytes.data(), bytes.size());
+    const std::string bytes = read_regular_file(ex.path, "image");
+    const bool png = is_png(bytes_of(bytes), bytes.size());
     const JpegHeader head =
-        png ? png_header(bytes.data(), bytes.size(), ex.path) : jpeg_header(bytes.data(), bytes.size(), ex.path);
+        png ? png_header(bytes_of(bytes), bytes.size(), ex.path) : jpeg_header(bytes_of(bytes), bytes.size(), ex.path);
     const int64_t out = opt_.image_size;
     if (!augment_) {
       // Resize + CenterCrop: the output covers size / resized of each side of the image.

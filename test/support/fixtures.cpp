@@ -4,7 +4,15 @@
 
 #include <atomic>
 
+#include "core/ops/elementwise.h"
+
 namespace trim::test {
+
+Tensor randn(const Shape& s, Generator& g) {
+  Tensor t = Tensor::empty(s);
+  normal_(t, 0.0f, 1.0f, g);
+  return t;
+}
 
 Tensor leaf(const std::vector<float>& values) {
   Tensor t = Tensor::from_vector(Shape{int64_t(values.size())}, values);

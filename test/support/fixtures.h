@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/random/generator.h"
 #include "core/tensor.h"
 
 namespace trim::test {
@@ -11,6 +12,8 @@ namespace trim::test {
 // A fresh, empty directory under the system temp folder, removed when the object dies.
 // A 1-d CPU leaf tensor that requires grad.
 Tensor leaf(const std::vector<float>& values);
+// A CPU tensor of standard normal values drawn from `g`.
+Tensor randn(const Shape& s, Generator& g);
 
 class TempDir {
  public:

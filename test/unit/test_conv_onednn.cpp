@@ -11,17 +11,14 @@
 #include "core/ops/ops.h"
 #include "core/threads.h"
 #include "test/support/conv_backend_guard.h"
+#include "test/support/fixtures.h"
 #include "test/support/gradcheck.h"
 
 using namespace trim;
 
 namespace {
 
-Tensor randn(const Shape& s, Generator& g) {
-  Tensor t = Tensor::empty(s);
-  normal_(t, 0.0f, 1.0f, g);
-  return t;
-}
+using test::randn;
 
 struct Geo {
   Shape x;

@@ -8,17 +8,14 @@
 
 #include "core/cpu/conv_impl.h"
 #include "core/ops/ops.h"
+#include "test/support/fixtures.h"
 #include "test/support/gradcheck.h"
 
 using namespace trim;
 
 namespace {
 
-Tensor randn(const Shape& s, Generator& g) {
-  Tensor t = Tensor::empty(s);
-  normal_(t, 0.0f, 1.0f, g);
-  return t;
-}
+using test::randn;
 
 }  // namespace
 
