@@ -8,6 +8,7 @@
 #include "core/dist/communicator.h"
 #include "core/ops/ops.h"
 #include "core/optim/param_store.h"
+#include "test/support/tiny_mlp.h"
 #include "core/random/generator.h"
 
 using namespace trim;
@@ -16,36 +17,8 @@ namespace {
 
 const Device kGpu = Device::cuda(0);
 
-std::vector<float> iota(int64_t n, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = scale * float((i * 37) % 101 - 50);
-  return v;
-}
-
-// A two-layer perceptron's parameters on the GPU, and the gradients of one backward pass.
-struct Net {
-  std::vector<Tensor> p;
-  Net() {
-    const int64_t shapes[4][2] = {{64, 32}, {64, 1}, {10, 64}, {10, 1}};
-    for (auto& s : shapes) {
-      Tensor t = Tensor::from_vector(Shape{s[0], s[1]}, iota(s[0] * s[1], 0.01f), kGpu);
-      if (s[1] == 1) t = t.view(Shape{s[0]});
-      t.set_requires_grad(true);
-      p.push_back(t);
-    }
-  }
-  std::vector<OptimParam> params() const {
-    return {{"fc1.weight", p[0]}, {"fc1.bias", p[1]}, {"fc2.weight", p[2]}, {"fc2.bias", p[3]}};
-  }
-  void backward() const {
-    Tensor x = Tensor::from_vector(Shape{16, 32}, iota(16 * 32, 0.02f), kGpu);
-    std::vector<int32_t> y(16);
-    for (int i = 0; i < 16; ++i) y[size_t(i)] = i % 10;
-    Tensor labels = Tensor::from_vector(Shape{16}, y, kGpu);
-    Tensor h = relu(linear(x, p[0], p[1]));
-    cross_entropy(linear(h, p[2], p[3]), labels).backward();
-  }
-};
+using test::pattern;
+using Net = test::TinyMlp;
 
 }  // namespace
 
@@ -54,7 +27,7 @@ TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data 
   auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
   CHECK(comm->backend() == "nccl");
   CHECK(comm->world() == 1);
-  std::vector<float> v = iota(1000, 0.5f);
+  std::vector<float> v = pattern(1000, 0.5f);
   Tensor t = Tensor::from_vector(Shape{1000}, v, kGpu);
   comm->all_reduce(t, dist::ReduceOp::sum, "sum");
   CHECK(t.to_vector<float>() == v);
@@ -69,7 +42,7 @@ TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data 
 
 TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][dist]") {
   REQUIRE(dist::built_with_nccl());
-  Net plain_net, ddp_net;
+  Net plain_net(kGpu), ddp_net(kGpu);
   ParamStore plain(plain_net.params()), ddp(ddp_net.params());
   plain.zero_grad();
   plain_net.backward();
