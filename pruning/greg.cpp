@@ -141,7 +141,8 @@ Greg::Greg(std::string name, const Config& cfg) : PruningMethod(std::move(name),
   pretrain_epochs_ = cfg.get<int64_t>("pretrain_epochs", 0);
   if (pretrain_epochs_ < 0) cfg.fail("pretrain_epochs", "must be >= 0 (0: no pretraining round)");
   init_from_ = cfg.get<std::string>("init_from", "");
-  where_init_ = cfg.source() + ": " + cfg.path() + "/init_from";
+  where_ = cfg.source() + ": " + cfg.path();
+  where_init_ = where_ + "/init_from";
   // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
   if (pretrain_epochs_ == 0 && init_from_.empty())
     cfg.fail("pretrain_epochs", "GReg prunes a trained network: set pretrain_epochs > 0 or init_from (a model.safetensors)");
@@ -220,7 +221,7 @@ void Greg::attach(Module& model, ParamStore& store) {
     if (layers_[l].n_prune == 0) continue;
     const ChannelGroup* g = filter_group(groups, set_.names[l]);
     if (!g)
-      throw Error("greg: filter mode would remove output channels of " + set_.names[l] +
+      throw Error(where_ + ": greg filter mode would remove output channels of " + set_.names[l] +
                   ", which are the model's outputs or feed a residual add; exclude it (/pruning/exclude) or give it "
                   "ratio 0 (/pruning/layer_ratios)");
     for (const std::string& o : channel_rows(model, *g)) {

@@ -132,6 +132,7 @@ class Greg final : public PruningMethod {
   double ratio_ = 0.0;
   double delta_, ceiling_, delta_pick_, ceiling_pick_, recover_, mag_limit_, lr_prune_, finetune_lr_;
   int64_t k_u_, k_s_, pretrain_epochs_, reg_epochs_, finetune_epochs_;
+  std::string where_;  // "<manifest>: /pruning", for errors about the section as a whole
   std::string where_reg_epochs_, init_from_, where_init_;
 
   std::vector<Layer> layers_;
