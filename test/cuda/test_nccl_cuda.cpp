@@ -152,7 +152,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
   }
 
   const int64_t m = int64_t(1) << 20;
-  std::vector<int32_t> ints(size_t(m));
+  std::vector<int32_t> ints(static_cast<size_t>(m));
   for (int64_t i = 0; i < m; ++i) ints[size_t(i)] = int32_t(i * 7 - 3);
   const Tensor fresh_ints = Tensor::from_vector(Shape{m}, ints, kGpu);
   Tensor bsrc = Tensor::zeros(Shape{m}, DType::i32, kGpu), bdst = Tensor::zeros(Shape{m}, DType::i32, kGpu);
