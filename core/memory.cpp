@@ -51,12 +51,12 @@ bool keep_freed_host_memory() {
 
 }  // namespace
 
-void* alloc_bytes(Device d, size_t bytes, bool pinned, void** stream) {
+void* alloc_bytes(Device d, size_t bytes, HostMemory host, void** stream) {
   if (stream) *stream = nullptr;
   if (bytes == 0) return nullptr;
   void* p = nullptr;
   if (d.is_cpu()) {
-    if (pinned) {
+    if (host == HostMemory::pinned) {
 #ifdef TRIM_HAVE_CUDA
       p = cuda::malloc_host(bytes);
 #else
@@ -81,12 +81,12 @@ void* alloc_bytes(Device d, size_t bytes, bool pinned, void** stream) {
   return p;
 }
 
-void free_bytes(Device d, void* p, size_t bytes, bool pinned, void* stream) noexcept {
+void free_bytes(Device d, void* p, size_t bytes, HostMemory host, void* stream) noexcept {
   if (!p) return;
   if (d.is_cpu() || (d.index >= 0 && d.index < kMaxCudaDevices)) counter(d).current.fetch_sub(int64_t(bytes));
   if (d.is_cpu()) {
 #ifdef TRIM_HAVE_CUDA
-    if (pinned) return cuda::free_host(p);
+    if (host == HostMemory::pinned) return cuda::free_host(p);
 #endif
     std::free(p);
   } else {
@@ -103,7 +103,8 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     return;
   }
 #ifdef TRIM_HAVE_CUDA
-  cuda::memcpy(dst, dst_dev.is_cuda() ? dst_dev.index : -1, src, src_dev.is_cuda() ? src_dev.index : -1, bytes);
+  auto side = [](Device d) { return d.is_cuda() ? cuda::Location(d.index) : cuda::Location::host(); };
+  cuda::memcpy(dst, side(dst_dev), src, side(src_dev), bytes);
 #else
   TRIM_CHECK(false, "this build of trim has no CUDA backend");
 #endif

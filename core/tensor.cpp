@@ -9,9 +9,9 @@
 namespace trim {
 
 Storage::Storage(size_t n, Device d, bool pin) : bytes(n), device(d), pinned(pin) {
-  ptr = alloc_bytes(d, n, pin, &stream);
+  ptr = alloc_bytes(d, n, pin ? HostMemory::pinned : HostMemory::pageable, &stream);
 }
-Storage::~Storage() { free_bytes(device, ptr, bytes, pinned, stream); }
+Storage::~Storage() { free_bytes(device, ptr, bytes, pinned ? HostMemory::pinned : HostMemory::pageable, stream); }
 
 void Tensor::adopt_compute_stream() const {
   Storage& s = *checked().storage;

@@ -8,6 +8,7 @@
 
 #include "core/cuda/launch.cuh"
 #include "core/cuda/runtime.h"
+#include "core/memory.h"
 #include "core/tensor.h"
 #include "pruning/select_cuda.h"
 #include "pruning/select_math.h"
@@ -88,7 +89,7 @@ int64_t count_zeros(const float* x, int64_t n) {
   count_zeros_kernel<<<cuda::grid_for(n), cuda::kThreads, 0, cuda::stream()>>>(x, n, p);
   TRIM_KERNEL_CHECK();
   unsigned long long host = 0;
-  cuda::memcpy(&host, false, p, true, sizeof host);
+  copy_bytes(&host, Device::cpu(), p, current(), sizeof host);
   return int64_t(host);
 }
 
@@ -99,7 +100,7 @@ void filter_l1(const float* w, int64_t rows, int64_t cols, double* scores_host) 
   auto* d = reinterpret_cast<double*>(scores.data<int32_t>());
   filter_l1_kernel<<<unsigned(rows), cuda::kThreads, 0, cuda::stream()>>>(w, cols, d);
   TRIM_KERNEL_CHECK();
-  cuda::memcpy(scores_host, false, d, true, size_t(rows) * sizeof(double));
+  copy_bytes(scores_host, Device::cpu(), d, current(), size_t(rows) * sizeof(double));
 }
 
 void expand_rows(const std::vector<float>& keep, int64_t cols, float* out) {

@@ -12,6 +12,7 @@ packages=(
   libturbojpeg0-dev libpng-dev libopenmpi-dev openmpi-bin
   dataset-fashion-mnist         # /usr/share/datasets/fashion-mnist/*.gz
   clang libclang-rt-dev         # libFuzzer for the fuzz tests (test/fuzz/)
+  shellcheck                    # lints scripts/gpu-check.sh (CTest gpu_check_plan)
 )
 
 missing=()

@@ -23,11 +23,16 @@ void sync_check(const char* file, int line);
     if (::trim::cuda::sync_each_call()) ::trim::cuda::sync_check(__FILE__, __LINE__); \
   } while (0)
 
+// A failed call is also taken out of the runtime's last-error slot before the throw: the error is
+// reported here, once, and the next TRIM_KERNEL_CHECK (which reads that slot) does not blame an
+// unrelated launch for it. Sticky errors (a kernel fault) stay: every later call reports them anyway.
 #define TRIM_CUDA_CHECK(expr)                                                                          \
   do {                                                                                                 \
     cudaError_t trim_status_ = (expr);                                                                 \
-    if (trim_status_ != cudaSuccess)                                                                   \
+    if (trim_status_ != cudaSuccess) {                                                                 \
+      (void)cudaGetLastError();                                                                        \
       ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cudaGetErrorString(trim_status_))); \
+    }                                                                                                  \
   } while (0)
 
 #define TRIM_CUBLAS_CHECK(expr)                                                                                 \

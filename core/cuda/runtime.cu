@@ -72,7 +72,10 @@ DeviceState& state() {
 struct QuietDeviceGuard {
   explicit QuietDeviceGuard(int d) : target(d) {
     prev = t_device;
-    if (prev < 0 && cudaGetDevice(&prev) != cudaSuccess) prev = -1;
+    if (prev < 0 && cudaGetDevice(&prev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      prev = -1;
+    }
     if (prev != d && cudaSetDevice(d) != cudaSuccess) (void)cudaGetLastError();
   }
   ~QuietDeviceGuard() {
@@ -115,8 +118,10 @@ uint64_t kernel_launches() { return t_launches; }
 
 void sync_check(const char* file, int line) {
   cudaError_t e = cudaDeviceSynchronize();
-  if (e != cudaSuccess)
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // reported here, not again at the next launch check
     fail_at(file, line, cat("TRIM_CUDA_SYNC: the work queued by this call failed: ", cudaGetErrorString(e)));
+  }
 }
 
 const char* cublas_status_name(cublasStatus_t s) {
@@ -143,7 +148,8 @@ int device_count() {
   return n;
 }
 
-void set_device(int index) {
+void set_device(DeviceIndex device) {
+  const int index = device.value();
   check_index(index);
   if (index == t_device) return;
   TRIM_CUDA_CHECK(cudaSetDevice(index));
@@ -160,7 +166,7 @@ int current_device() {
   return t_device;
 }
 
-DeviceGuard::DeviceGuard(int index) : prev_(current_device()) { set_device(index); }
+DeviceGuard::DeviceGuard(DeviceIndex index) : prev_(current_device()) { set_device(index); }
 DeviceGuard::~DeviceGuard() {
   if (prev_ == t_device) return;
   if (cudaSetDevice(prev_) == cudaSuccess) {
@@ -173,7 +179,8 @@ DeviceGuard::~DeviceGuard() {
   }
 }
 
-void* compute_stream(int device) {
+void* compute_stream(DeviceIndex index) {
+  const int device = index.value();
   check_index(device);
   if (cudaStream_t s = g_devices[device].stream.load(std::memory_order_acquire)) return s;
   DeviceGuard on(device);
@@ -191,9 +198,9 @@ static cudaStream_t stream_for(int device) {
 StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream_override) { t_stream_override = s; }
 StreamGuard::~StreamGuard() { t_stream_override = prev_; }
 
-void check_current_device(int index, const char* kernel) {
-  if (index != current_device())
-    throw Error(cat("kernel '", kernel, "' called on a cuda:", index, " tensor while cuda:", current_device(),
+void check_current_device(DeviceIndex index, const char* kernel) {
+  if (index.value() != current_device())
+    throw Error(cat("kernel '", kernel, "' called on a cuda:", index.value(), " tensor while cuda:", current_device(),
                     " is the thread's current device (call set_current_device first)"));
 }
 
@@ -234,7 +241,9 @@ cudnnHandle_t cudnn() {
 }
 int sm_count() { return state().sms; }
 
-void* malloc_on(int device, size_t bytes, void** stream_used) {
+void* malloc_on(DeviceIndex index, size_t bytes, void** stream_used) {
+  const int device = index.value();
+  check_index(device);
   cudaStream_t s = stream_for(device);  // before switching: the override belongs to the caller's device
   DeviceGuard on(device);
   void* p = malloc_on_stream(device, bytes, s);
@@ -242,7 +251,8 @@ void* malloc_on(int device, size_t bytes, void** stream_used) {
   return p;
 }
 
-void free_on(int device, void* p, void* stream_used) noexcept {
+void free_on(DeviceIndex index, void* p, void* stream_used) noexcept {
+  const int device = index.value();
   if (device < 0 || device >= kMaxDevices) return;
   cudaStream_t s = static_cast<cudaStream_t>(stream_used);
   if (!s) s = g_devices[device].stream.load(std::memory_order_acquire);
@@ -270,7 +280,13 @@ void free_host(void* p) noexcept {
   if (cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
 }
 
-void memcpy(void* dst, int dst_device, const void* src, int src_device, size_t bytes) {
+void memcpy(void* dst, Location dst_side, const void* src, Location src_side, size_t bytes) {
+  TRIM_CHECK(!dst_side.is_host() || !src_side.is_host(), "cuda::memcpy: host to host (use std::memcpy)");
+  if (!dst_side.is_host()) check_index(dst_side.device());
+  if (!src_side.is_host()) check_index(src_side.device());
+  // -1 below: the host (the indices are checked non-negative above).
+  const int dst_device = dst_side.is_host() ? -1 : dst_side.device();
+  const int src_device = src_side.is_host() ? -1 : src_side.device();
   if (dst_device >= 0 && src_device >= 0 && dst_device != src_device) {
     // Across GPUs: the copy runs on the destination's compute stream after the work queued on the
     // source's, and the source's stream waits for the copy before it may reuse or free the source.
@@ -300,13 +316,17 @@ void memcpy(void* dst, int dst_device, const void* src, int src_device, size_t b
   if (dst_device < 0 || src_device < 0) TRIM_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
-void memset_zero(int device, void* p, size_t bytes) {
+void memset_zero(DeviceIndex index, void* p, size_t bytes) {
+  const int device = index.value();
+  check_index(device);
   cudaStream_t s = stream_for(device);
   DeviceGuard on(device);
   TRIM_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, s));
 }
 
-void synchronize(int device) {
+void synchronize(DeviceIndex index) {
+  const int device = index.value();
+  check_index(device);
   cudaStream_t own = stream_for(device), compute = static_cast<cudaStream_t>(compute_stream(device));
   DeviceGuard on(device);
   TRIM_CUDA_CHECK(cudaStreamSynchronize(own));
@@ -316,6 +336,7 @@ void synchronize(int device) {
 void set_poison_allocations(bool on) { g_poison.store(on); }
 
 Uploader::Uploader(size_t bytes) : bytes_(bytes) {
+  TRIM_CHECK(bytes > 0 && bytes <= SIZE_MAX / kSlots, cat("Uploader: ", bytes, " bytes per upload"));
   TRIM_CUDA_CHECK(cudaMallocHost(&pinned_, bytes * kSlots));
   for (void*& d : done_) {
     cudaEvent_t e;
@@ -325,11 +346,15 @@ Uploader::Uploader(size_t bytes) : bytes_(bytes) {
 }
 
 Uploader::~Uploader() {
+  // A destructor cannot report: failures are dropped, and cleared so no later launch check
+  // reports them as its own.
+  bool failed = false;
   for (void* d : done_) {
-    cudaEventSynchronize(static_cast<cudaEvent_t>(d));
-    cudaEventDestroy(static_cast<cudaEvent_t>(d));
+    failed |= cudaEventSynchronize(static_cast<cudaEvent_t>(d)) != cudaSuccess;
+    failed |= cudaEventDestroy(static_cast<cudaEvent_t>(d)) != cudaSuccess;
   }
-  cudaFreeHost(pinned_);
+  failed |= cudaFreeHost(pinned_) != cudaSuccess;
+  if (failed) (void)cudaGetLastError();
 }
 
 void Uploader::upload(void* device_dst, const void* src) {

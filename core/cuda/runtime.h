@@ -2,23 +2,57 @@
 // The CUDA runtime as the rest of trim sees it: plain C++ signatures, no CUDA types, so .cpp files
 // of a CUDA build can call it. Every call checks its CUDA status and throws trim::Error on failure.
 // Streams appear as void* (a cudaStream_t).
+//
+// Devices are passed as DeviceIndex and copy endpoints as Location, never as bare ints or bools:
+// select.cu once passed `false, true` for "host, device" after memcpy had switched to device
+// numbers, and both converted silently to devices 0 and 1. test/unit/test_cuda_api_types.cpp
+// proves such calls no longer compile.
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 
 namespace trim::cuda {
 
+// A CUDA device number. Made implicitly from an int and from nothing else: a bool, a char, an
+// unsigned or a 64-bit integer where a device is expected is a compile error. Its range is checked
+// where it is used (index 0..15, else trim::Error).
+class DeviceIndex {
+ public:
+  template <std::same_as<int> I>
+  constexpr DeviceIndex(I index) : value_(index) {}  // NOLINT(google-explicit-constructor): int only
+  constexpr int value() const { return value_; }
+
+ private:
+  int value_;
+};
+
+// One side of a copy: host memory (pageable or pinned) or the memory of one CUDA device. Made
+// only by Location::host() or from a DeviceIndex, so an int cannot mean "the host" by convention.
+class Location {
+ public:
+  static constexpr Location host() { return Location(); }
+  constexpr Location(DeviceIndex device) : host_(false), device_(device.value()) {}  // NOLINT: a device is a location
+  constexpr bool is_host() const { return host_; }
+  constexpr int device() const { return device_; }  // meaningful when !is_host()
+
+ private:
+  constexpr Location() = default;
+  bool host_ = true;
+  int device_ = 0;
+};
+
 int device_count();  // 0 on any error (no driver, no device); never throws
 // Kernels trim itself launched from the calling thread so far (every launch site ends in
 // TRIM_KERNEL_CHECK). Tests use it to show that an optimizer step is one launch.
 uint64_t kernel_launches();
-void set_device(int index);
+void set_device(DeviceIndex index);
 int current_device();  // cached per thread: no driver call once known
 
 // Makes `index` the calling thread's device for the guard's lifetime (no driver call when it
 // already is).
 class DeviceGuard {
  public:
-  explicit DeviceGuard(int index);
+  explicit DeviceGuard(DeviceIndex index);
   ~DeviceGuard();
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
@@ -28,19 +62,19 @@ class DeviceGuard {
 };
 
 // The compute stream of `device` (created on first use; safe from any thread).
-void* compute_stream(int device);
+void* compute_stream(DeviceIndex device);
 
 // Throws a clear error unless `index` is the calling thread's current device (every CUDA kernel
 // dispatch checks this: a kernel launched on another device's stream would fault or race).
-void check_current_device(int index, const char* kernel);
+void check_current_device(DeviceIndex index, const char* kernel);
 
 // Stream-ordered allocations. malloc_on: on `device`, ordered on the calling thread's stream when
 // `device` is current (a StreamGuard's stream, else the compute stream), else on that device's
 // compute stream; *stream receives the stream used, and free_on must be given the stream the
 // memory is ordered on when it is freed (the one it was last used on). free_on never throws (it
 // also runs from destructors during shutdown); a null stream means the device's compute stream.
-void* malloc_on(int device, size_t bytes, void** stream);
-void free_on(int device, void* p, void* stream) noexcept;
+void* malloc_on(DeviceIndex device, size_t bytes, void** stream);
+void free_on(DeviceIndex device, void* p, void* stream) noexcept;
 void* malloc_host(size_t bytes);
 
 // Device memory for the duration of one call on the current device, ordered on the calling
@@ -64,13 +98,14 @@ class Scratch {
 };
 void free_host(void* p) noexcept;
 
-// Copies between host memory (device -1) and device memory. Host <-> device copies run on the
+// Copies `bytes` bytes between host memory and device memory. Host <-> device copies run on the
 // device's stream (the caller's when current) and return once finished, so host buffers may be
 // reused at once. Device <-> device copies across GPUs are ordered after the work queued on both
-// compute streams, and later work on either stream is ordered after the copy.
-void memcpy(void* dst, int dst_device, const void* src, int src_device, size_t bytes);
-void memset_zero(int device, void* p, size_t bytes);
-void synchronize(int device);  // waits for the device's compute stream (and the caller's stream)
+// compute streams, and later work on either stream is ordered after the copy. Host <-> host is
+// refused (use std::memcpy). Element-typed code copies through trim::copy_bytes or Tensor.
+void memcpy(void* dst, Location dst_side, const void* src, Location src_side, size_t bytes);
+void memset_zero(DeviceIndex device, void* p, size_t bytes);
+void synchronize(DeviceIndex device);  // waits for the device's compute stream (and the caller's stream)
 
 // Fills every new CUDA allocation with 0xFF bytes (NaN for f32) so a kernel that leaves part of
 // its output unwritten is caught by a comparison. Off by default; tests turn it on; also on with

@@ -44,7 +44,9 @@ using Clock = std::chrono::steady_clock;
 struct Event {
   cudaEvent_t e = nullptr;
   Event() { TRIM_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming)); }
-  ~Event() { cudaEventDestroy(e); }
+  ~Event() {
+    if (cudaEventDestroy(e) != cudaSuccess) (void)cudaGetLastError();  // cannot report from here
+  }
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 };
@@ -58,7 +60,7 @@ class NcclWork final : public Work {
     done_.reset();
   }
   ~NcclWork() override {
-    if (done_) cudaStreamWaitEvent(cuda::stream(), done_->e, 0);
+    if (done_ && cudaStreamWaitEvent(cuda::stream(), done_->e, 0) != cudaSuccess) (void)cudaGetLastError();
   }
 
  private:
@@ -88,9 +90,12 @@ class NcclCommunicator final : public Communicator {
     }
     cv_.notify_all();
     if (watchdog_.joinable()) watchdog_.join();
-    cudaStreamSynchronize(stream_);
+    // Nothing to report to from a destructor; a failure is cleared so no later launch check
+    // reports it as its own.
+    bool failed = cudaStreamSynchronize(stream_) != cudaSuccess;
     ncclCommDestroy(comm_);
-    cudaStreamDestroy(stream_);
+    failed |= cudaStreamDestroy(stream_) != cudaSuccess;
+    if (failed) (void)cudaGetLastError();
   }
 
   std::string backend() const override { return "nccl"; }
@@ -104,11 +109,31 @@ class NcclCommunicator final : public Communicator {
     return std::make_unique<NcclWork>(finished(what));
   }
 
+  // Out of place, NCCL reads src on the communication stream: these are the forms whose one-rank
+  // result shows whether that stream waited for the caller's work (test/cuda/test_nccl_cuda.cpp).
+  std::unique_ptr<Work> all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
+                                              const std::string& what) override {
+    check_into(src, dst, what);
+    check_on_device(dst, what);
+    TRIM_CHECK(dst.dtype() == DType::f32, what + ": all-reduce needs f32 tensors");
+    after_callers_work();
+    TRIM_NCCL_CHECK(ncclAllReduce(src.raw_data(), dst.raw_data(), size_t(dst.numel()), ncclFloat,
+                                  op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_),
+                    cat("rank ", rank_, ": ", what));
+    return std::make_unique<NcclWork>(finished(what));
+  }
+
+  void broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what) override {
+    check_into(src, dst, what);
+    check_on_device(dst, what);
+    after_callers_work();
+    TRIM_NCCL_CHECK(ncclBroadcast(src.raw_data(), dst.raw_data(), dst.nbytes(), ncclChar, root, comm_, stream_),
+                    cat("rank ", rank_, ": ", what));
+    NcclWork(finished(what)).wait();
+  }
+
   void broadcast(std::span<const Tensor> tensors, int root, const std::string& what) override {
-    for (const Tensor& t : tensors)
-      TRIM_CHECK(t.device().is_cuda() && t.device().index == device_,
-                 what + ": the NCCL backend broadcasts tensors on cuda:" + std::to_string(device_) + ", got " +
-                     t.device().str());
+    for (const Tensor& t : tensors) check_on_device(t, what);
     after_callers_work();
     TRIM_NCCL_CHECK(ncclGroupStart(), what);
     for (const Tensor& t : tensors)
@@ -135,6 +160,12 @@ class NcclCommunicator final : public Communicator {
     Clock::time_point start;
     std::string what;
   };
+
+  void check_on_device(const Tensor& t, const std::string& what) const {
+    TRIM_CHECK(t.device().is_cuda() && t.device().index == device_,
+               what + ": the NCCL backend works on tensors on cuda:" + std::to_string(device_) + ", got " +
+                   t.device().str());
+  }
 
   // The communication stream waits for what the caller queued so far (the gradients it reduces).
   void after_callers_work() {

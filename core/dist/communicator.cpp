@@ -11,6 +11,31 @@ void Communicator::all_reduce(const Tensor& t, ReduceOp op, const std::string& w
   all_reduce_async(t.data<float>(), t.numel(), op, what)->wait();
 }
 
+void Communicator::check_into(const Tensor& src, const Tensor& dst, const std::string& what) {
+  TRIM_CHECK(src.defined() && dst.defined(), what + ": out-of-place collective on an undefined tensor");
+  TRIM_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype() && src.device() == dst.device(),
+             what + ": out-of-place collective needs src and dst of one shape, dtype and device, got " +
+                 src.shape().str() + " on " + src.device().str() + " and " + dst.shape().str() + " on " +
+                 dst.device().str());
+}
+
+std::unique_ptr<Work> Communicator::all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
+                                                          const std::string& what) {
+  check_into(src, dst, what);
+  TRIM_CHECK(dst.dtype() == DType::f32, what + ": all-reduce needs f32 tensors");
+  Tensor out = dst;
+  out.copy_(src);
+  return all_reduce_async(out.data<float>(), out.numel(), op, what);
+}
+
+void Communicator::broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what) {
+  check_into(src, dst, what);
+  Tensor out = dst;
+  if (rank_ == root) out.copy_(src);
+  const Tensor one[] = {out};
+  broadcast(one, root, what);
+}
+
 namespace {
 
 class DoneWork final : public Work {

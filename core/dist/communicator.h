@@ -64,6 +64,14 @@ class Communicator {
   void all_reduce(const Tensor& t, ReduceOp op, const std::string& what);
   // Overwrites every tensor (any dtype, contiguous, on this communicator's device) with root's.
   virtual void broadcast(std::span<const Tensor> tensors, int root, const std::string& what) = 0;
+  // Out-of-place forms: `dst` receives the all-reduce of `src` (f32), or root's `src` (any dtype);
+  // both of one shape and dtype on this communicator's device. With one rank they copy src to dst,
+  // which lets a test see a stream-ordering error that the in-place forms cannot show. The
+  // defaults copy on the caller's stream, then run the in-place forms; NCCL reads src directly, so
+  // src, like dst, must stay alive until the Work is waited for.
+  virtual std::unique_ptr<Work> all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
+                                                      const std::string& what);
+  virtual void broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what);
 
   // Host values, blocking, on every backend.
   virtual void broadcast_host(void* data, size_t bytes, int root, const std::string& what) = 0;
@@ -76,6 +84,8 @@ class Communicator {
 
  protected:
   Communicator(int rank, int world, double timeout) : rank_(rank), world_(world), timeout_(timeout) {}
+  // Throws unless src and dst are defined tensors of one shape and dtype on one device.
+  static void check_into(const Tensor& src, const Tensor& dst, const std::string& what);
   int rank_, world_;
   double timeout_;
 };

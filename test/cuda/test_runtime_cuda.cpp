@@ -116,6 +116,30 @@ TEST_CASE("a kernel on a tensor of another device is a clear error", "[cuda][dev
   set_current_device(kGpu);
 }
 
+TEST_CASE("a refused CUDA call is cleared: the next kernel check does not report it", "[cuda][errors]") {
+  // Each refusal below leaves a status in the runtime's last-error slot unless trim clears it when
+  // it throws; TRIM_KERNEL_CHECK reads that slot after every launch and would blame the next kernel.
+  Tensor a = Tensor::full(Shape{1000}, 1.5f, DType::f32, kGpu);
+  synchronize(kGpu);
+  SECTION("an allocation larger than any GPU") {
+    void* stream = nullptr;
+    CHECK_THROWS(cuda::malloc_on(0, size_t(1) << 52, &stream));  // 4 PiB
+    CHECK_THROWS(Tensor::empty(Shape{int64_t(1) << 50}, DType::f32, kGpu));
+  }
+  SECTION("a device that does not exist (cudaSetDevice through TRIM_CUDA_CHECK)") {
+    const int missing = cuda_device_count();
+    REQUIRE(missing < 16);
+    CHECK_THROWS_WITH(cuda::set_device(missing), Catch::Contains("cudaSetDevice"));
+    CHECK_THROWS_WITH(cuda::DeviceGuard(missing), Catch::Contains("cudaSetDevice"));
+    CHECK(cuda::current_device() == 0);
+  }
+  CHECK(cudaPeekAtLastError() == cudaSuccess);
+  const uint64_t launches = cuda::kernel_launches();
+  Tensor b = add(a, a);  // a launch whose TRIM_KERNEL_CHECK would report a stale status
+  CHECK(cuda::kernel_launches() > launches);
+  CHECK(b.to_vector<float>() == std::vector<float>(1000, 3.0f));
+}
+
 TEST_CASE("tensors over 2^31 elements: element-wise, sum, 64-bit map3 and conv", "[cuda][big]") {
   const int64_t n = (int64_t(1) << 31) + 7;
   {
