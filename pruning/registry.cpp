@@ -4,6 +4,7 @@
 #include "pruning/lats.h"
 #include "pruning/ltp.h"
 #include "pruning/magnitude.h"
+#include "pruning/random.h"
 #include "pruning/rewind.h"
 
 namespace trim {
@@ -21,6 +22,7 @@ const Registry<MethodEntry>& method_registry() {
       {"omp", {make<OneShotMagnitude>(), "trim-magnitude", "one-shot magnitude pruning, then fine-tuning"}},
       {"gmp", {make<GradualMagnitude>(), "trim-magnitude", "gradual magnitude pruning (Zhu & Gupta's cubic schedule)"}},
       {"lottery", {make<Lottery>("lottery"), "trim-magnitude", "iterative magnitude pruning with rewinding (lottery tickets)"}},
+      {"random", {make<RandomPruning>(), "trim-magnitude", "random pruning once, then fine-tuning (the sanity baseline)"}},
       {"os_sap", {make<Lottery>("os_sap"), "trim-magnitude", "SAP's one-shot baseline: prune once by magnitude, rewind, retrain"}},
       {"sap", {make<Sap>(), "trim-sap", "sparsity-informed adaptive pruning (PQ Index)"}},
       {"lats", {make<Lats>(), "trim-lats", "soft threshold pruning as ISTA with a threshold scheduler"}},
