@@ -35,12 +35,13 @@ struct DataOptions {
   int64_t size = 10000, test_size = 1000;
 };
 
-// The datasets a manifest can name: "fashion_mnist", "cifar10", "cifar100", "image_folder",
-// "synthetic" (here rather than in datasets.h so that manifest parsing needs no decoders).
-std::vector<std::string> dataset_names();
-
-// Reads the keys of `data` that apply to `dataset` (one of dataset_names()), each bounded, with
-// the defaults above; the caller calls data.finish(), which refuses the rest.
-DataOptions read_data_options(const std::string& dataset, const Config& data);
+// The readers of the dataset-specific keys of a manifest's "data" section (the registry in
+// data/datasets.h names one per dataset). Each reads its keys bounded, with the defaults above;
+// the caller calls data.finish(), which refuses the rest (a key that does not apply to the chosen
+// dataset is an unknown key).
+DataOptions read_no_options(const Config& data);         // fashion_mnist: no keys of its own
+DataOptions read_cifar_options(const Config& data);      // cifar10, cifar100
+DataOptions read_image_folder_options(const Config& data);
+DataOptions read_synthetic_options(const Config& data);
 
 }  // namespace trim

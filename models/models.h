@@ -1,10 +1,12 @@
 #pragma once
 // The model zoo, built by name from a JSON spec (see build_model).
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
+#include "core/registry.h"
 #include "layers/module.h"
 
 namespace trim {
@@ -79,10 +81,19 @@ namespace trim {
 //               kaiming-normal (fan_out).
 // Parameters are created on the CPU from the default generator (seed it first).
 std::shared_ptr<Module> build_model(const Config& spec);
-std::vector<std::string> model_names();
 
-// The input a model is usually run on, per example: [3, 224, 224] for the ImageNet models,
-// [3, 32, 32] for the CIFAR ones, [1, 28, 28] for cnn_small and sap_cnn, [784] for mlp.
-Shape default_input_shape(const std::string& name);
+// A model of the zoo: its factory (reads spec's options, see above), the input it is usually run
+// on per example ([3, 224, 224] for the ImageNet models, [3, 32, 32] for the CIFAR ones,
+// [1, 28, 28] for cnn_small, sap_cnn and spiking_cnn, [784] for mlp) and one line for --list.
+struct ModelEntry {
+  std::function<std::shared_ptr<Module>(const Config&)> make;
+  Shape input;
+  std::string about;
+};
+
+// Every model by name. To add one: write its factory (models/<family>.cpp, declared in
+// models/zoo.h, listed in models/CMakeLists.txt) and add its row to model_registry() in
+// models/registry.cpp; a test in test/unit/test_zoo.cpp checks its shapes and parameter count.
+const Registry<ModelEntry>& model_registry();
 
 }  // namespace trim

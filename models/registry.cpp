@@ -1,7 +1,5 @@
 #include <unistd.h>
 
-#include <functional>
-#include <map>
 
 #include "core/error.h"
 #include "models/models.h"
@@ -10,32 +8,8 @@
 namespace trim {
 namespace {
 
-using Factory = std::function<std::shared_ptr<Module>(const Config&)>;
-
-const std::map<std::string, Factory>& factories() {
-  static const std::map<std::string, Factory> f = {
-      {"mlp", make_mlp},
-      {"sap_cnn", make_sap_cnn},
-      {"cnn_small", make_cnn_small},
-      {"resnet18", make_resnet},
-      {"resnet34", make_resnet},
-      {"resnet50", make_resnet},
-      {"mobilenet_v1", make_mobilenet_v1},
-      {"mobilenet_v2", make_mobilenet_v2},
-      {"alexnet", make_alexnet},
-      {"vgg19", make_vgg},
-      {"vgg19_bn", make_vgg},
-      {"vgg19_cifar", make_vgg_cifar},
-      {"resnet20", make_cifar_resnet},
-      {"resnet56", make_cifar_resnet},
-      {"preact_resnet18", make_preact_resnet},
-      {"wrn28_8", make_wrn},
-      {"sew_resnet18", make_sew_resnet18},
-      {"sew_resnet34", make_sew_resnet34},
-      {"spiking_cnn", make_spiking_cnn},
-  };
-  return f;
-}
+// Input shapes per example: the ImageNet models', the CIFAR ones' and the 28x28 greyscale ones'.
+const Shape kImageNet{3, 224, 224}, kCifar{3, 32, 32}, kFmnist{1, 28, 28};
 
 // f32 weight, gradient, momentum and a spare (checkpoint copy, update temporaries).
 constexpr uint64_t kBytesPerParameter = 16;
@@ -66,24 +40,34 @@ void check_model_size(const Config& spec, const ParamCount& params) {
                     " MiB of memory"));
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : factories()) names.push_back(name);
-  return names;
+const Registry<ModelEntry>& model_registry() {
+  static const Registry<ModelEntry> r("model", {
+      {"mlp", {make_mlp, Shape{784}, "multilayer perceptron (SAP's MLP)"}},
+      {"sap_cnn", {make_sap_cnn, kFmnist, "SAP's CNN: conv-BN-ReLU stages, global average pool"}},
+      {"cnn_small", {make_cnn_small, kFmnist, "the fast default CNN: two conv stages, two linear layers"}},
+      {"resnet18", {make_resnet, kImageNet, "torchvision ResNet-18"}},
+      {"resnet34", {make_resnet, kImageNet, "torchvision ResNet-34"}},
+      {"resnet50", {make_resnet, kImageNet, "torchvision ResNet-50 v1.5"}},
+      {"mobilenet_v1", {make_mobilenet_v1, kImageNet, "MobileNet-V1 (STR's / LATS's names)"}},
+      {"mobilenet_v2", {make_mobilenet_v2, kImageNet, "torchvision MobileNet-V2"}},
+      {"alexnet", {make_alexnet, kImageNet, "torchvision AlexNet"}},
+      {"vgg19", {make_vgg, kImageNet, "torchvision VGG-19"}},
+      {"vgg19_bn", {make_vgg, kImageNet, "torchvision VGG-19 with batch norm"}},
+      {"vgg19_cifar", {make_vgg_cifar, kCifar, "GReg's VGG-19 for CIFAR"}},
+      {"resnet20", {make_cifar_resnet, kCifar, "CIFAR ResNet-20 (option-A shortcuts)"}},
+      {"resnet56", {make_cifar_resnet, kCifar, "CIFAR ResNet-56 (option-A shortcuts)"}},
+      {"preact_resnet18", {make_preact_resnet, kCifar, "SAP's pre-activation ResNet-18"}},
+      {"wrn28_8", {make_wrn, kCifar, "SAP's wide ResNet-28x8"}},
+      {"sew_resnet18", {make_sew_resnet18, kImageNet, "spiking SEW ResNet-18 (SpikingJelly's names)"}},
+      {"sew_resnet34", {make_sew_resnet34, kImageNet, "spiking SEW ResNet-34"}},
+      {"spiking_cnn", {make_spiking_cnn, kFmnist, "spiking CNN (direct encoding, T steps)"}},
+  });
+  return r;
 }
 
 std::shared_ptr<Module> build_model(const Config& spec) {
-  std::string name = spec.choice("name", model_names(), "");
-  return factories().at(name)(spec);
-}
-
-Shape default_input_shape(const std::string& name) {
-  if (name == "mlp") return Shape{784};
-  if (name == "cnn_small" || name == "sap_cnn") return Shape{1, 28, 28};
-  for (const char* cifar : {"resnet20", "resnet56", "vgg19_cifar", "preact_resnet18", "wrn28_8"})
-    if (name == cifar) return Shape{3, 32, 32};
-  if (!factories().count(name)) throw Error(cat("default_input_shape: unknown model '", name, "'"));
-  return Shape{3, 224, 224};
+  std::string name = spec.choice("name", model_registry().names(), "");
+  return model_registry().at(name).make(spec);
 }
 
 }  // namespace trim

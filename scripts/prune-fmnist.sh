@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets="90,95,98"
-methods="omp,gmp,lottery,os_sap,sap,lats,ltp,greg1,greg2"
+methods="omp,gmp,lottery,os_sap,random,sap,lats,ltp,greg1,greg2"
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) targets="$2"; shift 2 ;;
@@ -25,12 +25,8 @@ bin=${TRIM_BIN:-build/bin}  # where the apps are (TRIM_BIN overrides)
 out=runs/prune-fmnist
 mkdir -p "$out"
 
-app_of() {
-  case "$1" in
-    omp|gmp|lottery|os_sap) echo trim-magnitude ;;
-    greg1|greg2) echo trim-greg ;;
-    *) echo "trim-$1" ;;
-  esac
+app_of() {  # the app that runs method $1, from the method registry (trim-train --list methods)
+  "$bin/trim-train" --list methods | awk -v m="$1" '$1 == m { print $2 }'
 }
 
 run() {  # run <app> <manifest> <name> [--set ...]
@@ -47,7 +43,7 @@ run() {  # run <app> <manifest> <name> [--set ...]
 declare -A dense_done=()
 for m in ${methods//,/ }; do
   app=$(app_of "$m")
-  if [ ! -x "$bin/$app" ]; then echo "prune-fmnist: $bin/$app does not exist, skipping $m" >&2; continue; fi
+  if [ -z "$app" ] || [ ! -x "$bin/$app" ]; then echo "prune-fmnist: no app runs method $m (trim-train --list methods), skipping it" >&2; continue; fi
   for t in ${targets//,/ }; do
     for manifest in apps/manifests/fmnist_*_"${m}"_"${t}".json; do
       [ -f "$manifest" ] || continue

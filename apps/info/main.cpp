@@ -66,11 +66,11 @@ int main(int argc, char** argv) {
     if (std::filesystem::exists(what)) {
       trim::Manifest m = trim::load_manifest(what, {});
       source = m.source;
-      if (m.json.contains("name")) {
-        spec = m.json;
-      } else if (m.json.contains("model")) {
+      if (m.json.contains("model")) {  // a manifest (which has a "name" of its own: the run's)
         spec = m.json["model"];
         source += ": /model";
+      } else if (m.json.contains("name")) {
+        spec = m.json;
       } else {
         throw trim::Error(trim::cat(what, ": expected a model spec (with \"name\") or a manifest (with \"model\")"));
       }
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     trim::Config config(spec, source);
     auto model = trim::build_model(config);
     config.finish();
-    Shape shape = input.empty() ? trim::default_input_shape(spec.at("name").get<std::string>()) : parse_shape(input);
+    Shape shape = input.empty() ? trim::model_registry().at(spec.at("name").get<std::string>()).input : parse_shape(input);
     auto layers = trim::profile_layers(*model, shape, trim::Device::cpu());
     int64_t params = model->num_parameters(), macs = trim::total_macs(layers);
     if (json) {

@@ -5,6 +5,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-greg", "GReg-1 / GReg-2 pruning by growing L2 regularization",
-                                             {"greg1", "greg2"}});
+  return trim::run_training_app(argc, argv, {"trim-greg", "GReg-1 / GReg-2 pruning by growing L2 regularization"});
 }

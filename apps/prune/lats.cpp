@@ -4,5 +4,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-lats", "soft threshold pruning (LATS, S-LATS, PGH)", {"lats"}});
+  return trim::run_training_app(argc, argv, {"trim-lats", "soft threshold pruning (LATS, S-LATS, PGH)"});
 }

@@ -3,5 +3,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-ltp", "learned threshold pruning (LTP)", {"ltp"}});
+  return trim::run_training_app(argc, argv, {"trim-ltp", "learned threshold pruning (LTP)"});
 }

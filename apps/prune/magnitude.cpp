@@ -3,6 +3,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-magnitude", "one-shot, gradual and lottery-ticket magnitude pruning",
-                                             {"omp", "gmp", "lottery", "os_sap"}});
+  return trim::run_training_app(argc, argv, {"trim-magnitude", "one-shot, gradual and lottery-ticket magnitude pruning"});
 }

@@ -3,5 +3,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-sap", "sparsity-informed adaptive pruning (PQ Index)", {"sap"}});
+  return trim::run_training_app(argc, argv, {"trim-sap", "sparsity-informed adaptive pruning (PQ Index)"});
 }

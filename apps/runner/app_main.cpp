@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "apps/runner/data_parallel.h"
+#include "apps/runner/list.h"
 #include "apps/runner/run_config.h"
 #include "apps/runner/trainer.h"
 #include "core/error.h"
@@ -16,11 +17,19 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
   CLI::App app{spec.name + ": " + spec.about};
   std::string manifest;
   std::vector<std::string> sets;
+  std::string list;
   bool resume = false;
-  app.add_option("manifest", manifest, "the run's manifest (see apps/manifests/)")->required();
+  app.add_option("manifest", manifest, "the run's manifest (see apps/manifests/)");
+  app.add_option("--list", list, "print the models, data sets or pruning methods trim knows, then exit")
+      ->check(CLI::IsMember({"models", "datasets", "methods"}));
   app.add_option("--set", sets, "override a manifest value: --set optimizer.lr=0.05 (repeatable)");
   app.add_flag("--resume", resume, "continue the run from <output>/checkpoint.safetensors");
   CLI11_PARSE(app, argc, argv);
+  if (!list.empty()) {
+    std::fputs(registry_listing(list).c_str(), stdout);
+    return 0;
+  }
+  if (manifest.empty()) return app.exit(CLI::RequiredError("manifest"));
   install_termination_handler();  // SIGTERM: checkpoint where training stands, then stop
   try {
     dist::launch();  // under mpirun: this process's rank (before any device is chosen)
@@ -28,13 +37,14 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
     TrainOptions options;
     options.resume = resume;
     nlohmann::json summary;
-    if (spec.methods.empty()) {
+    const std::vector<std::string> family = method_family(spec.name);
+    if (family.empty()) {
       summary = train_classifier(m, options);
     } else {
       RunConfig cfg = parse_run_config(m);
       if (cfg.method.is_null()) throw Error(m.source + ": /pruning: required object is missing (the pruning settings)");
       Config pc(cfg.method, m.source, "/pruning");
-      std::unique_ptr<TrainingMethod> method = make_pruning_method(pc, spec.methods);
+      std::unique_ptr<TrainingMethod> method = make_pruning_method(pc, family);
       pc.finish();
       summary = train(m, *method, options);
     }

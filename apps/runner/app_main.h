@@ -1,8 +1,10 @@
 #pragma once
 // The command line every training app shares:
 //   <app> <manifest.json> [--set key=value ...] [--resume]
-// It builds the training method from the manifest's "pruning" object (one of the app's method
-// family) or, for an app without methods, dense training; trains; prints the summary as JSON.
+//   <app> --list models|datasets|methods
+// It builds the training method from the manifest's "pruning" object (one of the methods whose
+// registry entry names this app: pruning/registry.h) or, for an app without methods, dense
+// training; trains; prints the summary as JSON.
 #include <string>
 #include <vector>
 
@@ -11,7 +13,6 @@ namespace trim {
 struct AppSpec {
   std::string name;                  // "trim-lats"
   std::string about;                 // one line for --help
-  std::vector<std::string> methods;  // the family this app runs; empty: dense training only
 };
 
 // Returns the process exit status (0, or 1 after one error line on stderr).

@@ -1,7 +1,7 @@
 #include "apps/runner/run_config.h"
 
 #include "core/config.h"
-#include "data/data_options.h"
+#include "data/datasets.h"
 #include "data/fashion_mnist.h"
 
 namespace trim {
@@ -42,12 +42,12 @@ RunConfig parse_run_config(const Manifest& m) {
   r.benchmark = cuda.get<bool>("benchmark", false);
 
   Config data = root.child("data");
-  r.data.dataset = data.choice("dataset", dataset_names(), "fashion_mnist");
+  r.data.dataset = data.choice("dataset", dataset_registry().names(), "fashion_mnist");
   const std::string& set = r.data.dataset;
   if (set == "fashion_mnist") r.data.root = data.get<std::string>("root", kFashionMnistDir);
   else if (set != "synthetic") r.data.root = data.get<std::string>("root");  // no default location
   if (set != "synthetic" && r.data.root.empty()) data.fail("root", "expected a folder name, found an empty string");
-  r.data.options = read_data_options(set, data);
+  r.data.options = dataset_registry().at(set).options(data);
   r.data.batch_size = data.int_in("batch_size", 128, 1, kMaxBatch);
   r.data.eval_batch_size = data.int_in("eval_batch_size", 1000, 1, kMaxBatch);
   r.data.train_limit = data.int_in("train_limit", 0, 0, kMaxExamples);  // 0: all examples

@@ -3,5 +3,5 @@
 #include "apps/runner/app_main.h"
 
 int main(int argc, char** argv) {
-  return trim::run_training_app(argc, argv, {"trim-train", "train an image classifier as a JSON manifest describes", {}});
+  return trim::run_training_app(argc, argv, {"trim-train", "train an image classifier as a JSON manifest describes"});
 }

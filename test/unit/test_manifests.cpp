@@ -25,7 +25,7 @@ TEST_CASE("every shipped manifest parses and builds its model", "[config][manife
     spec.finish();
     if (!cfg.method.is_null()) {  // a pruning manifest: its method's settings are valid too
       Config pc(cfg.method, m.source, "/pruning");
-      CHECK(make_pruning_method(pc, pruning_method_names()) != nullptr);
+      CHECK(make_pruning_method(pc, method_registry().names()) != nullptr);
       pc.finish();
       // Named after what it runs: fmnist_<model>_<method>_<percent>.json, published/<data>_<model>_<method>.json.
       std::string stem = path.stem().string();

@@ -50,7 +50,7 @@ nlohmann::json mlp_run(const std::string& out, const nlohmann::json& pruning) {
 nlohmann::json run_method(const nlohmann::json& j, const TrainOptions& o = {}) {
   Manifest m = as_manifest(j);
   Config pc(m.json["pruning"], m.source, "/pruning");
-  auto method = make_pruning_method(pc, pruning_method_names());
+  auto method = make_pruning_method(pc, method_registry().names());
   pc.finish();
   return train(m, *method, o);
 }

@@ -356,8 +356,10 @@ TEST_CASE("model specs with wrong width lists or unknown keys fail clearly", "[m
   auto mlp = named("mlp");  // a chain: its groups are derived from the layers
   CHECK_NOTHROW(check_channel_groups(*mlp, channel_groups(*mlp)));
   CHECK_THROWS_AS(channel_groups(*named("spiking_cnn")), Error);
-  CHECK(default_input_shape("wrn28_8") == Shape{3, 32, 32});
-  CHECK(default_input_shape("resnet50") == Shape{3, 224, 224});
+  CHECK(model_registry().at("wrn28_8").input == Shape{3, 32, 32});
+  CHECK(model_registry().at("resnet50").input == Shape{3, 224, 224});
+  CHECK(model_registry().at("spiking_cnn").input == Shape{1, 28, 28});  // its default in_channels and image_size
+  CHECK_THROWS_WITH(model_registry().at("resnet7"), Catch::Contains("unknown model \"resnet7\"; known: \"alexnet\""));
 }
 
 TEST_CASE("MobileNet-V1's width multiplier; conv classifiers of MobileNet-V1 and ResNet-50", "[models]") {
