@@ -13,7 +13,8 @@ constexpr Config::Interval kNonPositive{-std::numeric_limits<double>::infinity()
 
 GregConfig read_greg_config(const Config& cfg, bool greg2) {
   GregConfig c;
-  c.mode = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter" ? GregMode::filter : GregMode::unstructured;
+  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
+  c.mode = filter ? GregMode::filter : GregMode::unstructured;
   c.ratio = cfg.real_in("ratio", kRatio);
   if (cfg.has("layer_ratios")) {
     cfg.accept("layer_ratios");
