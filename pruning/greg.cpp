@@ -17,75 +17,7 @@
 
 namespace trim {
 
-// --- schedule math ---------------------------------------------------------------------------
-
-double greg_lambda(int64_t updates, double delta) { return double(updates) * delta; }
-
-int64_t greg_updates_by(int64_t i, int64_t k_u) { return i / k_u + 1; }
-
-bool greg_reached(double lambda, double ceiling) { return lambda >= ceiling * (1.0 - 1e-12); }
-
-int64_t greg_updates_to_reach(double from, double delta, double ceiling) {
-  int64_t n = int64_t(std::max(1.0, std::floor((ceiling - from) / delta) - 1.0));
-  while (n > 1 && greg_reached(from + greg_lambda(n - 1, delta), ceiling)) --n;
-  while (!greg_reached(from + greg_lambda(n, delta), ceiling)) ++n;
-  return n;
-}
-
-double greg1_lambda_at(int64_t i, int64_t k_u, double delta) { return greg_lambda(greg_updates_by(i, k_u), delta); }
-
-double greg2_lambda_at(int64_t i, int64_t k_u, double delta_pick, double ceiling_pick, double delta) {
-  int64_t u = greg_updates_by(i, k_u), pick = greg_updates_to_reach(0.0, delta_pick, ceiling_pick);
-  if (u <= pick) return greg_lambda(u, delta_pick);
-  return greg_lambda(pick, delta_pick) + greg_lambda(u - pick, delta);
-}
-
-double greg_hist(double hist, double ratio, bool first) { return first ? ratio : 0.9 * hist + 0.1 * ratio; }
-
-double greg_ratio(const std::vector<double>& scores, const std::vector<int64_t>& pruned) {
-  double kept = 0.0, gone = 0.0;
-  size_t p = 0;
-  for (size_t j = 0; j < scores.size(); ++j) {
-    if (p < pruned.size() && pruned[p] == int64_t(j)) {
-      gone += scores[j], ++p;
-    } else {
-      kept += scores[j];
-    }
-  }
-  size_t n_kept = scores.size() - pruned.size();
-  if (pruned.empty() || n_kept == 0) return 0.0;
-  double mk = kept / double(n_kept), mp = gone / double(pruned.size());
-  return mp > 0.0 ? mk / mp : std::numeric_limits<double>::infinity();
-}
-
-std::vector<double> greg_shrink(const std::vector<double>& h, double delta) {
-  std::vector<double> out;
-  for (double x : h) out.push_back(1.0 / (1.0 + delta / x));
-  return out;
-}
-
-std::vector<double> greg_filter_scores(const Tensor& w) {
-  std::vector<double> s = filter_l1(w);
-  double row = double(w.numel() / w.shape()[0]);
-  for (double& x : s) x /= row;
-  return s;
-}
-
-// --- the method ------------------------------------------------------------------------------
-
 namespace {
-
-double read_ratio(const Config& cfg, const std::string& key) {
-  double r = cfg.get<double>(key);
-  if (!(r >= 0.0 && r <= 1.0)) cfg.fail(key, "a layer pruning ratio must be in [0, 1], found " + std::to_string(r));
-  return r;
-}
-
-double read_positive(const Config& cfg, const std::string& key, double fallback) {
-  double v = cfg.get<double>(key, fallback);
-  if (!(v > 0.0) || !std::isfinite(v)) cfg.fail(key, "must be a finite number > 0, found " + std::to_string(v));
-  return v;
-}
 
 // hist may be +inf (a layer whose pruned filters are all zero): JSON keeps its bits.
 uint64_t bits(double x) {
@@ -101,99 +33,45 @@ double from_bits(uint64_t u) {
 
 }  // namespace
 
-Greg::Greg(std::string name, const Config& cfg) : PruningMethod(std::move(name), cfg) {
-  std::string mode = cfg.choice("mode", {"filter", "unstructured"}, "filter");
-  mode_ = mode == "filter" ? GregMode::filter : GregMode::unstructured;
-  ratio_ = read_ratio(cfg, "ratio");
-  if (cfg.has("layer_ratios")) {
-    cfg.accept("layer_ratios");
-    const nlohmann::json& list = cfg.json()["layer_ratios"];
-    if (!list.is_array()) cfg.fail("layer_ratios", "expected an array of {\"pattern\", \"ratio\"}, found " + describe_json(list));
-    for (size_t i = 0; i < list.size(); ++i) {
-      Config item(list[i], cfg.source(), cfg.path() + "/layer_ratios/" + std::to_string(i));
-      if (!list[i].is_object()) throw Error(item.source() + ": " + item.path() + ": expected an object, found " + describe_json(list[i]));
-      std::string glob = item.get<std::string>("pattern");
-      if (glob.empty()) item.fail("pattern", "expected a non-empty name pattern");
-      double r = read_ratio(item, "ratio");
-      item.finish();
-      layer_ratios_.push_back({{glob, item.source() + ": " + item.path() + "/pattern"}, r});
-    }
-  }
-  delta_ = read_positive(cfg, "reg_granularity_prune", 1e-4);
-  ceiling_ = read_positive(cfg, "reg_upper_limit", 1.0);
-  if (greg2()) {  // GReg-1 has no picking phase: these keys stay unknown to it
-    delta_pick_ = read_positive(cfg, "reg_granularity_pick", 1e-5);
-    ceiling_pick_ = read_positive(cfg, "reg_upper_limit_pick", 1e-2);
-    recover_ = cfg.get<double>("reg_granularity_recover", -1e-4);
-    if (!(recover_ <= 0.0) || !std::isfinite(recover_))
-      cfg.fail("reg_granularity_recover", "the kept groups' lambda must be <= 0, found " + std::to_string(recover_));
-    if (!(ceiling_pick_ < ceiling_))
-      cfg.fail("reg_upper_limit_pick", "must be below reg_upper_limit (" + std::to_string(ceiling_) + ")");
-  } else {
-    delta_pick_ = ceiling_pick_ = recover_ = 0.0;
-  }
-  mag_limit_ = read_positive(cfg, "mag_ratio_limit", 1000.0);
-  k_u_ = cfg.get<int64_t>("update_interval", 10);
-  if (k_u_ < 1) cfg.fail("update_interval", "must be >= 1 (iterations between lambda updates)");
-  k_s_ = cfg.get<int64_t>("stabilize_iterations", 10000);
-  if (k_s_ < 0) cfg.fail("stabilize_iterations", "must be >= 0");
-  lr_prune_ = read_positive(cfg, "lr_prune", 1e-3);
-  pretrain_epochs_ = cfg.get<int64_t>("pretrain_epochs", 0);
-  if (pretrain_epochs_ < 0) cfg.fail("pretrain_epochs", "must be >= 0 (0: no pretraining round)");
-  init_from_ = cfg.get<std::string>("init_from", "");
-  where_ = cfg.source() + ": " + cfg.path();
-  where_init_ = where_ + "/init_from";
-  // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
-  if (pretrain_epochs_ == 0 && init_from_.empty())
-    cfg.fail("pretrain_epochs", "GReg prunes a trained network: set pretrain_epochs > 0 or init_from (a model.safetensors)");
-  if (pretrain_epochs_ > 0 && !init_from_.empty())
-    cfg.fail("init_from", "give either init_from or pretrain_epochs, not both");
-  reg_epochs_ = cfg.get<int64_t>("reg_epochs");
-  if (reg_epochs_ < 1) cfg.fail("reg_epochs", "must be >= 1");
-  where_reg_epochs_ = cfg.source() + ": " + cfg.path() + "/reg_epochs";
-  finetune_epochs_ = cfg.get<int64_t>("finetune_epochs", 0);
-  if (finetune_epochs_ < 0) cfg.fail("finetune_epochs", "must be >= 1 (0 or absent: train.epochs)");
-  finetune_lr_ = cfg.get<double>("finetune_lr", 0.0);
-  if (!(finetune_lr_ >= 0.0) || !std::isfinite(finetune_lr_))
-    cfg.fail("finetune_lr", "must be >= 0 (0 or absent: the manifest's optimizer.lr)");
-}
+Greg::Greg(std::string name, const Config& cfg)
+    : PruningMethod(std::move(name), cfg), c_(read_greg_config(cfg, name_ == "greg2")) {}
 
 int64_t Greg::round_epochs(int64_t round, int64_t manifest_epochs) const {
-  if (round < first_reg_round()) return pretrain_epochs_;
-  if (round == first_reg_round()) return reg_epochs_;
-  return finetune_epochs_ > 0 ? finetune_epochs_ : manifest_epochs;
+  if (round < first_reg_round()) return c_.pretrain_epochs;
+  if (round == first_reg_round()) return c_.reg_epochs;
+  return c_.finetune_epochs > 0 ? c_.finetune_epochs : manifest_epochs;
 }
 
 void Greg::attach(Module& model, ParamStore& store) {
-  if (!init_from_.empty()) {  // before the base reads anything; a resumed run's checkpoint overrides it
+  if (!c_.init_from.empty()) {  // before the base reads anything; a resumed run's checkpoint overrides it
     SafetensorsFile f = [&] {
       try {
-        return load_safetensors(init_from_);
+        return load_safetensors(c_.init_from);
       } catch (const Error& e) {
-        throw Error(where_init_ + ": " + e.what());
+        throw Error(c_.where_init + ": " + e.what());
       }
     }();
     std::vector<std::pair<std::string, Tensor>> st;
     for (const NamedTensor& t : f.tensors) st.emplace_back(t.name, t.tensor);
-    model.load_state_dict(st, where_init_ + " (" + init_from_ + ")");
+    model.load_state_dict(st, c_.where_init + " (" + c_.init_from + ")");
   }
   PruningMethod::attach(model, store);
   layers_.assign(set_.size(), {});
   rows_.assign(set_.size(), {});
   coupled_.assign(set_.size(), {});
-  std::vector<bool> used(layer_ratios_.size(), false);
+  std::vector<bool> used(c_.layer_ratios.size(), false);
   int64_t offset = 0;
   for (size_t l = 0; l < set_.size(); ++l) {
     const Tensor& w = set_.tensors[l];
     Layer& L = layers_[l];
-    if (mode_ == GregMode::filter && w.ndim() < 2)
+    if (c_.mode == GregMode::filter && w.ndim() < 2)
       throw Error("greg: filter mode needs weights of 2 or more dimensions; " + set_.names[l] + " has " + w.shape().str());
-    L.groups = mode_ == GregMode::filter ? w.shape()[0] : w.numel();
+    L.groups = c_.mode == GregMode::filter ? w.shape()[0] : w.numel();
     L.row_size = w.numel() / L.groups;
-    L.ratio = ratio_;
-    for (size_t p = 0; p < layer_ratios_.size(); ++p)
-      if (glob_match(layer_ratios_[p].first.glob, set_.names[l])) {
-        L.ratio = layer_ratios_[p].second, used[p] = true;
+    L.ratio = c_.ratio;
+    for (size_t p = 0; p < c_.layer_ratios.size(); ++p)
+      if (glob_match(c_.layer_ratios[p].first.glob, set_.names[l])) {
+        L.ratio = c_.layer_ratios[p].second, used[p] = true;
         break;
       }
     L.n_prune = filter_prune_count(L.ratio, L.groups);
@@ -202,12 +80,12 @@ void Greg::attach(Module& model, ParamStore& store) {
     offset += L.groups;
   }
   for (size_t p = 0; p < used.size(); ++p)
-    if (!used[p]) throw Error(layer_ratios_[p].first.where + ": \"" + layer_ratios_[p].first.glob + "\" matches no prunable weight");
+    if (!used[p]) throw Error(c_.layer_ratios[p].first.where + ": \"" + c_.layer_ratios[p].first.glob + "\" matches no prunable weight");
   Device dev = store.device();
   lambda_ = Tensor::zeros(Shape{std::max<int64_t>(offset, 1)}, DType::f32, dev);
   select_ = Tensor::zeros(Shape{std::max<int64_t>(offset, 1)}, DType::f32, dev);
   ones_ = Tensor::full(Shape{std::max<int64_t>(offset, 1)}, 1.0f, DType::f32, dev);
-  if (mode_ != GregMode::filter) return;
+  if (c_.mode != GregMode::filter) return;
   // Filter mode: a filter's bias, BN channel and depthwise filter are removed with it, so they are
   // masked with it (layers/channels.h describes which tensors those are).
   const ChannelCoupled* coupled = dynamic_cast<const ChannelCoupled*>(&model);
@@ -221,7 +99,7 @@ void Greg::attach(Module& model, ParamStore& store) {
     if (layers_[l].n_prune == 0) continue;
     const ChannelGroup* g = filter_group(groups, set_.names[l]);
     if (!g)
-      throw Error(where_ + ": greg filter mode would remove output channels of " + set_.names[l] +
+      throw Error(c_.where + ": greg filter mode would remove output channels of " + set_.names[l] +
                   ", which are the model's outputs or feed a residual add; exclude it (/pruning/exclude) or give it "
                   "ratio 0 (/pruning/layer_ratios)");
     for (const std::string& o : channel_rows(model, *g)) {
@@ -234,28 +112,28 @@ void Greg::attach(Module& model, ParamStore& store) {
 
 double Greg::pruned_lambda(const Layer& l) const {
   if (pruned_) return 0.0;
-  double pick = greg2() ? greg_lambda(l.pick_updates, delta_pick_) : 0.0;
-  return pick + greg_lambda(l.updates, delta_);
+  double pick = greg2() ? greg_lambda(l.pick_updates, c_.delta_pick) : 0.0;
+  return pick + greg_lambda(l.updates, c_.delta);
 }
 
 double Greg::mean_lambda(const Layer& l) const {
   if (pruned_ || l.groups == 0) return 0.0;
-  if (greg2() && !l.picked) return greg_lambda(l.pick_updates, delta_pick_);
-  double kept = greg2() && l.updates > 0 ? recover_ : 0.0;
+  if (greg2() && !l.picked) return greg_lambda(l.pick_updates, c_.delta_pick);
+  double kept = greg2() && l.updates > 0 ? c_.recover : 0.0;
   return (pruned_lambda(l) * double(l.n_prune) + kept * double(l.groups - l.n_prune)) / double(l.groups);
 }
 
 int64_t Greg::worst_case_iterations() const {
   bool any = std::any_of(layers_.begin(), layers_.end(), [](const Layer& l) { return l.n_prune > 0; });
-  if (!any) return k_s_;
+  if (!any) return c_.k_s;
   int64_t updates;
   if (greg2()) {
-    int64_t pick = greg_updates_to_reach(0.0, delta_pick_, ceiling_pick_);
-    updates = pick + greg_updates_to_reach(greg_lambda(pick, delta_pick_), delta_, ceiling_);
+    int64_t pick = greg_updates_to_reach(0.0, c_.delta_pick, c_.ceiling_pick);
+    updates = pick + greg_updates_to_reach(greg_lambda(pick, c_.delta_pick), c_.delta, c_.ceiling);
   } else {
-    updates = greg_updates_to_reach(0.0, delta_, ceiling_);
+    updates = greg_updates_to_reach(0.0, c_.delta, c_.ceiling);
   }
-  return (updates - 1) * k_u_ + k_s_ + 1;
+  return (updates - 1) * c_.k_u + c_.k_s + 1;
 }
 
 void Greg::begin_round(const StepInfo& at, Module&, ParamStore&) {
@@ -268,11 +146,11 @@ void Greg::begin_round(const StepInfo& at, Module&, ParamStore&) {
     phase_ = Phase::finetune;
     return;
   }
-  int64_t need = worst_case_iterations(), have = reg_epochs_ * at.batches_per_epoch;
+  int64_t need = worst_case_iterations(), have = c_.reg_epochs * at.batches_per_epoch;
   if (have < need)
-    throw Error(cat(where_reg_epochs_, ": ", reg_epochs_, " epochs of ", at.batches_per_epoch, " batches give ", have,
+    throw Error(cat(c_.where_reg_epochs, ": ", c_.reg_epochs, " epochs of ", at.batches_per_epoch, " batches give ", have,
                     " iterations; the regularization may need ", need, " (every layer stopping at its lambda ceiling, then ",
-                    k_s_, " stabilization iterations): set reg_epochs to at least ",
+                    c_.k_s, " stabilization iterations): set reg_epochs to at least ",
                     (need + at.batches_per_epoch - 1) / at.batches_per_epoch));
   phase_ = Phase::regularize;
   reg_start_ = at.step;
@@ -285,7 +163,7 @@ void Greg::begin_round(const StepInfo& at, Module&, ParamStore&) {
   if (std::all_of(layers_.begin(), layers_.end(), [](const Layer& l) { return l.finished; })) {
     phase_ = Phase::stabilize;
     finish_iter_ = -1;
-    if (k_s_ == 0) hard_prune();
+    if (c_.k_s == 0) hard_prune();
   }
 }
 
@@ -293,21 +171,10 @@ void Greg::select(const std::vector<size_t>& which) {
   NoGradGuard no_grad;
   std::vector<int64_t> k(layers_.size(), 0);
   for (size_t l : which) k[l] = layers_[l].n_prune;
-  if (mode_ == GregMode::filter) {
-    FilterSelection s = select_filters(set_, k);
-    for (size_t l : which) {
-      rows_[l] = s.pruned[l];
-      std::vector<float> sel(size_t(layers_[l].groups), 0.0f);
-      for (int64_t r : rows_[l]) sel[size_t(r)] = 1.0f;
-      select_.narrow0(layers_[l].offset, layers_[l].groups).copy_(Tensor::from_vector(Shape{layers_[l].groups}, sel, select_.device()));
-    }
-  } else {
-    std::vector<Tensor> m = select_per_layer(set_, {}, k);
-    for (size_t l : which) {
-      Tensor sel = select_.narrow0(layers_[l].offset, layers_[l].groups);
-      sel.copy_(ones_.narrow0(layers_[l].offset, layers_[l].groups));
-      add_(sel, m[l].view(Shape{layers_[l].groups}), -1.0f);
-    }
+  GregSelection s = greg_select(c_.mode, set_, k);
+  for (size_t l : which) {
+    if (c_.mode == GregMode::filter) rows_[l] = s.rows[l];
+    select_.narrow0(layers_[l].offset, layers_[l].groups).copy_(s.selected[l]);
   }
 }
 
@@ -316,11 +183,11 @@ void Greg::write_lambda(size_t l) {
   const Layer& L = layers_[l];
   Tensor lam = lambda_.narrow0(L.offset, L.groups);
   if (greg2() && !L.picked) {
-    lam.fill_(float(greg_lambda(L.pick_updates, delta_pick_)));
+    lam.fill_(float(greg_lambda(L.pick_updates, c_.delta_pick)));
     return;
   }
   Tensor sel = select_.narrow0(L.offset, L.groups);
-  double kept = greg2() ? recover_ : 0.0;
+  double kept = greg2() ? c_.recover : 0.0;
   lam.copy_(scale(sel, float(pruned_lambda(L) - kept)));
   if (kept != 0.0) add_(lam, ones_.narrow0(L.offset, L.groups), float(kept));
 }
@@ -333,27 +200,27 @@ void Greg::update(int64_t iteration) {
     if (greg2() && !L.picked) {
       ++L.pick_updates;
       write_lambda(l);
-      if (greg_reached(greg_lambda(L.pick_updates, delta_pick_), ceiling_pick_)) to_pick.push_back(l);
+      if (greg_reached(greg_lambda(L.pick_updates, c_.delta_pick), c_.ceiling_pick)) to_pick.push_back(l);
       continue;
     }
-    if (mode_ == GregMode::filter) {  // the ratio of the weights this update sees (reads them back)
+    if (c_.mode == GregMode::filter) {  // the ratio of the weights this update sees (reads them back)
       double ratio = greg_ratio(greg_filter_scores(set_.tensors[l]), rows_[l]);
       L.hist = greg_hist(L.hist, ratio, !L.hist_started);
       L.hist_started = true;
     }
     ++L.updates;
     write_lambda(l);
-    L.finished = greg_reached(pruned_lambda(L), ceiling_) ||
-                 (greg2() && mode_ == GregMode::filter && L.hist >= mag_limit_);
+    L.finished = greg_reached(pruned_lambda(L), c_.ceiling) ||
+                 (greg2() && c_.mode == GregMode::filter && L.hist >= c_.mag_limit);
   }
   if (!to_pick.empty()) {
     select(to_pick);
     for (size_t l : to_pick) layers_[l].picked = true;
   }
-  if (!greg2() && mode_ == GregMode::filter) {
+  if (!greg2() && c_.mode == GregMode::filter) {
     bool all = true;
     for (const Layer& L : layers_)
-      if (L.n_prune > 0) all = all && L.hist_started && L.hist >= mag_limit_;
+      if (L.n_prune > 0) all = all && L.hist_started && L.hist >= c_.mag_limit;
     if (all)
       for (Layer& L : layers_) L.finished = true;
   }
@@ -369,7 +236,7 @@ void Greg::hard_prune() {
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     const Tensor& w = set_.tensors[l];
-    if (mode_ == GregMode::filter) {
+    if (c_.mode == GregMode::filter) {
       std::vector<float> host(size_t(w.numel()), 1.0f), channel(size_t(L.groups), 1.0f);
       for (int64_t r : rows_[l]) {
         std::fill(host.begin() + r * L.row_size, host.begin() + (r + 1) * L.row_size, 0.0f);
@@ -398,34 +265,34 @@ std::unique_ptr<SgdBase> Greg::make_optimizer(std::shared_ptr<ParamStore> store,
   base_lr_ = options.lr;
   auto opt = std::make_unique<Sgd<GregRule>>(store, options);
   const float* mask = mask_.data<float>();
-  for (size_t s = 0; s < store->size(); ++s) opt->set_rule_params(s, {nullptr, mask + store->slot(s).offset, 1});
+  for (size_t s = 0; s < store->size(); ++s) opt->set_rule_params(s, {{nullptr, 1}, {mask + store->slot(s).offset}});
   for (size_t l = 0; l < slots_.size(); ++l)
-    opt->set_rule_params(slots_[l], {lambda_.data<float>() + layers_[l].offset, mask + store->slot(slots_[l]).offset,
-                                     layers_[l].row_size});
+    opt->set_rule_params(slots_[l], {{lambda_.data<float>() + layers_[l].offset, layers_[l].row_size},
+                                     {mask + store->slot(slots_[l]).offset}});
   return opt;
 }
 
 void Greg::before_step(const StepInfo& at, SgdBase& optimizer) {
   if (at.round == first_reg_round()) {
-    optimizer.set_lr(float(lr_prune_));
+    optimizer.set_lr(float(c_.lr_prune));
     if (phase_ == Phase::regularize) {
       int64_t i = at.step - reg_start_;
-      if (i % k_u_ == 0) update(i);
+      if (i % c_.k_u == 0) update(i);
     }
-  } else if (at.round > first_reg_round() && finetune_lr_ > 0.0 && base_lr_ > 0.0f) {
-    optimizer.set_lr(float(double(at.lr) * finetune_lr_ / double(base_lr_)));
+  } else if (at.round > first_reg_round() && c_.finetune_lr > 0.0 && base_lr_ > 0.0f) {
+    optimizer.set_lr(float(double(at.lr) * c_.finetune_lr / double(base_lr_)));
   }
 }
 
 void Greg::after_step(const StepInfo& at, SgdBase&) {
   if (at.round == first_reg_round() && phase_ == Phase::stabilize && !pruned_ &&
-      at.step - reg_start_ == finish_iter_ + k_s_)
+      at.step - reg_start_ == finish_iter_ + c_.k_s)
     hard_prune();
 }
 
 void Greg::end_round(const StepInfo& at, Module&, ParamStore&) {
   if (at.round == first_reg_round() && !pruned_)
-    throw Error(where_reg_epochs_ + ": the regularization round ended before the hard prune");
+    throw Error(c_.where_reg_epochs + ": the regularization round ended before the hard prune");
 }
 
 std::string Greg::phase_name() const {
@@ -454,7 +321,7 @@ void Greg::set_slim_export(const std::string& folder, const nlohmann::json& mode
 
 bool Greg::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
   bool changed = PruningMethod::finalize(model, store, summary);
-  if (mode_ != GregMode::filter) return changed;
+  if (c_.mode != GregMode::filter) return changed;
   nlohmann::json removed = nlohmann::json::object();
   std::map<std::string, std::vector<int64_t>> pruned;
   for (size_t l = 0; l < layers_.size(); ++l) {

@@ -43,38 +43,12 @@
 #include <string>
 #include <vector>
 
+#include "pruning/greg_config.h"
+#include "pruning/greg_schedule.h"
+#include "pruning/greg_select.h"
 #include "pruning/pruning_method.h"
 
 namespace trim {
-
-// --- the schedule's math (specs/greg.md; exposed for the oracle tests) -------------------------
-
-// Lambda after `updates` updates of `delta` each: updates * delta in double.
-double greg_lambda(int64_t updates, double delta);
-// The updates made by iteration i (counting from 0) at one update every k_u iterations, the first
-// at iteration 0: floor(i / k_u) + 1.
-int64_t greg_updates_by(int64_t i, int64_t k_u);
-// The pruned groups' lambda in effect for the step of iteration i of an unstopped schedule:
-// GReg-1 greg_lambda(greg_updates_by(i, k_u), delta); GReg-2 picks over the first U_p updates
-// (U_p: the first with U_p * delta_pick reaching ceiling_pick), then continues by delta.
-double greg1_lambda_at(int64_t i, int64_t k_u, double delta);
-double greg2_lambda_at(int64_t i, int64_t k_u, double delta_pick, double ceiling_pick, double delta);
-// Smallest n >= 1 with from + n * delta reaching `ceiling` (greg_reached).
-int64_t greg_updates_to_reach(double from, double delta, double ceiling);
-// Whether lambda has reached `ceiling` (within 1e-12 relative, so 10000 * 1e-4 counts as 1).
-bool greg_reached(double lambda, double ceiling);
-// The magnitude-ratio history: the first ratio itself, then 0.9 hist + 0.1 ratio.
-double greg_hist(double hist, double ratio, bool first);
-// The score ratio mean(kept) / mean(pruned) of one layer's group scores (+inf when the pruned
-// groups are all zero).
-double greg_ratio(const std::vector<double>& scores, const std::vector<int64_t>& pruned_sorted);
-// Eq. 6: the factor 1 / (1 + delta / h_ii) by which a diagonal-curvature optimum shrinks when the
-// uniform penalty rises by delta.
-std::vector<double> greg_shrink(const std::vector<double>& h, double delta);
-// Mean |W_j| of each filter (row of w as [out, -1]): the spec's score.
-std::vector<double> greg_filter_scores(const Tensor& w);
-
-enum class GregMode { unstructured, filter };
 
 class Greg final : public PruningMethod {
  public:
@@ -102,7 +76,7 @@ class Greg final : public PruningMethod {
   // latter from the run's model spec.
   void set_slim_export(const std::string& folder, const nlohmann::json& model_spec);
 
-  GregMode mode() const { return mode_; }
+  GregMode mode() const { return c_.mode; }
   // The pruned rows of each prunable tensor (filter mode; empty before the selection).
   const std::vector<std::vector<int64_t>>& pruned_rows() const { return rows_; }
 
@@ -116,7 +90,7 @@ class Greg final : public PruningMethod {
     double hist = 0.0;
   };
 
-  int64_t first_reg_round() const { return pretrain_epochs_ > 0 ? 1 : 0; }
+  int64_t first_reg_round() const { return c_.pretrain_epochs > 0 ? 1 : 0; }
   bool greg2() const { return name_ == "greg2"; }
   double pruned_lambda(const Layer& l) const;  // current lambda of the layer's pruned groups
   double mean_lambda(const Layer& l) const;
@@ -127,13 +101,7 @@ class Greg final : public PruningMethod {
   void hard_prune();
   std::string phase_name() const;
 
-  GregMode mode_;
-  std::vector<std::pair<NamePattern, double>> layer_ratios_;
-  double ratio_ = 0.0;
-  double delta_, ceiling_, delta_pick_, ceiling_pick_, recover_, mag_limit_, lr_prune_, finetune_lr_;
-  int64_t k_u_, k_s_, pretrain_epochs_, reg_epochs_, finetune_epochs_;
-  std::string where_;  // "<manifest>: /pruning", for errors about the section as a whole
-  std::string where_reg_epochs_, init_from_, where_init_;
+  GregConfig c_;
 
   std::vector<Layer> layers_;
   std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per layer

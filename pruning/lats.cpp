@@ -1,28 +1,21 @@
 #include "pruning/lats.h"
 
-#include <cmath>
 #include <set>
 
 #include "core/autograd/grad_mode.h"
-#include "pruning/lats_rule.h"
 
 namespace trim {
 
 Lats::Lats(const Config& cfg) : PruningMethod("lats", cfg) {
   where_ = cfg.source() + ": " + cfg.path();
-  sched_.final_threshold = cfg.get<double>("final_threshold");
-  if (!(sched_.final_threshold > 0.0) || !std::isfinite(sched_.final_threshold))
-    cfg.fail("final_threshold", cat("the final threshold D must be finite and > 0, found ", sched_.final_threshold));
+  sched_.final_threshold = cfg.real_in("final_threshold", kPositive);
   std::string kind = cfg.choice("schedule", {"slats", "lats", "pgh", "constant", "exact"}, "slats");
   parse_lats_kind(kind, sched_.kind);
   if (sched_.kind == LatsSchedule::Kind::pgh) {
-    sched_.beta = cfg.get<double>("beta");
-    if (!(sched_.beta > 0.0) || !std::isfinite(sched_.beta))
-      cfg.fail("beta", cat("PGH's base beta must be finite and > 0 (1 is S-LATS), found ", sched_.beta));
+    sched_.beta = cfg.real_in("beta", kPositive);  // 1 is S-LATS
     if (sched_.beta == 1.0) sched_.kind = LatsSchedule::Kind::slats;  // the 0/0 limit of PGH
   }
-  sched_.start_epoch = cfg.get<int64_t>("start_epoch", 0);
-  if (sched_.start_epoch < 0) cfg.fail("start_epoch", cat("must be >= 0, found ", sched_.start_epoch));
+  sched_.start_epoch = cfg.int_in("start_epoch", 0, 0, kMaxMethodEpochs);
   if (sched_.kind == LatsSchedule::Kind::constant && sched_.start_epoch != 0)
     cfg.fail("start_epoch", "the constant schedule holds d = D from the first step; it takes no start epoch");
   if (sched_.kind == LatsSchedule::Kind::constant) d_ = sched_.final_threshold;
@@ -71,11 +64,12 @@ std::unique_ptr<SgdBase> Lats::make_optimizer(std::shared_ptr<ParamStore> store,
   auto opt = std::make_unique<Sgd<LatsRule>>(store, options);
   std::set<size_t> latent(slots_.begin(), slots_.end());
   for (size_t i = 0; i < store->size(); ++i) opt->set_rule_params(i, {latent.count(i) ? 1 : 0});
-  opt->rule_scalars().threshold = float(d_);
+  rule_ = opt->rule_handle();
+  rule_->threshold = float(d_);
   return opt;
 }
 
-void Lats::before_step(const StepInfo& at, SgdBase& optimizer) {
+void Lats::before_step(const StepInfo& at, SgdBase&) {
   check_epochs(at.epochs);
   if (sched_.kind == LatsSchedule::Kind::exact &&
       (prefix_epochs_ != at.epochs || prefix_batches_ != at.batches_per_epoch)) {
@@ -86,9 +80,8 @@ void Lats::before_step(const StepInfo& at, SgdBase& optimizer) {
   // This step writes the weights of the next forward pass: the threshold after its iteration.
   int64_t done = at.epoch * at.batches_per_epoch + at.batch + 1;
   d_ = sched_.threshold(done, at.epochs, at.batches_per_epoch, lr_prefix_);
-  auto* opt = dynamic_cast<Sgd<LatsRule>*>(&optimizer);
-  TRIM_CHECK(opt, "lats: the optimizer is not the LATS step (make_optimizer)");
-  opt->rule_scalars().threshold = float(d_);
+  TRIM_CHECK(rule_, "lats: before_step before make_optimizer");
+  rule_->threshold = float(d_);
 }
 
 void Lats::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {

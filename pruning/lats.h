@@ -22,6 +22,7 @@
 // changed since the previous epoch). Deployed model: w = S_D(theta).
 #include <vector>
 
+#include "pruning/lats_rule.h"
 #include "pruning/lats_schedule.h"
 #include "pruning/pruning_method.h"
 
@@ -52,6 +53,7 @@ class Lats : public PruningMethod {
   void check_epochs(int64_t epochs) const;
 
   LatsSchedule sched_;
+  RuleHandle<LatsRule> rule_;  // the threshold of the optimizer make_optimizer built last
   std::string where_;  // "<manifest>: /pruning", for errors found once the run's length is known
   double d_ = 0.0;
   std::vector<double> lr_prefix_;  // exact mode

@@ -20,14 +20,11 @@
 namespace trim {
 namespace {
 
-// A required setting of the spec's "no default" kind, finite and >= lo (> lo when strict).
-double read_setting(const Config& cfg, const std::string& key, double lo, bool strict, const char* what) {
+// A required setting of the spec's "no default" kind, in `range`.
+double read_setting(const Config& cfg, const std::string& key, const Config::Interval& range, const char* what) {
   if (!cfg.has(key))
     cfg.fail(key, fmt::format("required key is missing ({}; specs/ltp.md gives it no default: sweep it)", what));
-  double v = cfg.get<double>(key);
-  if (!std::isfinite(v) || (strict ? !(v > lo) : !(v >= lo)))
-    cfg.fail(key, fmt::format("expected a finite number {} {}, found {}", strict ? ">" : ">=", lo, v));
-  return v;
+  return cfg.real_in(key, range);
 }
 
 std::vector<double> read_trail(const Config& cfg, const std::string& key) {
@@ -51,14 +48,12 @@ std::vector<double> read_trail(const Config& cfg, const std::string& key) {
 }  // namespace
 
 LearnedThreshold::LearnedThreshold(const Config& cfg) : PruningMethod("ltp", cfg) {
-  t0_ = read_setting(cfg, "t0", 0.0, true, "T0, the temperature scale: T_l = T0 * Var(|w_l|)");
-  lambda_ = read_setting(cfg, "lambda", 0.0, false, "lambda, the weight of the normalised soft L0 term");
-  lr_tau_ = read_setting(cfg, "lr_tau", 0.0, true, "lr_tau, the thresholds' learning rate");
-  clip_tau_ = cfg.get<double>("clip_tau", 0.0);
-  if (!std::isfinite(clip_tau_) || clip_tau_ < 0.0) cfg.fail("clip_tau", "expected a finite number >= 0 (0: no clamp)");
+  t0_ = read_setting(cfg, "t0", kPositive, "T0, the temperature scale: T_l = T0 * Var(|w_l|)");
+  lambda_ = read_setting(cfg, "lambda", kNonNegative, "lambda, the weight of the normalised soft L0 term");
+  lr_tau_ = read_setting(cfg, "lr_tau", kPositive, "lr_tau, the thresholds' learning rate");
+  clip_tau_ = cfg.real_in("clip_tau", 0.0, kNonNegative);  // 0: no clamp
   if (!cfg.has("finetune_epochs")) cfg.fail("finetune_epochs", "required key is missing (the epochs of phase B)");
-  finetune_epochs_ = cfg.get<int64_t>("finetune_epochs");
-  if (finetune_epochs_ < 1) cfg.fail("finetune_epochs", fmt::format("expected >= 1, found {}", finetune_epochs_));
+  finetune_epochs_ = cfg.int_in("finetune_epochs", 1, kMaxMethodEpochs);
   trail_ = read_trail(cfg, "trail");
   if (cfg.has("target")) target_ = read_target(cfg, "target");
 }

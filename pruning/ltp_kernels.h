@@ -36,20 +36,10 @@ constexpr int64_t kReduceChunk = 8192;
 
 }  // namespace trim::ltp
 
-#define TRIM_LTP_KERNELS                                                                      \
-  /* temp [1] = t0·Var_k(|w_k|), the population variance, accumulated in double (two passes) */ \
-  void ltp_temperature(const Tensor& w, double t0, Tensor& temp);                             \
-  void ltp_mask_forward(const ltp::MaskForwardArgs& a);                                       \
-  void ltp_mask_backward(const ltp::MaskBackwardArgs& a);                                     \
-  /* gtau [1] = g [] · dl0 [1]: the soft L0's τ-gradient (its w-gradient is dropped, eq. 14) */ \
-  void ltp_l0_backward(const Tensor& g, const Tensor& dl0, Tensor& gtau);
-
 namespace trim::cpu {
-TRIM_LTP_KERNELS
+#include "pruning/ltp_kernel_list.inc"
 }  // namespace trim::cpu
 
 namespace trim::cuda {
-TRIM_LTP_KERNELS
+#include "pruning/ltp_kernel_list.inc"
 }  // namespace trim::cuda
-
-#undef TRIM_LTP_KERNELS

@@ -7,9 +7,7 @@
 namespace trim {
 
 double read_target(const Config& cfg, const std::string& key) {
-  double s = cfg.get<double>(key);
-  if (!(s >= 0.0 && s < 1.0)) cfg.fail(key, "a target sparsity must be in [0, 1), found " + std::to_string(s));
-  return s;
+  return cfg.real_in(key, Config::Interval{0.0, 1.0, false, true});
 }
 
 // Counts that bring each unit to sparsity s (never below what is pruned already).
@@ -25,8 +23,7 @@ static std::vector<int64_t> counts_to(const PrunableSet& set, const std::vector<
 OneShotMagnitude::OneShotMagnitude(const Config& cfg) : PruningMethod("omp", cfg) {
   target_ = read_target(cfg, "target");
   scope_ = read_scope(cfg, "scope", Scope::global, {Scope::global, Scope::layer});
-  finetune_epochs_ = cfg.get<int64_t>("finetune_epochs", 0);
-  if (finetune_epochs_ < 0) cfg.fail("finetune_epochs", "must be >= 1 (0 or absent: train.epochs)");
+  finetune_epochs_ = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
 }
 
 void OneShotMagnitude::begin_round(const StepInfo& at, Module&, ParamStore&) {
@@ -44,14 +41,13 @@ double gmp_sparsity(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, i
 
 GradualMagnitude::GradualMagnitude(const Config& cfg) : PruningMethod("gmp", cfg) {
   target_ = read_target(cfg, "target");
-  initial_ = cfg.get<double>("initial", 0.0);
-  if (!(initial_ >= 0.0 && initial_ <= target_)) cfg.fail("initial", "must be in [0, target]");
-  t0_ = cfg.get<int64_t>("start_step", 0);
-  dt_ = cfg.get<int64_t>("interval_steps");
-  n_ = cfg.get<int64_t>("events");
-  if (t0_ < 0) cfg.fail("start_step", "must be >= 0");
-  if (dt_ < 1) cfg.fail("interval_steps", "must be >= 1");
-  if (n_ < 1) cfg.fail("events", "must be >= 1");
+  initial_ = cfg.real_in("initial", 0.0, Config::Interval{0.0, target_});
+  t0_ = cfg.int_in("start_step", 0, 0, kMaxMethodSteps);
+  dt_ = cfg.int_in("interval_steps", 1, kMaxMethodSteps);
+  n_ = cfg.int_in("events", 1, kMaxMethodSteps);
+  if (n_ > (kMaxMethodSteps - t0_) / dt_)
+    cfg.fail("events", cat("start_step + events * interval_steps must be at most ", kMaxMethodSteps, ", found ", n_,
+                           " events of ", dt_, " steps from step ", t0_));
   scope_ = read_scope(cfg, "scope", Scope::layer, {Scope::global, Scope::layer});
 }
 

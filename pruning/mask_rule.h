@@ -1,13 +1,14 @@
 #pragma once
-// The hard-mask rule of the SGD step (specs/baselines.md, "Mask enforcement"): for a parameter
+// The hard-mask piece of the SGD step (specs/baselines.md, "Mask enforcement"): for a parameter
 // with a mask m in {0, 1}, the gradient is masked before weight decay and momentum, and after the
 // update both the weight and its momentum are multiplied by m. Masking the gradient alone would let
 // momentum or weight decay revive pruned weights. A parameter without a mask (nullptr) is dense.
-#include "core/optim/sgd_rule.h"
+// Alone, it is the step rule of the magnitude methods; GReg chains it after its penalty.
+#include "core/optim/step_rule.h"
 
 namespace trim {
 
-struct MaskRule {
+struct MaskRule : RulePiece {
   struct Params {
     const float* mask = nullptr;  // same shape as the parameter, on its device; nullptr = dense
   };
@@ -18,7 +19,6 @@ struct MaskRule {
   TRIM_HD static void epilogue(const Params& p, const Scalars&, int64_t i, float& w, float& v) {
     if (p.mask) w *= p.mask[i], v *= p.mask[i];
   }
-  TRIM_HD static float store(const Params&, const Scalars&, int64_t, float w) { return w; }
 };
 
 }  // namespace trim

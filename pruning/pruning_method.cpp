@@ -1,8 +1,6 @@
 #include "pruning/pruning_method.h"
 
-#include <cmath>
-
-#include "core/kernels/kernels.h"
+#include "core/ops/elementwise.h"
 #include "pruning/mask_rule.h"
 
 namespace trim {
@@ -27,10 +25,9 @@ PruningMethod::PruningMethod(std::string name, const Config& cfg) : name_(std::m
   filter_.include = read_patterns(cfg, "include");
   filter_.exclude = read_patterns(cfg, "exclude");
   Config pqi = cfg.child("pqi", true);
-  pqi_p_ = pqi.get<double>("p", 0.5);
-  pqi_q_ = pqi.get<double>("q", 1.0);
-  if (!(pqi_p_ > 0.0) || !(pqi_q_ > pqi_p_) || !std::isfinite(pqi_q_))
-    pqi.fail("q", "the PQ Index needs 0 < p < q (finite)");
+  pqi_p_ = pqi.real_in("p", 0.5, kPositive);
+  pqi_q_ = pqi.real_in("q", 1.0, kPositive);
+  if (!(pqi_q_ > pqi_p_)) pqi.fail("q", cat("the PQ Index needs 0 < p < q, found p = ", pqi_p_, ", q = ", pqi_q_));
 }
 
 void PruningMethod::attach(Module& model, ParamStore& store) {
@@ -70,10 +67,10 @@ void PruningMethod::set_masks(const std::vector<Tensor>& m) {
 void PruningMethod::apply_masks() {
   // One in-place pass over each arena (the mask is 1 outside the prunable set): no temporary.
   Tensor params = store_->params();
-  TRIM_DISPATCH(params.device(), mul, params, mask_, params);
+  mul_(params, mask_);
   if (store_->has_master()) {
     Tensor master = store_->master();
-    TRIM_DISPATCH(master.device(), mul, master, mask_, master);
+    mul_(master, mask_);
   }
 }
 

@@ -11,6 +11,7 @@
 //   "method": "<name>"                  (read by the app's registry)
 //   "include": ["glob", ...], "exclude": ["glob", ...]   (pruning/prunable.h)
 //   "pqi": {"p": 0.5, "q": 1.0}         PQ Index reported every epoch (0 < p < q)
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,14 @@
 #include "pruning/report.h"
 
 namespace trim {
+
+// Bounds of the methods' epoch and step counts: the run's own (train.epochs, steps), since a round
+// or a schedule beyond them could never run.
+constexpr int64_t kMaxMethodEpochs = 1'000'000;
+constexpr int64_t kMaxMethodSteps = int64_t(1) << 40;
+// Open-ended ranges of Config::real_in, for the methods' settings.
+constexpr Config::Interval kPositive{0.0, std::numeric_limits<double>::infinity(), true, true};      // (0, inf)
+constexpr Config::Interval kNonNegative{0.0, std::numeric_limits<double>::infinity(), false, true};  // [0, inf)
 
 class PruningMethod : public TrainingMethod {
  public:

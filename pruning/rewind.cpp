@@ -6,8 +6,7 @@
 namespace trim {
 
 RewindRounds::RewindRounds(std::string name, const Config& cfg) : PruningMethod(std::move(name), cfg) {
-  rounds_ = cfg.get<int64_t>("rounds");
-  if (rounds_ < 1 || rounds_ > 1000) cfg.fail("rounds", "must be in [1, 1000] (pruning rounds after the dense one)");
+  rounds_ = cfg.int_in("rounds", 1, 1000);  // pruning rounds after the dense one
   scope_ = read_scope(cfg, "scope", Scope::global);
   if (cfg.has("target")) target_ = read_target(cfg, "target");
 }
@@ -84,15 +83,12 @@ std::vector<int64_t> Lottery::prune_counts(int64_t, const std::vector<Tensor>& m
 const PrunableSet& Lottery::ranking(int64_t) { return one_shot_ ? dense_set_ : set_; }
 
 Sap::Sap(const Config& cfg) : RewindRounds("sap", cfg) {
-  amount_.p = cfg.get<double>("p", 0.5);
-  amount_.q = cfg.get<double>("q", 1.0);
-  amount_.eta = cfg.get<double>("eta", 0.0);
-  amount_.gamma = cfg.get<double>("gamma", 1.0);
-  amount_.beta = cfg.get<double>("beta", 0.9);
-  if (!(amount_.p > 0.0) || !(amount_.q > amount_.p)) cfg.fail("q", "SAP needs 0 < p < q");
-  if (!(amount_.eta >= 0.0)) cfg.fail("eta", "must be >= 0");
-  if (!(amount_.gamma >= 0.0)) cfg.fail("gamma", "must be >= 0");
-  if (!(amount_.beta > 0.0 && amount_.beta < 1.0)) cfg.fail("beta", "must be in (0, 1)");
+  amount_.p = cfg.real_in("p", 0.5, kPositive);
+  amount_.q = cfg.real_in("q", 1.0, kPositive);
+  if (!(amount_.q > amount_.p)) cfg.fail("q", cat("SAP needs 0 < p < q, found p = ", amount_.p, ", q = ", amount_.q));
+  amount_.eta = cfg.real_in("eta", 0.0, kNonNegative);
+  amount_.gamma = cfg.real_in("gamma", 1.0, kNonNegative);
+  amount_.beta = cfg.real_in("beta", 0.9, Config::Interval{0.0, 1.0, true, true});
   pqi_p_ = amount_.p;
   pqi_q_ = amount_.q;
 }

@@ -5,23 +5,13 @@
 #include <limits>
 #include <numeric>
 
-#include "core/cpu/parallel.h"
-#include "pruning/select_math.h"
-#ifdef TRIM_HAVE_CUDA
-#include "pruning/select_cuda.h"
-#endif
+#include "pruning/select_kernels.h"
 
 namespace trim {
 
 namespace {
 
 constexpr double kCountTolerance = 1e-12;  // far above product round-off (~1e-16), far below a real fraction
-
-#ifndef TRIM_HAVE_CUDA
-[[noreturn]] void no_cuda(const char* what) {
-  throw Error(cat(what, ": the tensors are on a CUDA device, but this build has no CUDA backend"));
-}
-#endif
 
 // Checks the set and its masks; returns the common device.
 Device check_inputs(const char* op, const PrunableSet& set, const std::vector<Tensor>& masks) {
@@ -76,56 +66,24 @@ void check_unit_size(const Unit& u, int64_t n) {
     throw Error(cat("magnitude selection: ", u.what, " holds ", n, " entries; at most 2^32 − 2 are supported"));
 }
 
-void select_unit_cpu(const PrunableSet& set, const std::vector<Tensor>& masks, const Unit& u, float* out) {
-  int64_t n = 0;
-  for (int64_t l : u.layers) n += set.tensors[size_t(l)].numel();
-  check_unit_size(u, n);
-  // (key << 32 | flat index): one 64-bit compare orders by |w|, then by the lower index.
-  std::vector<uint64_t> ranked;
-  ranked.reserve(size_t(n));
-  int64_t base = 0;
-  for (int64_t l : u.layers) {
-    const Tensor& w = set.tensors[size_t(l)];
-    const float* wp = w.data<float>();
-    const float* mp = masks.empty() ? nullptr : masks[size_t(l)].data<float>();
-    cpu::map(w.numel(), sel::InitMask{mp, out + base});
-    for (int64_t i = 0; i < w.numel(); ++i)
-      if (!mp || mp[i] != 0.0f) ranked.push_back(uint64_t(sel::magnitude_key(wp[i])) << 32 | uint64_t(base + i));
-    base += w.numel();
-  }
-  if (u.k > int64_t(ranked.size()))
-    throw Error(cat("magnitude selection: cannot prune ", u.k, " more entries of ", u.what, ": only ",
-                    ranked.size(), " of ", n, " are unpruned"));
-  if (u.k == 0) return;
-  std::nth_element(ranked.begin(), ranked.begin() + (u.k - 1), ranked.end());
-  // nth_element leaves the k − 1 smaller elements before the k-th; all keys are distinct.
-  for (int64_t i = 0; i < u.k; ++i) out[ranked[size_t(i)] & 0xffffffffu] = 0.0f;
-}
-
-void select_unit(const PrunableSet& set, const std::vector<Tensor>& masks, const Unit& u, float* out, Device dev) {
+void select_unit(const PrunableSet& set, const std::vector<Tensor>& masks, const Unit& u, Tensor out, Device dev) {
   if (u.k < 0) throw Error(cat("magnitude selection: the count for ", u.what, " is negative (", u.k, ")"));
-  if (dev.is_cpu()) return select_unit_cpu(set, masks, u, out);
-#ifdef TRIM_HAVE_CUDA
-  std::vector<pruning_cuda::Part> parts;
+  sel::UnitTensors t;
   int64_t n = 0;
   for (int64_t l : u.layers) {
-    const Tensor& w = set.tensors[size_t(l)];
-    parts.push_back({w.data<float>(), masks.empty() ? nullptr : masks[size_t(l)].data<float>(), w.numel()});
-    n += w.numel();
+    t.w.push_back(set.tensors[size_t(l)]);
+    if (!masks.empty()) t.mask.push_back(masks[size_t(l)]);
+    n += set.tensors[size_t(l)].numel();
   }
   check_unit_size(u, n);
   if (u.k > 0) {
     int64_t unpruned = n;
-    if (!masks.empty())
-      for (int64_t l : u.layers) unpruned -= count_zeros(masks[size_t(l)]);
+    for (const Tensor& m : t.mask) unpruned -= count_zeros(m);
     if (u.k > unpruned)
       throw Error(cat("magnitude selection: cannot prune ", u.k, " more entries of ", u.what, ": only ", unpruned,
                       " of ", n, " are unpruned"));
   }
-  pruning_cuda::select_unit(parts, u.k, out);
-#else
-  no_cuda("magnitude selection");
-#endif
+  TRIM_DISPATCH(dev, select_unit, t, u.k, out);
 }
 
 int64_t floor_tolerant(double x) {
@@ -160,15 +118,9 @@ int64_t filter_prune_count(double r, int64_t n) {
 
 int64_t count_zeros(const Tensor& t) {
   check_dtype("count_zeros", t, DType::f32, "t");
-  if (t.is_cuda()) {
-#ifdef TRIM_HAVE_CUDA
-    return pruning_cuda::count_zeros(t.data<float>(), t.numel());
-#else
-    no_cuda("count_zeros");
-#endif
-  }
-  const float* p = t.data<float>();
-  return int64_t(std::count(p, p + t.numel(), 0.0f));
+  int64_t count = 0;
+  TRIM_DISPATCH(t.device(), select_count_zeros, t, count);
+  return count;
 }
 
 std::vector<Tensor> select_global(const PrunableSet& set, const std::vector<Tensor>& masks, int64_t k) {
@@ -179,7 +131,7 @@ std::vector<Tensor> select_global(const PrunableSet& set, const std::vector<Tens
   std::iota(u.layers.begin(), u.layers.end(), 0);
   u.k = k;
   u.what = cat("the global unit (", set.size(), " tensors)");
-  select_unit(set, masks, u, f.flat.data<float>(), dev);
+  select_unit(set, masks, u, f.flat, dev);
   return f.views;
 }
 
@@ -193,7 +145,7 @@ std::vector<Tensor> select_per_layer(const PrunableSet& set, const std::vector<T
     u.layers = {int64_t(l)};
     u.k = k[l];
     u.what = set.names[l];
-    select_unit(set, masks, u, f.flat.data<float>() + f.offset[l], dev);
+    select_unit(set, masks, u, f.flat.narrow0(f.offset[l], set.tensors[l].numel()), dev);
   }
   return f.views;
 }
@@ -201,25 +153,9 @@ std::vector<Tensor> select_per_layer(const PrunableSet& set, const std::vector<T
 std::vector<double> filter_l1(const Tensor& w) {
   check_dtype("filter_l1", w, DType::f32, "w");
   TRIM_CHECK(w.ndim() >= 2, cat("filter_l1: expected a conv or linear weight (>= 2-d), found shape ", w.shape().str()));
-  const int64_t rows = w.size(0), cols = w.numel() / std::max<int64_t>(1, rows);
+  const int64_t rows = w.size(0);
   std::vector<double> scores(size_t(rows), 0.0);
-  if (w.is_cuda()) {
-#ifdef TRIM_HAVE_CUDA
-    pruning_cuda::filter_l1(w.data<float>(), rows, cols, scores.data());
-    return scores;
-#else
-    no_cuda("filter_l1");
-#endif
-  }
-  const float* p = w.data<float>();
-  cpu::parallel_for(rows, rows * cols >= cpu::kParallelGrain, [&](int64_t r) {
-    double lane[sel::kL1Lanes] = {};
-    const float* row = p + r * cols;
-    for (int64_t j = 0; j < cols; ++j) lane[j % sel::kL1Lanes] += sel::abs_as_double(row[j]);
-    for (int s = sel::kL1Lanes / 2; s > 0; s /= 2)
-      for (int t = 0; t < s; ++t) lane[t] += lane[t + s];
-    scores[size_t(r)] = lane[0];
-  });
+  TRIM_DISPATCH(w.device(), select_filter_l1, w, scores);
   return scores;
 }
 
@@ -232,7 +168,7 @@ FilterSelection select_filters(const PrunableSet& set, const std::vector<int64_t
     const Tensor& w = set.tensors[l];
     if (w.ndim() < 2) throw Error(cat("filter selection: ", set.names[l], " has shape ", w.shape().str(),
                                       "; filters need a conv or linear weight"));
-    const int64_t rows = w.size(0), cols = w.numel() / std::max<int64_t>(1, rows);
+    const int64_t rows = w.size(0);
     if (n_prune[l] < 0 || n_prune[l] > rows - 1)
       throw Error(cat("filter selection: cannot prune ", n_prune[l], " of the ", rows, " filters of ", set.names[l],
                       " (expected 0 to ", rows - 1, "; a layer is never emptied)"));
@@ -249,16 +185,8 @@ FilterSelection select_filters(const PrunableSet& set, const std::vector<int64_t
     std::sort(pruned.begin(), pruned.end());
     std::vector<float> keep(size_t(rows), 1.0f);
     for (int64_t r : pruned) keep[size_t(r)] = 0.0f;
-    float* dst = f.flat.data<float>() + f.offset[l];
-    if (dev.is_cpu()) {
-      cpu::map(w.numel(), sel::ExpandRows{keep.data(), cols, dst});
-    } else {
-#ifdef TRIM_HAVE_CUDA
-      pruning_cuda::expand_rows(keep, cols, dst);
-#else
-      no_cuda("filter selection");
-#endif
-    }
+    Tensor dst = f.flat.narrow0(f.offset[l], w.numel());
+    TRIM_DISPATCH(dev, select_expand_rows, keep, dst);
     out.pruned.push_back(std::move(pruned));
   }
   out.masks = f.views;

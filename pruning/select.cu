@@ -1,4 +1,4 @@
-// CUDA path of magnitude and filter selection (see select.h, select_cuda.h). No weight leaves the
+// CUDA path of magnitude and filter selection (see select_kernels.h). No weight leaves the
 // device: keys are built on the device, sorted by CUB's stable radix sort (so equal keys keep the
 // lower flat index first, the tie rule), and the k first indices are scattered into the mask.
 #include <cub/device/device_radix_sort.cuh>
@@ -10,14 +10,12 @@
 #include "core/cuda/runtime.h"
 #include "core/memory.h"
 #include "core/tensor.h"
-#include "pruning/select_cuda.h"
+#include "pruning/select_kernels.h"
 #include "pruning/select_math.h"
 
-namespace trim::pruning_cuda {
+namespace trim::cuda {
 
 namespace {
-
-Device current() { return Device::cuda(cuda::current_device()); }
 
 uint32_t* u32(const Tensor& t) { return reinterpret_cast<uint32_t*>(t.data<int32_t>()); }
 
@@ -53,24 +51,26 @@ __global__ void filter_l1_kernel(const float* w, int64_t cols, double* scores) {
 
 }  // namespace
 
-void select_unit(const std::vector<Part>& parts, int64_t k, float* out) {
-  int64_t n = 0;
-  for (const Part& p : parts) n += p.n;
+void select_unit(const sel::UnitTensors& u, int64_t k, Tensor& out) {
+  const int64_t n = out.numel();
   TRIM_CHECK(n < int64_t(std::numeric_limits<uint32_t>::max()), cat("select_unit: ", n, " entries exceed 32-bit indices"));
+  float* dst = out.data<float>();
+  auto mask_of = [&](size_t l) { return u.mask.empty() ? nullptr : u.mask[l].data<float>(); };
   int64_t base = 0;
-  for (const Part& p : parts) {
-    cuda::map(p.n, sel::InitMask{p.mask, out + base});
-    base += p.n;
+  for (size_t l = 0; l < u.w.size(); ++l) {
+    cuda::map(u.w[l].numel(), sel::InitMask{mask_of(l), dst + base});
+    base += u.w[l].numel();
   }
   if (k == 0 || n == 0) return;
   TRIM_CHECK(k <= n, cat("select_unit: k = ", k, " exceeds the unit's ", n, " entries"));
-  Device dev = current();
+  Device dev = out.device();
   Tensor keys_in = Tensor::empty(Shape{n}, DType::i32, dev), keys_out = Tensor::empty(Shape{n}, DType::i32, dev);
   Tensor idx_in = Tensor::empty(Shape{n}, DType::i32, dev), idx_out = Tensor::empty(Shape{n}, DType::i32, dev);
   base = 0;
-  for (const Part& p : parts) {
-    cuda::map(p.n, sel::RankKeys{p.w, p.mask, u32(keys_in) + base, u32(idx_in) + base, uint32_t(base)});
-    base += p.n;
+  for (size_t l = 0; l < u.w.size(); ++l) {
+    cuda::map(u.w[l].numel(), sel::RankKeys{u.w[l].data<float>(), mask_of(l), u32(keys_in) + base, u32(idx_in) + base,
+                                            uint32_t(base)});
+    base += u.w[l].numel();
   }
   // Radix sort over all 32 key bits: kPrunedKey uses the top bit, so pruned entries sort last.
   size_t temp_bytes = 0;
@@ -79,35 +79,39 @@ void select_unit(const std::vector<Part>& parts, int64_t k, float* out) {
   Tensor temp = Tensor::empty(Shape{int64_t(std::max<size_t>(temp_bytes, 1))}, DType::u8, dev);
   TRIM_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data<uint8_t>(), temp_bytes, u32(keys_in), u32(keys_out),
                                                   u32(idx_in), u32(idx_out), n, 0, 32, cuda::stream()));
-  cuda::map(k, sel::ScatterPruned{u32(idx_out), out});
+  cuda::map(k, sel::ScatterPruned{u32(idx_out), dst});
 }
 
-int64_t count_zeros(const float* x, int64_t n) {
-  if (n <= 0) return 0;
-  Tensor acc = Tensor::zeros(Shape{2}, DType::i32, current());  // one unsigned long long
+void select_count_zeros(const Tensor& x, int64_t& count) {
+  const int64_t n = x.numel();
+  count = 0;
+  if (n <= 0) return;
+  Tensor acc = Tensor::zeros(Shape{2}, DType::i32, x.device());  // one unsigned long long
   auto* p = reinterpret_cast<unsigned long long*>(acc.data<int32_t>());
-  count_zeros_kernel<<<cuda::grid_for(n), cuda::kThreads, 0, cuda::stream()>>>(x, n, p);
+  count_zeros_kernel<<<cuda::grid_for(n), cuda::kThreads, 0, cuda::stream()>>>(x.data<float>(), n, p);
   TRIM_KERNEL_CHECK();
   unsigned long long host = 0;
-  copy_bytes(&host, Device::cpu(), p, current(), sizeof host);
-  return int64_t(host);
+  copy_bytes(&host, Device::cpu(), p, x.device(), sizeof host);
+  count = int64_t(host);
 }
 
-void filter_l1(const float* w, int64_t rows, int64_t cols, double* scores_host) {
+void select_filter_l1(const Tensor& w, std::vector<double>& scores_host) {
+  const int64_t rows = int64_t(scores_host.size());
   if (rows <= 0) return;
+  const int64_t cols = w.numel() / rows;
   TRIM_CHECK(rows <= INT_MAX, cat("filter_l1: ", rows, " rows exceed the grid limit"));
-  Tensor scores = Tensor::empty(Shape{2 * rows}, DType::i32, current());  // rows doubles
+  Tensor scores = Tensor::empty(Shape{2 * rows}, DType::i32, w.device());  // rows doubles
   auto* d = reinterpret_cast<double*>(scores.data<int32_t>());
-  filter_l1_kernel<<<unsigned(rows), cuda::kThreads, 0, cuda::stream()>>>(w, cols, d);
+  filter_l1_kernel<<<unsigned(rows), cuda::kThreads, 0, cuda::stream()>>>(w.data<float>(), cols, d);
   TRIM_KERNEL_CHECK();
-  copy_bytes(scores_host, Device::cpu(), d, current(), size_t(rows) * sizeof(double));
+  copy_bytes(scores_host.data(), Device::cpu(), d, w.device(), size_t(rows) * sizeof(double));
 }
 
-void expand_rows(const std::vector<float>& keep, int64_t cols, float* out) {
-  int64_t rows = int64_t(keep.size());
-  if (rows == 0 || cols == 0) return;
-  Tensor k = Tensor::from_vector(Shape{rows}, keep, current());
-  cuda::map(rows * cols, sel::ExpandRows{k.data<float>(), cols, out});
+void select_expand_rows(const std::vector<float>& keep, Tensor& out) {
+  const int64_t rows = int64_t(keep.size());
+  if (rows == 0 || out.numel() == 0) return;
+  Tensor k = Tensor::from_vector(Shape{rows}, keep, out.device());
+  cuda::map(out.numel(), sel::ExpandRows{k.data<float>(), out.numel() / rows, out.data<float>()});
 }
 
-}  // namespace trim::pruning_cuda
+}  // namespace trim::cuda

@@ -1,6 +1,6 @@
 #pragma once
-// Per-element pieces of magnitude and filter selection, shared by the CPU path (select.cpp) and the
-// CUDA path (select.cu) so that both rank with the same keys and build the same masks.
+// Per-element pieces of magnitude and filter selection, shared by the CPU path (select_cpu.cpp) and
+// the CUDA path (select.cu) so that both rank with the same keys and build the same masks.
 #include <cstdint>
 #include <cstring>
 

@@ -102,6 +102,11 @@ void add_(Tensor& y, const Tensor& x, float alpha) {
   TRIM_DISPATCH(y.device(), add_scaled, y, x, alpha);
 }
 
+void mul_(Tensor& y, const Tensor& m) {
+  check_pair("mul_", y, m);
+  TRIM_DISPATCH(y.device(), mul, y, m, y);
+}
+
 Tensor affine_u8(const Tensor& images, const ChannelAffine& a) {
   check_dtype("affine_u8", images, DType::u8, "images");
   TRIM_CHECK(a.channels >= 1 && a.channels <= ChannelAffine::kMaxChannels,

@@ -19,6 +19,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default
 
 // y += alpha * x in place; never recorded (gradient accumulation, optimizers).
 void add_(Tensor& y, const Tensor& x, float alpha = 1.0f);
+// y *= m in place, element-wise; never recorded (applying pruning masks to parameter arenas).
+void mul_(Tensor& y, const Tensor& m);
 
 // u8 images [N, C, ...] -> f32 x * a.scale[c] + a.shift[c]; not differentiable.
 Tensor affine_u8(const Tensor& images, const ChannelAffine& a);

@@ -1,8 +1,9 @@
 #pragma once
 // SGD with momentum, Nesterov and weight decay (PyTorch semantics), as one multi-tensor step
-// templated on a per-element Rule (core/optim/sgd_rule.h) through which pruning methods act. The
-// optimizer works on a ParamStore (core/optim/param_store.h): parameters, gradients, master copies
-// and momentum all live there, so a fresh optimizer (after a rewind) or a checkpoint sees them.
+// templated on a per-element Rule (core/optim/step_rule.h; the update: core/optim/sgd_update.h)
+// through which pruning methods act. The optimizer works on a ParamStore (core/optim/param_store.h):
+// parameters, gradients, master copies and momentum all live there, so a fresh optimizer (after a
+// rewind) or a checkpoint sees them.
 #include <memory>
 #include <string>
 #include <utility>
@@ -78,6 +79,10 @@ class SgdBase {
   void* dev_grad_scale_ = nullptr;    // inside the subclass's device scalars
 };
 
+// A method's typed handle to the per-step scalars of its optimizer's rule (Sgd<Rule>::rule_handle).
+template <class Rule>
+using RuleHandle = std::shared_ptr<typename Rule::Scalars>;
+
 template <class Rule>
 class Sgd final : public SgdBase {
  public:
@@ -93,7 +98,10 @@ class Sgd final : public SgdBase {
     built_ = false;
   }
   // The rule's per-step scalars, read by the next step.
-  typename Rule::Scalars& rule_scalars() { return rule_scalars_; }
+  typename Rule::Scalars& rule_scalars() { return *rule_scalars_; }
+  // A typed handle to the same scalars, for the method that built this optimizer: it writes them
+  // before each step without reaching back through SgdBase (shared, so either may outlive the other).
+  RuleHandle<Rule> rule_handle() const { return rule_scalars_; }
 
  private:
   void build() {
@@ -109,7 +117,7 @@ class Sgd final : public SgdBase {
       s.g = st.grads().template data<float>() + p.offset;
       s.v = moments_.defined() ? moments_.template data<float>() + p.offset : nullptr;
       s.n = p.numel;
-      s.decay = p.param.decay ? 1.0f : 0.0f;
+      s.decay_scale = p.param.decay ? 1.0f : 0.0f;
       s.lr_scale = p.param.lr_scale;
       s.clip = p.param.clip;
       s.rule = rules_[i];
@@ -141,7 +149,7 @@ class Sgd final : public SgdBase {
 
   bool run_step(const SgdScalars& k) override {
     if (!built_) build();
-    StepScalars<Rule> all{k, rule_scalars_};
+    StepScalars<Rule> all{k, *rule_scalars_};
     if (device().is_cpu()) return sgd_step_cpu<Rule>(slots_, all);
 #ifdef TRIM_HAVE_CUDA
     // The upload is ordered before clipping, which then overwrites grad_scale in the same buffer.
@@ -159,7 +167,7 @@ class Sgd final : public SgdBase {
   }
 
   std::vector<typename Rule::Params> rules_;
-  typename Rule::Scalars rule_scalars_{};
+  RuleHandle<Rule> rule_scalars_ = std::make_shared<typename Rule::Scalars>();
   std::vector<SgdSlot<Rule>> slots_;
   int64_t chunk_count_ = 0;
   bool built_ = false;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/cpu/parallel.h"
-#include "core/optim/sgd_rule.h"
+#include "core/optim/sgd_update.h"
 
 namespace trim {
 

@@ -38,9 +38,9 @@ std::vector<std::vector<float>> run_greg(Device d) {
     masks.push_back(Tensor::from_vector(Shape{n}, m, d));
   }
   Sgd<GregRule> opt(ps, {0.05f, 0.9f, false, 5e-4f});
-  opt.set_rule_params(0, {lams[0].data<float>(), nullptr, 1});
-  opt.set_rule_params(1, {lams[1].data<float>(), masks[1].data<float>(), row});
-  opt.set_rule_params(2, {nullptr, masks[2].data<float>(), row});
+  opt.set_rule_params(0, {{lams[0].data<float>(), 1}, {nullptr}});
+  opt.set_rule_params(1, {{lams[1].data<float>(), row}, {masks[1].data<float>()}});
+  opt.set_rule_params(2, {{nullptr, row}, {masks[2].data<float>()}});
   for (int step = 0; step < 4; ++step) {
     opt.set_step_number(step);
     opt.zero_grad();

@@ -43,6 +43,13 @@ std::vector<OpCase> build() {
   c.push_back({"sum [1100000]", {in(Shape{1100000})}, [](std::vector<Tensor>& t) { return sum(t[0]); }, 0.05f});
   c.push_back({"linear [300, 200] -> 500 +bias", {in(Shape{300, 200}), in(Shape{500, 200}), in(Shape{500})},
                [](std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); }, 0.05f});
+  // In place and never recorded (pruning masks on parameter arenas): no gradient, the CUDA test
+  // compares the updated input.
+  c.push_back({"mul_ in place [1200000]", {in(Shape{1200000}, K::normal, false), in(Shape{1200000}, K::normal, false)},
+               [](std::vector<Tensor>& t) {
+                 mul_(t[0], t[1]);
+                 return t[0];
+               }});
   c.push_back({"mul same input [5]", {in(Shape{5})}, [](std::vector<Tensor>& t) { return mul(t[0], t[0]); }, 1e-2f});
   c.push_back({"scale [3, 4]", {in(Shape{3, 4})}, [](std::vector<Tensor>& t) { return scale(t[0], -1.5f); }, 0.05f});
   for (Shape s : {Shape{17}, Shape{2, 3, 4, 5}})

@@ -42,7 +42,7 @@ TEST_CASE("GReg oracle 2: the penalty enters the gradient before weight decay an
   w.set_requires_grad(true);
   Tensor lam = Tensor::from_vector(Shape{1}, std::vector<float>{0.1f});
   Sgd<GregRule> opt({{"w", w, true}}, {1e-3f, 0.9f, false, 5e-4f});
-  opt.set_rule_params(0, {lam.data<float>(), nullptr, 1});
+  opt.set_rule_params(0, {{lam.data<float>(), 1}, {nullptr}});
   opt.zero_grad();
   w.grad().zero_();
   opt.step();
@@ -60,7 +60,7 @@ TEST_CASE("GReg rule: per-filter lambda by row, and the mask on gradient, weight
   Tensor lt = Tensor::from_vector(Shape{rows}, lam), mt = Tensor::from_vector(Shape{rows, row}, m);
   const float lr = 0.1f, mom = 0.9f, wd = 1e-3f;
   Sgd<GregRule> opt({{"w", w, true}}, {lr, mom, false, wd});
-  opt.set_rule_params(0, {lt.data<float>(), mt.data<float>(), row});
+  opt.set_rule_params(0, {{lt.data<float>(), row}, {mt.data<float>()}});
   std::vector<float> v(n, 0.0f), ref = w0;
   for (int step = 0; step < 3; ++step) {
     opt.zero_grad();
@@ -310,15 +310,15 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   };
   fails(with("ratio", 1.5), "/pruning/ratio");
   fails(with("mode", "channel"), "/pruning/mode");
-  fails(with("update_interval", 0), "/pruning/update_interval");
-  fails(with("reg_granularity_prune", -1e-4), "/pruning/reg_granularity_prune");
+  fails(with("update_interval", 0), "test.json: /pruning/update_interval: expected an integer in [1, 1099511627776], found 0");
+  fails(with("reg_granularity_prune", -1e-4), "/pruning/reg_granularity_prune: expected a number in (0, inf), found -0.0001");
   fails(with("reg_epochs", 0), "/pruning/reg_epochs");
   fails(with("init_from", "x.safetensors"), "/pruning/init_from");  // and pretrain_epochs
   fails(with("reg_granularity_pick", 1e-5), "reg_granularity_pick");  // GReg-1 has no picking phase
   nlohmann::json g2 = with("method", "greg2");
   g2["reg_granularity_recover"] = 0.1;
-  fails(g2, "/pruning/reg_granularity_recover");
-  fails(with("layer_ratios", {{{"pattern", "x"}, {"ratio", 2}}}), "/pruning/layer_ratios/0/ratio");
+  fails(g2, "/pruning/reg_granularity_recover: expected a number in (-inf, 0], found 0.1");
+  fails(with("layer_ratios", {{{"pattern", "x"}, {"ratio", 2}}}), "/pruning/layer_ratios/0/ratio: expected a number in [0, 1], found 2");
 
   // A regularization round too short for the worst case, and a pattern matching nothing.
   test::TempDir tmp("greg_bad");

@@ -1,6 +1,6 @@
 #pragma once
-// The per-element SGD update, shared by the CPU loop and the CUDA kernel, templated on a Rule: a
-// small struct of TRIM_HD functions through which a pruning method enters the step.
+// The per-element SGD update, shared by the CPU loop and the CUDA kernel, templated on a Rule
+// (core/optim/step_rule.h) through which a pruning method enters the step.
 //
 //   g <- grad_scale * g              global gradient-norm clipping (1 when off)
 //   g <- clamp(g, -clip, clip)       per-parameter clipping (when clip > 0)
@@ -12,19 +12,10 @@
 //   Rule::epilogue(w, v)             e.g. hard masks on weight and momentum
 //   w_fwd <- Rule::store(w)          only for parameters with a master copy (w is the master):
 //                                    e.g. LATS writes the forward weight S_d(theta)
-//
-// A Rule is
-//   struct Rule {
-//     struct Params  { ... };   // per parameter (device pointers to masks, per-filter lambdas...)
-//     struct Scalars { ... };   // per step (thresholds, penalty strengths), in the step's device buffer
-//     TRIM_HD static float grad(const Params&, const Scalars&, int64_t i, float w, float g);
-//     TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t i, float& w, float& v);
-//     TRIM_HD static float store(const Params&, const Scalars&, int64_t i, float w);
-//   };
-// Params and Scalars must be trivially copyable: they reach the GPU as bytes.
 #include <cstdint>
 
 #include "core/base.h"
+#include "core/optim/step_rule.h"
 
 namespace trim {
 
@@ -46,15 +37,6 @@ struct StepScalars {
   typename Rule::Scalars rule{};
 };
 
-// Plain SGD: no penalty, no epilogue; the forward copy equals the master.
-struct DenseRule {
-  struct Params {};
-  struct Scalars {};
-  TRIM_HD static float grad(const Params&, const Scalars&, int64_t, float, float g) { return g; }
-  TRIM_HD static void epilogue(const Params&, const Scalars&, int64_t, float&, float&) {}
-  TRIM_HD static float store(const Params&, const Scalars&, int64_t, float w) { return w; }
-};
-
 // One parameter tensor in a multi-tensor step.
 template <class Rule>
 struct SgdSlot {
@@ -63,7 +45,7 @@ struct SgdSlot {
   const float* g = nullptr;
   float* v = nullptr;      // momentum buffer; null when momentum is 0
   int64_t n = 0;
-  float decay = 1.0f;      // 1: weight decay applies, 0: opted out (BN, biases)
+  float decay_scale = 1.0f;  // 1: weight decay applies, 0: opted out (BN, biases: OptimParam::decay false)
   float lr_scale = 1.0f;
   float clip = 0.0f;       // > 0: clamp each gradient element to [-clip, clip]
   typename Rule::Params rule{};
@@ -79,7 +61,7 @@ TRIM_HD bool sgd_update(const SgdSlot<Rule>& s, const StepScalars<Rule>& k, int6
   float w = s.w[i];
   float g = g_in * k.sgd.grad_scale;
   if (s.clip > 0.0f) g = g < -s.clip ? -s.clip : (g > s.clip ? s.clip : g);
-  g = Rule::grad(s.rule, k.rule, i, w, g) + k.sgd.weight_decay * s.decay * w;
+  g = Rule::grad(s.rule, k.rule, i, w, g) + k.sgd.weight_decay * s.decay_scale * w;
   float v = 0.0f;
   if (s.v) {
     v = k.sgd.momentum * s.v[i] + g;

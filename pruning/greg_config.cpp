@@ -1,0 +1,62 @@
+#include "pruning/greg_config.h"
+
+#include "pruning/pruning_method.h"
+
+namespace trim {
+
+namespace {
+
+constexpr Config::Interval kRatio{0.0, 1.0};  // a layer's pruning ratio
+constexpr Config::Interval kNonPositive{-std::numeric_limits<double>::infinity(), 0.0, true, false};  // (-inf, 0]
+
+}  // namespace
+
+GregConfig read_greg_config(const Config& cfg, bool greg2) {
+  GregConfig c;
+  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
+  c.mode = filter ? GregMode::filter : GregMode::unstructured;
+  c.ratio = cfg.real_in("ratio", kRatio);
+  if (cfg.has("layer_ratios")) {
+    cfg.accept("layer_ratios");
+    const nlohmann::json& list = cfg.json()["layer_ratios"];
+    if (!list.is_array()) cfg.fail("layer_ratios", "expected an array of {\"pattern\", \"ratio\"}, found " + describe_json(list));
+    for (size_t i = 0; i < list.size(); ++i) {
+      Config item(list[i], cfg.source(), cfg.path() + "/layer_ratios/" + std::to_string(i));
+      if (!list[i].is_object()) throw Error(item.source() + ": " + item.path() + ": expected an object, found " + describe_json(list[i]));
+      std::string glob = item.get<std::string>("pattern");
+      if (glob.empty()) item.fail("pattern", "expected a non-empty name pattern");
+      double r = item.real_in("ratio", kRatio);
+      item.finish();
+      c.layer_ratios.push_back({{glob, item.source() + ": " + item.path() + "/pattern"}, r});
+    }
+  }
+  c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kPositive);
+  c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kPositive);
+  if (greg2) {
+    c.delta_pick = cfg.real_in("reg_granularity_pick", 1e-5, kPositive);
+    c.ceiling_pick = cfg.real_in("reg_upper_limit_pick", 1e-2, kPositive);
+    c.recover = cfg.real_in("reg_granularity_recover", -1e-4, kNonPositive);
+    if (!(c.ceiling_pick < c.ceiling))
+      cfg.fail("reg_upper_limit_pick", cat("must be below reg_upper_limit (", c.ceiling, "), found ", c.ceiling_pick));
+  }
+  c.mag_limit = cfg.real_in("mag_ratio_limit", 1000.0, kPositive);
+  c.k_u = cfg.int_in("update_interval", 10, 1, kMaxMethodSteps);
+  c.k_s = cfg.int_in("stabilize_iterations", 10000, 0, kMaxMethodSteps);
+  c.lr_prune = cfg.real_in("lr_prune", 1e-3, kPositive);
+  c.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: no pretraining round
+  c.init_from = cfg.get<std::string>("init_from", "");
+  c.where = cfg.source() + ": " + cfg.path();
+  c.where_init = c.where + "/init_from";
+  // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
+  if (c.pretrain_epochs == 0 && c.init_from.empty())
+    cfg.fail("pretrain_epochs", "GReg prunes a trained network: set pretrain_epochs > 0 or init_from (a model.safetensors)");
+  if (c.pretrain_epochs > 0 && !c.init_from.empty())
+    cfg.fail("init_from", "give either init_from or pretrain_epochs, not both");
+  c.reg_epochs = cfg.int_in("reg_epochs", 1, kMaxMethodEpochs);
+  c.where_reg_epochs = c.where + "/reg_epochs";
+  c.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
+  c.finetune_lr = cfg.real_in("finetune_lr", 0.0, kNonNegative);            // 0: the manifest's optimizer.lr
+  return c;
+}
+
+}  // namespace trim

@@ -1,0 +1,35 @@
+#pragma once
+// GReg's settings: the manifest's "pruning" object (specs/greg.md; the keys are listed in
+// pruning/greg.h), read through the bounded Config readers.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "pruning/prunable.h"
+
+namespace trim {
+
+enum class GregMode { unstructured, filter };
+
+struct GregConfig {
+  GregMode mode = GregMode::filter;
+  double ratio = 0.0;
+  std::vector<std::pair<NamePattern, double>> layer_ratios;  // first match wins; else `ratio`
+  double delta = 0.0, ceiling = 0.0;                          // reg_granularity_prune, reg_upper_limit
+  double delta_pick = 0.0, ceiling_pick = 0.0, recover = 0.0;  // GReg-2 only (0 for GReg-1)
+  double mag_limit = 0.0, lr_prune = 0.0, finetune_lr = 0.0;
+  int64_t k_u = 0, k_s = 0;                                   // update_interval, stabilize_iterations
+  int64_t pretrain_epochs = 0, reg_epochs = 0, finetune_epochs = 0;
+  std::string init_from;
+  std::string where;             // "<manifest>: /pruning", for errors about the section as a whole
+  std::string where_reg_epochs;  // "<manifest>: /pruning/reg_epochs"
+  std::string where_init;        // "<manifest>: /pruning/init_from"
+};
+
+// Reads and checks GReg's keys of `cfg`; GReg-2's picking keys only when `greg2` (they stay unknown
+// to GReg-1, so finish() refuses them there).
+GregConfig read_greg_config(const Config& cfg, bool greg2);
+
+}  // namespace trim
