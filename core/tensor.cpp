@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include "core/autograd/node.h"
-#include "core/kernels/kernels.h"
 #include "core/memory.h"
 
 namespace trim {
@@ -16,10 +14,6 @@ Storage::~Storage() { free_bytes(device, ptr, bytes, pinned ? HostMemory::pinned
 void Tensor::adopt_compute_stream() const {
   Storage& s = *checked().storage;
   if (s.device.is_cuda()) s.stream = compute_stream(s.device);
-}
-
-void no_cuda_backend(const char* kernel) {
-  TRIM_CHECK(false, cat("kernel '", kernel, "' called on a CUDA tensor, but this build has no CUDA backend"));
 }
 
 const TensorImpl& Tensor::checked() const {
@@ -131,14 +125,9 @@ float Tensor::item() const {
   return 0.0f;
 }
 
-Tensor& Tensor::fill_(float value) {
-  DeviceScope on(device());  // factories may build tensors on a device that is not current
-  TRIM_DISPATCH(device(), fill, *this, value);
-  return *this;
-}
-
 Tensor& Tensor::zero_() {
   zero_bytes(device(), raw_data(), nbytes());
+  bump_version();
   return *this;
 }
 
@@ -147,7 +136,21 @@ Tensor& Tensor::copy_(const Tensor& src) {
              cat("copy_: source ", src.shape().str(), " ", dtype_name(src.dtype()), " into ", shape().str(), " ",
                  dtype_name(dtype())));
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+  bump_version();
   return *this;
+}
+
+uint64_t Tensor::version() const { return checked().storage->version; }
+void Tensor::bump_version() const { ++checked().storage->version; }
+
+void Tensor::rebind_storage(const Tensor& home) {
+  TRIM_CHECK(is_leaf(), "rebind_storage on a tensor produced by a recorded op");
+  TRIM_CHECK(home.shape() == shape() && home.dtype() == dtype() && home.device() == device(),
+             cat("rebind_storage: home ", home.shape().str(), " ", dtype_name(home.dtype()), " on ", home.device().str(),
+                 " for a tensor ", shape().str(), " ", dtype_name(dtype()), " on ", device().str()));
+  if (home.impl_->storage != impl_->storage || home.impl_->offset != impl_->offset) Tensor(home).copy_(*this);
+  impl_->storage = home.impl_->storage;
+  impl_->offset = home.impl_->offset;
 }
 
 bool Tensor::requires_grad() const { return checked().requires_grad; }
@@ -181,6 +184,11 @@ void Tensor::zero_grad() {
   impl_->grad_holds_value = false;
 }
 
+bool Tensor::grad_marked_zero() const {
+  const TensorImpl& t = checked();
+  return t.grad.defined() && !t.grad_holds_value;
+}
+
 void Tensor::set_grad_ready_hook(std::function<void()> hook) {
   TRIM_CHECK(is_leaf(), "set_grad_ready_hook on a tensor produced by a recorded op");
   impl_->grad_ready = std::move(hook);
@@ -189,8 +197,6 @@ void Tensor::set_grad_ready_hook(std::function<void()> hook) {
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
 
 Tensor Tensor::detach() const { return view(shape()); }
-
-void Tensor::backward() const { run_backward(*this); }
 
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   TRIM_CHECK(a.device() == b.device(),

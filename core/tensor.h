@@ -28,6 +28,9 @@ struct Storage {
   Device device;
   bool pinned = false;
   void* stream = nullptr;  // cudaStream_t (CUDA only)
+  // Counts in-place writes through trim's API (Tensor::bump_version), shared by all views, so
+  // autograd can tell that a tensor saved for backward was modified after it was saved.
+  uint64_t version = 0;
 };
 
 // A dense, contiguous, row-major n-dimensional array on one device. Copying a Tensor copies the
@@ -35,7 +38,9 @@ struct Storage {
 // Tensor is "undefined".
 //
 // Autograd: a tensor that requires grad either is a leaf (a parameter or user input; gradients
-// accumulate into grad()) or was produced by a recorded op (grad_fn()). See core/autograd.
+// accumulate into grad()) or was produced by a recorded op (grad_fn()). See core/autograd, which
+// sits above this room: the tensor only holds its node (an opaque Node), and the entry point
+// backward() is defined there.
 class Tensor {
  public:
   Tensor() = default;
@@ -74,10 +79,24 @@ class Tensor {
   template <class T> std::vector<T> to_vector() const;  // copies to the host (synchronises)
   float item() const;                                   // the single element, as float
 
-  // In-place, never recorded by autograd.
+  // In-place, never recorded by autograd; each bumps the version. fill_ runs a backend kernel, so
+  // it is defined with the kernels (core/kernels/dispatch.cpp).
   Tensor& fill_(float value);
   Tensor& zero_();
   Tensor& copy_(const Tensor& src);  // same shape and dtype, any devices
+
+  // The version of this tensor's memory: how many in-place writes went through trim's API
+  // (these methods, add_, uniform_, ...). Every function that writes into an existing tensor calls
+  // bump_version() after writing; autograd checks that tensors saved for backward kept theirs.
+  uint64_t version() const;
+  void bump_version() const;
+
+  // Makes this tensor -- every handle to it -- use `home`'s memory from now on, with its values
+  // copied there first. `home` must have this tensor's shape, dtype and device (typically a view of
+  // an arena, see ParamStore). Shape, dtype, autograd state and grad() are kept. Views taken before
+  // (view, narrow0, detach, tensors saved for backward) keep the old memory. Leaves only: an op's
+  // output belongs to its graph.
+  void rebind_storage(const Tensor& home);
 
   // CUDA: orders the memory's free on its device's compute stream from now on. For memory filled
   // on another stream (the loader's copy stream) whose work the host has already waited for, and
@@ -95,11 +114,16 @@ class Tensor {
   // Marks the gradient buffer as zero without writing it: the next contribution overwrites it
   // (no memset), and grad() zero-fills it if read before any contribution arrived.
   void zero_grad();
+  // True while the gradient buffer is marked zero by zero_grad() and nothing has written it since
+  // (no contribution arrived, grad() was not read).
+  bool grad_marked_zero() const;
   // Called by run_backward once this leaf's gradient is final for that backward (see node.h).
   void set_grad_ready_hook(std::function<void()> hook);
   const std::shared_ptr<Node>& grad_fn() const;
   Tensor detach() const;  // same storage, no autograd history
-  void backward() const;  // for a scalar loss: d(self)/d(leaves) accumulates into their grad()
+  // For a scalar loss: d(self)/d(leaves) accumulates into their grad(). Defined by core/autograd
+  // (run_backward).
+  void backward() const;
 
   // Internal: the implementation handle (used by autograd).
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
@@ -120,6 +144,7 @@ struct TensorImpl {
   bool grad_holds_value = true;     // false after zero_grad(), until a contribution arrives
   std::function<void()> grad_ready;  // see Tensor::set_grad_ready_hook
   std::shared_ptr<Node> grad_fn;
+  uint32_t output_nr = 0;  // which output of grad_fn this tensor is
 };
 
 template <class T>

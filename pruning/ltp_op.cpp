@@ -35,7 +35,8 @@ LtpMasked mask(const Tensor& w, const Tensor& tau, const Tensor& temp, bool with
 
   if (any_requires_grad({&w, &tau})) {
     Tensor ws = w.detach(), ts = tau.detach(), temps = temp.detach();
-    record(out.v, "ltp_mask", {&w, &tau}, [ws, ts, temps](const Tensor& g, const GradRequest& req) {
+    record(out.v, "ltp_mask", {&w, &tau}, [ws, ts, temps](std::span<const Tensor> gout, const GradRequest& req) {
+      const Tensor& g = gout[0];
       ltp::MaskBackwardArgs b;
       b.w = ws;
       b.tau = ts;
@@ -49,7 +50,8 @@ LtpMasked mask(const Tensor& w, const Tensor& tau, const Tensor& temp, bool with
   }
   if (with_l0 && any_requires_grad({&tau})) {
     Tensor dl0 = a.dl0;
-    record(out.l0, "ltp_soft_l0", {&tau}, [dl0](const Tensor& g, const GradRequest&) {
+    record(out.l0, "ltp_soft_l0", {&tau}, [dl0](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gtau = Tensor::empty(Shape{1}, DType::f32, dl0.device());
       TRIM_DISPATCH(dl0.device(), ltp_l0_backward, g, dl0, gtau);
       return std::vector<Tensor>{gtau};

@@ -1,7 +1,6 @@
 #include "spiking/neuron.h"
 
 #include <cmath>
-#include <memory>
 #include <vector>
 
 #include "core/autograd/node.h"
@@ -126,38 +125,31 @@ NeuronOutput neuron_forward(const Tensor& x, const NeuronConfig& cfg, const Tens
   NeuronOutput out{a.s, a.v_last};
   if (!grad) return out;
 
-  // dL/dV[T], written by the "neuron_state" node, which the engine runs before this op's node
-  // (its only input is the spikes). Empty when V[T] is not part of the loss.
-  auto gv_last = std::make_shared<Tensor>();
+  // One node with the spikes and, when returned, V[T] as its outputs: the engine hands its backward
+  // dL/dS and dL/dV[T] together, once both are complete. Either may be undefined (no gradient
+  // reached it), which means zero; the kernel takes a missing dL/dV[T] as zero itself.
   Tensor h = a.h;
   Tensor xs = p.kind == NeuronKind::plif && p.decay_input && w.requires_grad() ? x.detach() : Tensor();
   Tensor v0s = v0.defined() ? v0.detach() : Tensor();
   Tensor ws = w.defined() ? w.detach() : Tensor();
-  record(out.spikes, "neuron_forward", {&x, &v0, &w},
-         [p, h, xs, v0s, ws, gv_last](const Tensor& g, const std::vector<bool>& need) {
-           NeuronBackwardArgs b;
-           b.h = h;
-           b.x = xs;
-           b.v0 = v0s;
-           b.w = ws;
-           b.gs = g;
-           b.gv_last = *gv_last;
-           if (need[0]) b.gx = empty_f32(h.shape(), h.device());
-           if (need[1]) b.gv0 = empty_f32(v0s.shape(), h.device());
-           if (need[2]) b.gw = empty_f32(Shape{1}, h.device());
-           TRIM_DISPATCH(h.device(), spiking_neuron_backward, p, b);
-           return std::vector<Tensor>{b.gx, b.gv0, b.gw};
-         });
-  if (return_v) {
-    Shape s_shape = x.shape();
-    Device dev = x.device();
-    record(out.v, "neuron_state", {&out.spikes}, [gv_last, s_shape, dev](const Tensor& g, const std::vector<bool>&) {
-      *gv_last = g;
-      // The spikes' own gradient is added by the engine; zeros make sure the neuron's node runs
-      // even when only V[T] reaches the loss.
-      return std::vector<Tensor>{Tensor::zeros(s_shape, DType::f32, dev)};
-    });
-  }
+  auto backward = [p, h, xs, v0s, ws](std::span<const Tensor> gout, const GradRequest& need) {
+    NeuronBackwardArgs b;
+    b.h = h;
+    b.x = xs;
+    b.v0 = v0s;
+    b.w = ws;
+    b.gs = gout[0].defined() ? gout[0] : Tensor::zeros(h.shape(), DType::f32, h.device());
+    if (gout.size() > 1) b.gv_last = gout[1];
+    if (need[0]) b.gx = empty_f32(h.shape(), h.device());
+    if (need[1]) b.gv0 = empty_f32(v0s.shape(), h.device());
+    if (need[2]) b.gw = empty_f32(Shape{1}, h.device());
+    TRIM_DISPATCH(h.device(), spiking_neuron_backward, p, b);
+    return std::vector<Tensor>{b.gx, b.gv0, b.gw};
+  };
+  if (return_v)
+    record({&out.spikes, &out.v}, "neuron_forward", {&x, &v0, &w}, backward, {&xs, &v0s, &ws});
+  else
+    record(out.spikes, "neuron_forward", {&x, &v0, &w}, backward, {&xs, &v0s, &ws});
   return out;
 }
 
@@ -171,11 +163,12 @@ Tensor spike_fn(const Tensor& h, float v_threshold, const surrogate::Surrogate& 
   TRIM_DISPATCH(h.device(), spiking_fire, p, h, s);
   if (any_requires_grad({&h})) {
     Tensor hs = h.detach();
-    record(s, "spike_fn", {&h}, [p, hs](const Tensor& g, const std::vector<bool>&) {
+    record(s, "spike_fn", {&h}, [p, hs](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gh = empty_f32(hs.shape(), hs.device());
       TRIM_DISPATCH(hs.device(), spiking_fire_backward, p, hs, g, gh);
       return std::vector<Tensor>{gh};
-    });
+    }, {&hs});
   }
   return s;
 }
@@ -189,7 +182,8 @@ Tensor repeat_time(const Tensor& x, int64_t T) {
   TRIM_DISPATCH(x.device(), spiking_time_repeat, x, 1.0f, y);
   if (any_requires_grad({&x})) {
     Shape in = x.shape();
-    record(y, "repeat_time", {&x}, [in](const Tensor& g, const std::vector<bool>&) {
+    record(y, "repeat_time", {&x}, [in](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = empty_f32(in, g.device());
       TRIM_DISPATCH(g.device(), spiking_time_sum, g, 1.0f, gx);
       return std::vector<Tensor>{gx};
@@ -206,7 +200,8 @@ Tensor mean_time(const Tensor& x) {
   TRIM_DISPATCH(x.device(), spiking_time_sum, x, 1.0f / float(T), y);
   if (any_requires_grad({&x})) {
     Shape in = x.shape();
-    record(y, "mean_time", {&x}, [in, T](const Tensor& g, const std::vector<bool>&) {
+    record(y, "mean_time", {&x}, [in, T](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = empty_f32(in, g.device());
       TRIM_DISPATCH(g.device(), spiking_time_repeat, g, 1.0f / float(T), gx);
       return std::vector<Tensor>{gx};

@@ -33,13 +33,14 @@ Tensor sew_connect(const Tensor& a, const Tensor& identity, Connect f) {
   TRIM_DISPATCH(a.device(), spiking_iand, a, identity, y);
   if (any_requires_grad({&a, &identity})) {
     Tensor sa = a.detach(), sb = identity.detach();
-    record(y, "sew_iand", {&a, &identity}, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "sew_iand", {&a, &identity}, [sa, sb](std::span<const Tensor> gout, const GradRequest& need) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> out(2);
       if (need[0]) out[0] = Tensor::empty(sa.shape(), DType::f32, g.device());
       if (need[1]) out[1] = Tensor::empty(sb.shape(), DType::f32, g.device());
       TRIM_DISPATCH(g.device(), spiking_iand_backward, sa, sb, g, out[0], out[1]);
       return out;
-    });
+    }, {&sa, &sb});
   }
   return y;
 }

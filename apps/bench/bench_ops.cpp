@@ -185,7 +185,7 @@ Tensor randn(const Shape& shape, float stddev, Device d) {
 Tensor from_upstream(const Tensor& leaf) {
   Tensor x = leaf.detach();
   trim::record(x, "bench_upstream", {&leaf},
-               [](const Tensor&, const std::vector<bool>&) { return std::vector<Tensor>{Tensor()}; });
+               [](std::span<const Tensor>, const trim::GradRequest&) { return std::vector<Tensor>{Tensor()}; });
   return x;
 }
 

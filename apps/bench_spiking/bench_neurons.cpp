@@ -93,7 +93,7 @@ int run(int argc, char** argv) {
     auto step = [&] {
       Tensor spikes = spiking::neuron_forward(x, cfg).spikes;
       NoGradGuard no_grad;  // as the engine runs backward
-      std::vector<Tensor> gx = spikes.grad_fn()->backward(g, GradRequest{{true, false, false}, {}, {}});
+      std::vector<Tensor> gx = spikes.grad_fn()->backward(std::span<const Tensor>(&g, 1), GradRequest{{true, false, false}, {}, {}});
       if (!gx[0].defined()) throw Error("trim-bench-spiking: backward returned no input gradient");
     };
     for (int i = 0; i < warmup; ++i) step();

@@ -2,6 +2,8 @@
 // Plain parameter structs shared by the op layer and both backends.
 #include <cstdint>
 
+#include "core/random/key.h"  // RandomKey, taken by the random kernels
+
 namespace trim {
 
 struct Conv2dParams {
@@ -28,13 +30,6 @@ struct ChannelAffine {
   int channels = 1;
   float scale[kMaxChannels] = {1, 1, 1, 1};
   float shift[kMaxChannels] = {0, 0, 0, 0};
-};
-
-// A reserved block of the counter-based random stream: element i of a draw uses Philox block
-// offset + i / 4 under key seed. See core/random/philox.h.
-struct RandomKey {
-  uint64_t seed = 0;
-  uint64_t offset = 0;
 };
 
 }  // namespace trim

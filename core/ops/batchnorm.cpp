@@ -21,7 +21,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       // y = gamma (x - mean) / sqrt(var + eps) + beta with constant statistics: every gradient is
       // itself an evaluation-mode batch norm or a per-channel sum.
       Tensor sx = x.detach(), sg = gamma.detach(), rm = running_mean.detach(), rv = running_var.detach();
-      record(y, "batch_norm_eval", {&x, &gamma, &beta}, [sx, sg, rm, rv, eps](const Tensor& g, const GradRequest& need) {
+      record(y, "batch_norm_eval", {&x, &gamma, &beta}, [sx, sg, rm, rv, eps](std::span<const Tensor> gout, const GradRequest& need) {
+        const Tensor& g = gout[0];
         Device d = g.device();
         Shape c = sg.shape();
         int64_t inner = g.numel() / (g.size(0) * g.size(1));
@@ -45,7 +46,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
           TRIM_DISPATCH(d, bias_grad, g, inner, grads[2], beta);
         }
         return grads;
-      });
+      }, {&sx, &sg, &rm, &rv});
     }
     return y;
   }
@@ -57,7 +58,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (any_requires_grad({&x, &gamma, &beta})) {
     Tensor sx = x.detach(), sg = gamma.detach();
     record(y, "batch_norm", {&x, &gamma, &beta},
-           [sx, sg, save_mean, save_invstd, eps](const Tensor& g, const GradRequest& req) {
+           [sx, sg, save_mean, save_invstd, eps](std::span<const Tensor> gout, const GradRequest& req) {
+             const Tensor& g = gout[0];
              // One kernel yields all three gradients (cuDNN's backward does too). gamma's and
              // beta's go straight into their gradient buffers when both have one in the same state.
              float b1 = 0.0f, b2 = 0.0f;
@@ -71,7 +73,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
              TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, eps, grads[0],
                            grads[1], grads[2], b1);
              return grads;
-           });
+           }, {&sx, &sg});
   }
   return y;
 }

@@ -29,7 +29,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, ho * wo);
   if (any_requires_grad({&x, &w, &b})) {
     Tensor sx = x.detach(), sw = w.detach();
-    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](const Tensor& g, const GradRequest& req) {
+    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](std::span<const Tensor> gout, const GradRequest& req) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> grads(3);
       float beta = 0.0f;
       if (req[0]) {
@@ -45,7 +46,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
         TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2], beta);
       }
       return grads;
-    });
+    }, {&sx, &sw});
   }
   return y;
 }

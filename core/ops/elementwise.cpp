@@ -22,7 +22,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = like(a);
   TRIM_DISPATCH(a.device(), add, a, b, y);
   if (any_requires_grad({&a, &b}))
-    record(y, "add", {&a, &b}, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g, g}; });
+    record(y, "add", {&a, &b}, [](std::span<const Tensor> g, const GradRequest&) { return std::vector<Tensor>{g[0], g[0]}; });
   return y;
 }
 
@@ -32,12 +32,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   TRIM_DISPATCH(a.device(), mul, a, b, y);
   if (any_requires_grad({&a, &b})) {
     Tensor sa = a.detach(), sb = b.detach();
-    record(y, "mul", {&a, &b}, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "mul", {&a, &b}, [sa, sb](std::span<const Tensor> gout, const GradRequest& need) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> out(2);
       if (need[0]) out[0] = mul(g, sb);
       if (need[1]) out[1] = mul(g, sa);
       return out;
-    });
+    }, {&sa, &sb});
   }
   return y;
 }
@@ -47,7 +48,7 @@ Tensor scale(const Tensor& x, float s) {
   Tensor y = like(x);
   TRIM_DISPATCH(x.device(), scale, x, s, y);
   if (any_requires_grad({&x}))
-    record(y, "scale", {&x}, [s](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{scale(g, s)}; });
+    record(y, "scale", {&x}, [s](std::span<const Tensor> g, const GradRequest&) { return std::vector<Tensor>{scale(g[0], s)}; });
   return y;
 }
 
@@ -57,11 +58,12 @@ Tensor relu(const Tensor& x) {
   TRIM_DISPATCH(x.device(), relu_forward, x, y);
   if (any_requires_grad({&x})) {
     Tensor sy = y.detach();
-    record(y, "relu", {&x}, [sy](const Tensor& g, const std::vector<bool>&) {
+    record(y, "relu", {&x}, [sy](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = like(g);
       TRIM_DISPATCH(g.device(), relu_backward, sy, g, gx);
       return std::vector<Tensor>{gx};
-    });
+    }, {&sy});
   }
   return y;
 }
@@ -72,11 +74,12 @@ Tensor relu6(const Tensor& x) {
   TRIM_DISPATCH(x.device(), relu6_forward, x, y);
   if (any_requires_grad({&x})) {
     Tensor sy = y.detach();
-    record(y, "relu6", {&x}, [sy](const Tensor& g, const std::vector<bool>&) {
+    record(y, "relu6", {&x}, [sy](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = like(g);
       TRIM_DISPATCH(g.device(), relu6_backward, sy, g, gx);
       return std::vector<Tensor>{gx};
-    });
+    }, {&sy});
   }
   return y;
 }
@@ -89,7 +92,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   Tensor y = like(x);
   TRIM_DISPATCH(x.device(), dropout, x, p, key, y);
   if (any_requires_grad({&x}))
-    record(y, "dropout", {&x}, [p, key](const Tensor& g, const std::vector<bool>&) {
+    record(y, "dropout", {&x}, [p, key](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = like(g);  // same keep mask: same key, same element indices
       TRIM_DISPATCH(g.device(), dropout, g, p, key, gx);
       return std::vector<Tensor>{gx};
@@ -100,6 +104,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
 void add_(Tensor& y, const Tensor& x, float alpha) {
   check_pair("add_", y, x);
   TRIM_DISPATCH(y.device(), add_scaled, y, x, alpha);
+  y.bump_version();
 }
 
 void mul_(Tensor& y, const Tensor& m) {
@@ -121,16 +126,19 @@ Tensor affine_u8(const Tensor& images, const ChannelAffine& a) {
 void uniform_(Tensor& t, float lo, float hi, Generator& gen) {
   check_dtype("uniform_", t, DType::f32, "t");
   TRIM_DISPATCH(t.device(), uniform, t, lo, hi, gen.reserve(t.numel()));
+  t.bump_version();
 }
 
 void normal_(Tensor& t, float mean, float stddev, Generator& gen) {
   check_dtype("normal_", t, DType::f32, "t");
   TRIM_DISPATCH(t.device(), normal, t, mean, stddev, gen.reserve(t.numel()));
+  t.bump_version();
 }
 
 void bernoulli_(Tensor& t, float p, Generator& gen) {
   check_dtype("bernoulli_", t, DType::f32, "t");
   TRIM_DISPATCH(t.device(), bernoulli, t, p, gen.reserve(t.numel()));
+  t.bump_version();
 }
 
 }  // namespace trim

@@ -23,7 +23,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   TRIM_DISPATCH(a.device(), gemm, false, false, m, n, k, 1.0f, a.data<float>(), b.data<float>(), 0.0f, y.data<float>());
   if (any_requires_grad({&a, &b})) {
     Tensor sa = a.detach(), sb = b.detach();
-    record(y, "matmul", {&a, &b}, [sa, sb, m, n, k](const Tensor& g, const GradRequest& req) {
+    record(y, "matmul", {&a, &b}, [sa, sb, m, n, k](std::span<const Tensor> gout, const GradRequest& req) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> out(2);
       float beta = 0.0f;
       if (req[0]) {
@@ -37,7 +38,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                       out[1].data<float>());
       }
       return out;
-    });
+    }, {&sa, &sb});
   }
   return y;
 }
@@ -58,7 +59,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, 1);
   if (any_requires_grad({&x, &w, &b})) {
     Tensor sx = x.detach(), sw = w.detach();
-    record(y, "linear", {&x, &w, &b}, [sx, sw, n, in, out](const Tensor& g, const GradRequest& req) {
+    record(y, "linear", {&x, &w, &b}, [sx, sw, n, in, out](std::span<const Tensor> gout, const GradRequest& req) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> grads(3);
       float beta = 0.0f;
       if (req[0]) {
@@ -76,7 +78,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         TRIM_DISPATCH(g.device(), bias_grad, g, 1, grads[2], beta);
       }
       return grads;
-    });
+    }, {&sx, &sw});
   }
   return y;
 }

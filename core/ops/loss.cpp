@@ -25,7 +25,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, float label_smo
   Tensor loss = Tensor::empty(Shape{}, DType::f32, logits.device());
   TRIM_DISPATCH(logits.device(), softmax_xent_forward, logits, labels, label_smoothing, probs, loss);
   if (any_requires_grad({&logits})) {
-    record(loss, "cross_entropy", {&logits}, [probs, labels, label_smoothing](const Tensor& g, const std::vector<bool>&) {
+    record(loss, "cross_entropy", {&logits}, [probs, labels, label_smoothing](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gl = Tensor::empty(probs.shape(), DType::f32, g.device());
       TRIM_DISPATCH(g.device(), softmax_xent_backward, probs, labels, label_smoothing, g, gl);
       return std::vector<Tensor>{gl};

@@ -27,7 +27,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   TRIM_DISPATCH(x.device(), max_pool2d_forward, x, y, indices, p);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, "max_pool2d", {&x}, [shape, indices, p](const Tensor& g, const std::vector<bool>&) {
+    record(y, "max_pool2d", {&x}, [shape, indices, p](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), max_pool2d_backward, indices, g, gx, p);
       return std::vector<Tensor>{gx};
@@ -41,7 +42,8 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   TRIM_DISPATCH(x.device(), avg_pool2d_forward, x, y, p);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, "avg_pool2d", {&x}, [shape, p](const Tensor& g, const std::vector<bool>&) {
+    record(y, "avg_pool2d", {&x}, [shape, p](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), avg_pool2d_backward, g, gx, p);
       return std::vector<Tensor>{gx};

@@ -13,7 +13,8 @@ Tensor scaled_sum(const Tensor& x, float s, const char* name) {
   TRIM_DISPATCH(x.device(), sum, x, s, y);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, name, {&x}, [shape, s](const Tensor& g, const std::vector<bool>&) {
+    record(y, name, {&x}, [shape, s](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), broadcast_scalar, g, s, gx);
       return std::vector<Tensor>{gx};
@@ -38,7 +39,8 @@ Tensor global_avg_pool(const Tensor& x) {
   TRIM_DISPATCH(x.device(), global_avg_pool_forward, x, y);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, "global_avg_pool", {&x}, [shape](const Tensor& g, const std::vector<bool>&) {
+    record(y, "global_avg_pool", {&x}, [shape](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), global_avg_pool_backward, g, gx);
       return std::vector<Tensor>{gx};

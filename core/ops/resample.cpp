@@ -16,7 +16,8 @@ Tensor shortcut_a(const Tensor& x, int stride, int64_t pad_before, int64_t out_c
   TRIM_DISPATCH(x.device(), shortcut_a_forward, x, stride, pad_before, y);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, "shortcut_a", {&x}, [shape, stride, pad_before](const Tensor& g, const std::vector<bool>&) {
+    record(y, "shortcut_a", {&x}, [shape, stride, pad_before](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), shortcut_a_backward, g, stride, pad_before, gx);
       return std::vector<Tensor>{gx};
@@ -34,7 +35,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   TRIM_DISPATCH(x.device(), adaptive_avg_pool2d_forward, x, y);
   if (any_requires_grad({&x})) {
     Shape shape = x.shape();
-    record(y, "adaptive_avg_pool2d", {&x}, [shape](const Tensor& g, const std::vector<bool>&) {
+    record(y, "adaptive_avg_pool2d", {&x}, [shape](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::empty(shape, DType::f32, g.device());
       TRIM_DISPATCH(g.device(), adaptive_avg_pool2d_backward, g, gx);
       return std::vector<Tensor>{gx};

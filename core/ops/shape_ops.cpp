@@ -8,7 +8,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.view(shape);
   if (any_requires_grad({&x})) {
     Shape in = x.shape();
-    record(y, "reshape", {&x}, [in](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{g.view(in)}; });
+    record(y, "reshape", {&x}, [in](std::span<const Tensor> g, const GradRequest&) { return std::vector<Tensor>{g[0].view(in)}; });
   }
   return y;
 }

@@ -30,14 +30,9 @@ ParamStore::ParamStore(std::vector<OptimParam> params) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     ParamSlot& s = slots_[i];
     Tensor& t = s.param.tensor;
-    Tensor home = view(params_, i);
-    home.copy_(t);
+    // Every handle to the tensor (the module's member, the caller's copies) reads the arena from now on.
+    t.rebind_storage(view(params_, i));
     if (s.param.master) (s.master = view(master_, i)).copy_(t);
-    // Rebind the tensor's implementation in place, so every handle to it (the module's member,
-    // the caller's copies) reads the arena from now on.
-    TensorImpl& impl = *t.impl();
-    impl.storage = home.impl()->storage;
-    impl.offset = home.impl()->offset;
     t.set_grad(view(grads_, i));
   }
 }
@@ -69,10 +64,9 @@ void ParamStore::zero_grad() {
 
 void ParamStore::finish_backward() {
   for (size_t i = 0; i < slots_.size(); ++i) {
-    TensorImpl& impl = *slots_[i].param.tensor.impl();
-    if (impl.grad_holds_value) continue;
-    impl.grad.zero_();
-    impl.grad_holds_value = true;
+    const Tensor& t = slots_[i].param.tensor;
+    if (!t.grad_marked_zero()) continue;
+    t.grad();  // zero-fills the buffer
     if (ready_) ready_(i, slots_[i].offset, slots_[i].numel);
   }
   if (done_) done_();

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/kernels/params.h"
+#include "core/random/key.h"
 
 namespace trim {
 

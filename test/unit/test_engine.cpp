@@ -154,7 +154,8 @@ TEST_CASE("record takes a run-time number of inputs", "[engine][autograd]") {
   Tensor y = Tensor::zeros(Shape{2});
   for (const Tensor& x : xs) add_(y, x);
   REQUIRE(any_requires_grad(std::span<const Tensor* const>(in)));
-  record(y, "sum_n", std::span<const Tensor* const>(in), [n = xs.size()](const Tensor& g, const GradRequest&) {
+  record(y, "sum_n", std::span<const Tensor* const>(in), [n = xs.size()](std::span<const Tensor> gout, const GradRequest&) {
+    const Tensor& g = gout[0];
     return std::vector<Tensor>(n, g);
   });
   sum(mul(y, y)).backward();  // d/dx_i = 2 y = [18, 24]

@@ -33,7 +33,8 @@ Tensor step_of(const Tensor& x, int64_t t, bool keep = false) {
   if (!keep) y = y.view(row);
   if (any_requires_grad({&x})) {
     Shape full = x.shape();
-    record(y, "step_of", {&x}, [full, t, row](const Tensor& g, const std::vector<bool>&) {
+    record(y, "step_of", {&x}, [full, t, row](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       Tensor gx = Tensor::zeros(full);
       gx.narrow0(t, 1).view(row).copy_(g.view(row));
       return std::vector<Tensor>{gx};
@@ -52,7 +53,8 @@ Tensor mul_k(const Tensor& x, const Tensor& k) {
   }
   if (any_requires_grad({&x, &k})) {
     Tensor xs = x.detach();
-    record(y, "mul_k", {&x, &k}, [xs, kv](const Tensor& g, const std::vector<bool>& need) {
+    record(y, "mul_k", {&x, &k}, [xs, kv](std::span<const Tensor> gout, const GradRequest& need) {
+      const Tensor& g = gout[0];
       std::vector<Tensor> out(2);
       if (need[0]) out[0] = scale(g, kv);
       if (need[1]) out[1] = Tensor::full(Shape{1}, sum(mul(g, xs)).item());
@@ -67,7 +69,8 @@ Tensor logistic1(const Tensor& w) {
   float wv = w.item();
   Tensor y = Tensor::full(Shape{1}, logistic(wv));
   if (any_requires_grad({&w}))
-    record(y, "logistic1", {&w}, [wv](const Tensor& g, const std::vector<bool>&) {
+    record(y, "logistic1", {&w}, [wv](std::span<const Tensor> gout, const GradRequest&) {
+      const Tensor& g = gout[0];
       return std::vector<Tensor>{Tensor::full(Shape{1}, g.item() * logistic_grad(wv))};
     });
   return y;
