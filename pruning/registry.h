@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "layers/training_method.h"
+#include "pruning/training_method.h"
 
 namespace trim {
 

@@ -4,8 +4,8 @@
 // step) gives exactly the gradients of a plain backward.
 #include <catch2/catch.hpp>
 
-#include "apps/runner/data_parallel.h"
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
+#include "core/comm/gradient_reducer.h"
 #include "core/ops/ops.h"
 #include "core/optim/param_store.h"
 #include "test/support/tiny_mlp.h"
@@ -22,16 +22,16 @@ using Net = test::TinyMlp;
 
 }  // namespace
 
-TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data as it is", "[nccl][dist]") {
-  REQUIRE(dist::built_with_nccl());
-  auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data as it is", "[nccl][comm]") {
+  REQUIRE(comm::built_with_nccl());
+  auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   CHECK(comm->backend() == "nccl");
   CHECK(comm->world() == 1);
   std::vector<float> v = pattern(1000, 0.5f);
   Tensor t = Tensor::from_vector(Shape{1000}, v, kGpu);
-  comm->all_reduce(t, dist::ReduceOp::sum, "sum");
+  comm->all_reduce(t, comm::ReduceOp::sum, "sum");
   CHECK(t.to_vector<float>() == v);
-  comm->all_reduce(t, dist::ReduceOp::avg, "avg");
+  comm->all_reduce(t, comm::ReduceOp::avg, "avg");
   CHECK(t.to_vector<float>() == v);
   Tensor u = Tensor::from_vector(Shape{7}, std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7}, kGpu);
   std::vector<Tensor> both{t, u};
@@ -40,21 +40,21 @@ TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data 
   CHECK(comm->all_gather(42, "gather") == std::vector<uint64_t>{42});
 }
 
-TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][dist]") {
-  REQUIRE(dist::built_with_nccl());
+TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][comm]") {
+  REQUIRE(comm::built_with_nccl());
   Net plain_net(kGpu), ddp_net(kGpu);
   ParamStore plain(plain_net.params()), ddp(ddp_net.params());
   plain.zero_grad();
   plain_net.backward();
   plain.finish_backward();
 
-  auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+  auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   for (bool overlap : {true, false}) {
-    DistributedConfig cfg;
+    comm::ReducerOptions cfg;
     cfg.bucket_mb = 4.0 / 1024.0;  // 4 KiB: several buckets
     cfg.first_bucket_mb = 1.0 / 1024.0;
     cfg.overlap = overlap;
-    GradientReducer reducer(ddp, *comm, cfg);
+    comm::GradientReducer reducer(ddp, *comm, cfg);
     CHECK(reducer.buckets().size() >= 2);
     CHECK(reducer.buckets().front().end_slot == ddp.size());  // reverse order: the last parameters first
     for (int rep = 0; rep < 2; ++rep) {
