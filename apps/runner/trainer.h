@@ -40,8 +40,8 @@ struct TrainOptions {
 // model.safetensors, checkpoint.safetensors). Returns the summary (empty if interrupted, also by
 // SIGTERM once install_termination_handler() is in place: a checkpoint of where training stood is
 // written first). Under several ranks every rank trains its shard (data parallel, see
-// apps/runner/data_parallel.h), rank 0 alone writes the folder, and every rank returns the same
-// summary (world_size and global_batch_size included). Refuses
+// core/comm/gradient_reducer.h and apps/runner/data_parallel.h), rank 0 alone writes the folder,
+// and every rank returns the same summary (world_size and global_batch_size included). Refuses
 // an output folder that already holds a checkpoint unless resuming. A non-finite loss or gradient
 // stops the run with an error naming the epoch and step; the last checkpoint stays as it was.
 nlohmann::json train(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method,
