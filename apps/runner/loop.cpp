@@ -137,6 +137,10 @@ bool Loop::after_step(const StepEvent& event) {
 }
 
 bool Loop::epoch(nlohmann::json& line) {
+  if (p_.epoch == 0 && p_.batch == 0) {  // a round starts: the method's turn, then a fresh optimizer
+    method_.begin_round(info(0, r_.cfg.sgd.lr), *r_.model, *r_.store);
+    opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
+  }
   r_.model->train();
   r_.train_loader->start_epoch(p_.epoch, p_.batch);
   clock_ = {Clock::now(), p_.seconds, p_.step - p_.batch, 0, 0};
@@ -213,18 +217,10 @@ void Loop::end_epoch(nlohmann::json& line) {
 
 bool Loop::fit() {
   while (p_.round < method_.rounds()) {
-    if (p_.epoch == 0 && p_.batch == 0) {  // a round starts: the method's turn, then a fresh optimizer
-      method_.begin_round(info(0, r_.cfg.sgd.lr), *r_.model, *r_.store);
-      opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
-    }
-    while (p_.epoch < epochs()) {
-      nlohmann::json line;
-      if (!epoch(line)) return false;
-      const int64_t round = p_.round;
-      end_epoch(line);
-      if (stopped_) return false;
-      if (p_.round != round) break;
-    }
+    nlohmann::json line;
+    if (!epoch(line)) return false;
+    end_epoch(line);
+    if (stopped_) return false;
   }
   return true;
 }

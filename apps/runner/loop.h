@@ -58,8 +58,9 @@ class Loop {
 
   // Every round and epoch from where training stands; false when a callback stopped it.
   bool fit();
-  // One epoch of training from where it stands; adds the training keys of its metrics.jsonl line
-  // to `line` (lr, train metrics, timings); false when a callback stopped it.
+  // One epoch of training from where it stands (at a round's start first the method's begin_round
+  // and a fresh optimizer); adds the training keys of its metrics.jsonl line to `line` (lr, train
+  // metrics, timings); false when a callback stopped it.
   bool epoch(nlohmann::json& line);
   // After epoch(): evaluation when due, the method's and the model's metrics, the line appended to
   // metrics.jsonl, the round's end, the replica check and the checkpoint of the next start.
