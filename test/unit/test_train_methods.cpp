@@ -195,7 +195,7 @@ class FrozenLr final : public TrainingMethod {
 
 }  // namespace
 
-TEST_CASE("a method's lr hook is the step's learning rate; metrics keep the schedule's", "[train][method][lr]") {
+TEST_CASE("a method's lr hook is the step's learning rate, and metrics keep the schedule's", "[train][method][lr]") {
   test::TempDir tmp("lr-hook");
   nlohmann::json j = rounds_run(tmp.file("run"));
   j["train"]["epochs"] = 1;
