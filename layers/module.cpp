@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "core/autograd/grad_mode.h"
 
 namespace trim {
@@ -102,6 +104,17 @@ void Module::to(Device device) {
       if (grad) e.tensor->set_requires_grad(true);
     }
   });
+}
+
+void Module::take_metrics(nlohmann::json& metrics) {
+  for (auto& [name, child] : children_) child->take_metrics(metrics);
+}
+
+std::vector<std::string> Module::summary_metric_keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [name, child] : children_)
+    for (std::string& k : child->summary_metric_keys()) keys.push_back(std::move(k));
+  return keys;
 }
 
 }  // namespace trim

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/tensor.h"
 
 namespace trim {
@@ -52,6 +54,13 @@ class Module {
   // Copies `state` into this module's tensors. Every parameter and buffer must be present with
   // its shape and dtype, and no extra name may appear; errors name the key and `source`.
   void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, const std::string& source);
+
+  // The model's own training metrics (a spiking network's firing rates) over the training passes
+  // since the last call, added to `metrics` (an epoch's metrics.jsonl line); the count restarts.
+  // The default asks every child in registration order; a model with metrics overrides it.
+  virtual void take_metrics(nlohmann::json& metrics);
+  // The keys take_metrics writes that summary.json repeats from the last epoch's line.
+  virtual std::vector<std::string> summary_metric_keys() const;
 
   // Moves every parameter and buffer to `device`. Call it before binding the parameters to a
   // ParamStore (core/optim/param_store.h): moving makes new tensors, which the store would not see.

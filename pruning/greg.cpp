@@ -272,15 +272,17 @@ std::unique_ptr<SgdBase> Greg::make_optimizer(std::shared_ptr<ParamStore> store,
   return opt;
 }
 
-void Greg::before_step(const StepInfo& at, SgdBase& optimizer) {
-  if (at.round == first_reg_round()) {
-    optimizer.set_lr(float(c_.lr_prune));
-    if (phase_ == Phase::regularize) {
-      int64_t i = at.step - reg_start_;
-      if (i % c_.k_u == 0) update(i);
-    }
-  } else if (at.round > first_reg_round() && c_.finetune_lr > 0.0 && base_lr_ > 0.0f) {
-    optimizer.set_lr(float(double(at.lr) * c_.finetune_lr / double(base_lr_)));
+float Greg::lr(const StepInfo& at, float scheduled) const {
+  if (at.round == first_reg_round()) return float(c_.lr_prune);
+  if (at.round > first_reg_round() && c_.finetune_lr > 0.0 && base_lr_ > 0.0f)
+    return float(double(scheduled) * c_.finetune_lr / double(base_lr_));
+  return scheduled;
+}
+
+void Greg::before_step(const StepInfo& at, SgdBase&) {
+  if (at.round == first_reg_round() && phase_ == Phase::regularize) {
+    int64_t i = at.step - reg_start_;
+    if (i % c_.k_u == 0) update(i);
   }
 }
 

@@ -63,6 +63,8 @@ class Greg final : public PruningMethod {
   void attach(Module& model, ParamStore& store) override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
   std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
+  // The regularisation round runs at lr_prune; fine-tuning at the schedule scaled to finetune_lr.
+  float lr(const StepInfo& at, float scheduled) const override;
   void before_step(const StepInfo& at, SgdBase& optimizer) override;
   void after_step(const StepInfo& at, SgdBase& optimizer) override;
   void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;

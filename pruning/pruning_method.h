@@ -1,6 +1,6 @@
 #pragma once
 // PruningMethod: what every pruning method shares, on top of the training loop's hooks
-// (layers/training_method.h):
+// (pruning/training_method.h):
 //   - the prunable set: conv and linear weights, or the manifest's include/exclude patterns;
 //   - one mask per prunable weight, in the parameter store's "mask" arena, enforced inside the
 //     optimizer step on gradient, weight and momentum (MaskRule, specs/baselines.md);
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "layers/training_method.h"
+#include "pruning/training_method.h"
 #include "pruning/prunable.h"
 #include "pruning/report.h"
 

@@ -8,7 +8,7 @@
 
 #include "core/config.h"
 #include "core/registry.h"
-#include "layers/training_method.h"
+#include "pruning/training_method.h"
 
 namespace trim {
 

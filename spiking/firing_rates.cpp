@@ -1,5 +1,7 @@
 #include "spiking/firing_rates.h"
 
+#include <nlohmann/json.hpp>
+
 #include "core/autograd/grad_mode.h"
 #include "core/ops/elementwise.h"
 
@@ -42,6 +44,19 @@ std::vector<std::pair<std::string, double>> SpikingNetwork::take_firing_rates() 
   sums_.zero_();
   passes_ = 0;
   return out;
+}
+
+void SpikingNetwork::take_metrics(nlohmann::json& metrics) {
+  std::vector<std::pair<std::string, double>> rates = take_firing_rates();
+  if (rates.empty()) return;
+  nlohmann::json per_layer = nlohmann::json::object();
+  double sum = 0.0;
+  for (const auto& [name, rate] : rates) {
+    per_layer[name] = rate;
+    sum += rate;
+  }
+  metrics["firing_rates"] = per_layer;
+  metrics["firing_rate"] = sum / double(rates.size());
 }
 
 }  // namespace trim::spiking

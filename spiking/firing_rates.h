@@ -1,7 +1,8 @@
 #pragma once
 // SpikingNetwork: the base of models built from neuron layers. Its training forward passes add
 // every neuron layer's firing rate to a running sum on the device (one tiny add per layer, no host
-// sync), so a trainer can report each layer's mean rate over an epoch with one host read.
+// sync), so a trainer can report each layer's mean rate over an epoch with one host read
+// (take_metrics, the model-metrics hook of layers/module.h).
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -26,6 +27,11 @@ class SpikingNetwork : public Module {
   // One host read. Every neuron layer must run in every forward pass (it does in the zoo's models).
   std::vector<std::pair<std::string, double>> take_firing_rates();
   int64_t recorded_passes() const { return passes_; }
+
+  // Adds "firing_rates" {neuron layer name: mean spike rate} and "firing_rate" (the mean over
+  // layers) over the training passes since the last call (take_firing_rates; nothing when none ran).
+  void take_metrics(nlohmann::json& metrics) override;
+  std::vector<std::string> summary_metric_keys() const override { return {"firing_rates", "firing_rate"}; }
 
  protected:
   virtual Tensor forward_steps(const Tensor& x) = 0;

@@ -1,6 +1,7 @@
 #include "spiking/neuron_layer.h"
 
 #include "core/autograd/grad_mode.h"
+#include "core/log.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::spiking {
@@ -48,6 +49,14 @@ std::shared_ptr<NeuronLayer> make_neuron(const Config& c) {
     case NeuronKind::lif: return std::make_shared<LIFNode>(cfg);
     default: return std::make_shared<PLIFNode>(cfg);
   }
+}
+
+void NeuronLayer::take_metrics(nlohmann::json&) {
+  static bool warned = false;
+  if (warned) return;
+  log_warn("a neuron layer sits in a model that is not a spiking::SpikingNetwork: its firing rate is not averaged "
+           "over epochs and is left out of metrics.jsonl");
+  warned = true;
 }
 
 }  // namespace trim::spiking

@@ -25,6 +25,9 @@ class NeuronLayer : public Module {
   // the device, no host sync; undefined before the first forward or when recording is off).
   const Tensor& firing_rate() const { return rate_; }
   void set_record_firing_rate(bool on) { record_rate_ = on; }
+  // Reached only outside a SpikingNetwork (which reports its neurons' rates itself): such a layer
+  // keeps no per-epoch record, so it says so once in the log and adds nothing.
+  void take_metrics(nlohmann::json& metrics) override;
 
   Tensor w;  // PLIF's [1] parameter; undefined for IF and LIF
 

@@ -4,9 +4,9 @@
 #include <csignal>
 #include <cstdio>
 
-#include "apps/runner/data_parallel.h"
 #include "apps/runner/list.h"
 #include "apps/runner/run_config.h"
+#include "apps/runner/termination.h"
 #include "apps/runner/trainer.h"
 #include "core/error.h"
 #include "pruning/registry.h"
@@ -32,34 +32,25 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
   if (manifest.empty()) return app.exit(CLI::RequiredError("manifest"));
   install_termination_handler();  // SIGTERM: checkpoint where training stands, then stop
   try {
-    dist::launch();  // under mpirun: this process's rank (before any device is chosen)
+    comm::launch();  // under mpirun: this process's rank (before any device is chosen)
     Manifest m = load_manifest(manifest, sets);
+    RunConfig cfg = parse_run_config(m);  // the one parse of the manifest
+    std::unique_ptr<TrainingMethod> method = make_training_method(m, cfg, method_family(spec.name));
     TrainOptions options;
     options.resume = resume;
-    nlohmann::json summary;
-    const std::vector<std::string> family = method_family(spec.name);
-    if (family.empty()) {
-      summary = train_classifier(m, options);
-    } else {
-      RunConfig cfg = parse_run_config(m);
-      if (cfg.method.is_null()) throw Error(m.source + ": /pruning: required object is missing (the pruning settings)");
-      Config pc(cfg.method, m.source, "/pruning");
-      std::unique_ptr<TrainingMethod> method = make_pruning_method(pc, family);
-      pc.finish();
-      summary = train(m, *method, options);
-    }
+    nlohmann::json summary = train(m, cfg, *method, options);
     if (summary.empty() && termination_requested()) {
-      dist::shutdown();
+      comm::shutdown();
       return 128 + SIGTERM;
     }
-    if (dist::launch().rank == 0) std::printf("%s\n", summary.dump(2).c_str());
+    if (comm::launch().rank == 0) std::printf("%s\n", summary.dump(2).c_str());
   } catch (...) {
     int status = report_exception(spec.name.c_str());  // any exception: one line, exit status 1
     // A rank that raises ends the job at once, so no other rank waits for it in a collective.
-    if (dist::launch().world > 1) dist::abort_job(status);
+    if (comm::launch().world > 1) comm::abort_job(status);
     return status;
   }
-  dist::shutdown();
+  comm::shutdown();
   return 0;
 }
 

@@ -106,9 +106,9 @@ void save_checkpoint(const std::string& path, const Module& model, const SgdBase
       {"trim.epoch", std::to_string(p.epoch)},
       {"trim.batch", std::to_string(p.batch)},
       {"trim.step", std::to_string(p.step)},
-      {"trim.loss_sum", str(p.loss_sum)},
-      {"trim.correct", std::to_string(p.correct)},
-      {"trim.seen", std::to_string(p.seen)},
+      {"trim.loss_sum", str(p.metrics.loss_sum)},
+      {"trim.correct", std::to_string(p.metrics.correct)},
+      {"trim.seen", std::to_string(p.metrics.seen)},
       {"trim.seconds", str(p.seconds)},
       {"trim.rng.seed", std::to_string(generator.seed())},
       {"trim.rng.offset", std::to_string(generator.offset())},
@@ -144,9 +144,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   p.epoch = meta.integer_in("trim.epoch", 0, kMax, "epochs");
   p.batch = meta.integer_in("trim.batch", 0, kMax, "batches");
   p.step = meta.integer_in("trim.step", 0, kMax, "steps");
-  p.seen = meta.integer_in("trim.seen", 0, kMax, "examples");
-  p.correct = meta.integer_in("trim.correct", 0, p.seen, "at most the examples seen, trim.seen");
-  p.loss_sum = meta.real("trim.loss_sum");
+  p.metrics.seen = meta.integer_in("trim.seen", 0, kMax, "examples");
+  p.metrics.correct = meta.integer_in("trim.correct", 0, p.metrics.seen, "at most the examples seen, trim.seen");
+  p.metrics.loss_sum = meta.real("trim.loss_sum");
   p.seconds = meta.real("trim.seconds");
   ck.rng_seed = meta.unsigned_integer("trim.rng.seed");
   ck.rng_offset = meta.unsigned_integer("trim.rng.offset");
@@ -161,6 +161,8 @@ Checkpoint read_checkpoint(const std::string& path) {
 }
 
 void check_progress(const Checkpoint& ck, const ResumeBounds& b) {
+  if (ck.method_name != b.method_name)
+    throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + b.method_name + "'");
   const TrainProgress& p = ck.progress;
   auto fail = [&](const char* key, int64_t v, int64_t lo, int64_t hi, const std::string& why) {
     throw Error(cat(ck.path, ": metadata '", key, "' is ", v, "; expected ", lo, "..", hi, " (", why, ")"));
@@ -174,8 +176,8 @@ void check_progress(const Checkpoint& ck, const ResumeBounds& b) {
   if (finished && p.batch != 0) fail("trim.batch", p.batch, 0, 0, "a finished run is at batch 0");
   if (!finished && p.batch >= b.batches_per_epoch)
     fail("trim.batch", p.batch, 0, b.batches_per_epoch - 1, cat(b.batches_per_epoch, " batches per epoch"));
-  if (p.seen > b.examples_per_epoch)
-    fail("trim.seen", p.seen, 0, b.examples_per_epoch, cat(b.examples_per_epoch, " training examples per epoch"));
+  if (p.metrics.seen > b.examples_per_epoch)
+    fail("trim.seen", p.metrics.seen, 0, b.examples_per_epoch, cat(b.examples_per_epoch, " training examples per epoch"));
   // ++step must not overflow over the steps still to come.
   int64_t left = 0;
   for (int64_t r = p.round; r < b.rounds; ++r) {
@@ -190,8 +192,6 @@ void check_progress(const Checkpoint& ck, const ResumeBounds& b) {
 
 void apply_checkpoint(const Checkpoint& ck, Module& model, SgdBase& optimizer, TrainingMethod& method,
                       Generator& generator) {
-  if (ck.method_name != method.name())
-    throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + method.name() + "'");
   std::map<std::string, Tensor> saved_model(ck.model.begin(), ck.model.end());
   std::vector<Target> targets;
   check_group(ck.path, kPrefixModel, model.state_dict(), saved_model, targets, "model");

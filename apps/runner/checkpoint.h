@@ -10,10 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/runner/train_metrics.h"
 #include "core/optim/sgd.h"
 #include "core/random/generator.h"
 #include "layers/module.h"
-#include "layers/training_method.h"
+#include "pruning/training_method.h"
 
 namespace trim {
 
@@ -22,9 +23,7 @@ struct TrainProgress {
   int64_t epoch = 0;      // the epoch of that round in progress (or the next to start)
   int64_t batch = 0;      // batches of `epoch` already trained
   int64_t step = 0;       // optimizer steps so far, over all rounds
-  double loss_sum = 0.0;  // running train metrics of `epoch`
-  int64_t correct = 0;
-  int64_t seen = 0;
+  MetricTotals metrics;   // running train metrics of `epoch` (the job's sums)
   double seconds = 0.0;   // training time so far, over all sessions
 };
 
@@ -63,13 +62,14 @@ Checkpoint read_checkpoint(const std::string& path);
 
 // What the run being resumed allows; a checkpoint whose progress falls outside it is refused.
 struct ResumeBounds {
+  std::string method_name;         // the run's training method (TrainingMethod::name)
   int64_t rounds = 1;
   std::vector<int64_t> epochs;     // per round
   int64_t batches_per_epoch = 0;   // of the training loader
   int64_t examples_per_epoch = 0;  // of the training loader
 };
 
-// Checks the progress of `ck` against `bounds`: round in [0, rounds] (rounds itself only for a
+// Checks `ck` against `bounds`: the method that wrote it, then its progress: round in [0, rounds] (rounds itself only for a
 // finished run, at epoch 0 and batch 0), epoch and batch inside their round, seen within an epoch,
 // and a step count that cannot overflow over the steps still to come. Throws trim::Error naming
 // the file and the metadata key.
@@ -77,7 +77,8 @@ void check_progress(const Checkpoint& ck, const ResumeBounds& bounds);
 
 // Checks every tensor of `ck` against the model, optimizer and method first (names, shapes,
 // dtypes; nothing missing, nothing extra) and only then copies them in, so a mismatch leaves
-// everything untouched. Restores the generator and the method's JSON state.
+// everything untouched. Restores the generator and the method's JSON state. The method's name is
+// checked once, by check_progress, which comes first.
 void apply_checkpoint(const Checkpoint& ck, Module& model, SgdBase& optimizer, TrainingMethod& method,
                       Generator& generator);
 

@@ -41,7 +41,7 @@ Eval evaluate(Module& model, DataLoader& loader, const ChannelAffine& norm, Devi
 }
 
 Eval evaluate_sharded(Module& model, DataLoader& loader, const ChannelAffine& norm, Device device,
-                      int64_t dataset_size, dist::Communicator& comm) {
+                      int64_t dataset_size, comm::Communicator& comm) {
   if (comm.world() == 1) return evaluate(model, loader, norm, device);
   // Rank r holds padded positions r, r + world, ...; those at or past dataset_size are the
   // wrap-around copies, all at the end of its order.
@@ -49,7 +49,7 @@ Eval evaluate_sharded(Module& model, DataLoader& loader, const ChannelAffine& no
   const int64_t own = dataset_size > r ? (dataset_size - r + w - 1) / w : 0;
   Sums s = evaluate_sums(model, loader, norm, device, own);
   double v[3] = {s.loss, s.correct, s.seen};
-  comm.all_reduce_host(v, dist::ReduceOp::sum, "reducing the evaluation's sums");
+  comm.all_reduce_host(v, comm::ReduceOp::sum, "reducing the evaluation's sums");
   return {v[0] / v[2], v[1] / v[2]};
 }
 

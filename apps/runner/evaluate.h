@@ -2,7 +2,7 @@
 // Evaluation of a classifier over a whole data set, in evaluation mode and without autograd.
 #include <cstdint>
 
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
 #include "core/kernels/params.h"
 #include "data/loader.h"
 #include "layers/module.h"
@@ -22,6 +22,6 @@ Eval evaluate(Module& model, DataLoader& loader, const ChannelAffine& norm, Devi
 // evens the shards out, and the sums are reduced, so every rank gets the metrics of the whole set,
 // each example counted once (equal to evaluate() on one process up to summation order).
 Eval evaluate_sharded(Module& model, DataLoader& loader, const ChannelAffine& norm, Device device,
-                      int64_t dataset_size, dist::Communicator& comm);
+                      int64_t dataset_size, comm::Communicator& comm);
 
 }  // namespace trim

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/runner/manifest.h"
+#include "core/comm/gradient_reducer.h"
 #include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
 #include "data/data_options.h"
@@ -25,11 +26,8 @@ struct DataConfig {
   DataOptions options;              // the dataset-specific keys (data/data_options.h)
 };
 
-// The manifest's optional "distributed" section.
-struct DistributedConfig {
-  double bucket_mb = 25.0;       // gradient bucket size (DDP's bucket_cap_mb)
-  double first_bucket_mb = 1.0;  // the first bucket (the last parameters) small, so its reduce starts early
-  bool overlap = true;           // false: one plain all-reduce per bucket after backward
+// The manifest's optional "distributed" section: the reducer's buckets and the collectives' deadline.
+struct DistributedConfig : comm::ReducerOptions {
   double timeout_seconds = 300.0;  // a collective waiting longer ends the job (0: wait forever)
 };
 

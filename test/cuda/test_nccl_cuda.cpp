@@ -11,8 +11,8 @@
 
 #include <cmath>
 
-#include "apps/runner/data_parallel.h"
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
+#include "core/comm/gradient_reducer.h"
 #include "core/ops/ops.h"
 #include "core/optim/param_store.h"
 #include "test/cuda/delay_kernel.h"
@@ -35,9 +35,9 @@ using Net = test::TinyMlp;
 // a delay kernel; the bucket is then all-reduced out of place into `witness`. The witness holds the
 // gradients only if NCCL's stream waited for that write, and reads them only if the compute stream
 // waited for NCCL (GradientReducer::done before finish_backward returns).
-class LateBucketComm final : public dist::Communicator {
+class LateBucketComm final : public comm::Communicator {
  public:
-  LateBucketComm(dist::Communicator& nccl, const Tensor& grads)
+  LateBucketComm(comm::Communicator& nccl, const Tensor& grads)
       : Communicator(nccl.rank(), nccl.world(), nccl.timeout_seconds()),
         witness(Tensor::full(grads.shape(), std::nanf(""), DType::f32, grads.device())),
         nccl_(nccl),
@@ -45,7 +45,7 @@ class LateBucketComm final : public dist::Communicator {
 
   std::string backend() const override { return "nccl with late buckets"; }
 
-  std::unique_ptr<dist::Work> all_reduce_async(float* data, int64_t count, dist::ReduceOp op,
+  std::unique_ptr<comm::Work> all_reduce_async(float* data, int64_t count, comm::ReduceOp op,
                                                const std::string& what) override {
     const int64_t offset = data - grads_.data<float>();
     TRIM_CHECK(offset >= 0 && count > 0 && offset + count <= grads_.numel(),
@@ -68,7 +68,7 @@ class LateBucketComm final : public dist::Communicator {
   std::vector<uint64_t> all_gather(uint64_t value, const std::string& what) override {
     return nccl_.all_gather(value, what);
   }
-  void all_reduce_host(std::span<double> values, dist::ReduceOp op, const std::string& what) override {
+  void all_reduce_host(std::span<double> values, comm::ReduceOp op, const std::string& what) override {
     nccl_.all_reduce_host(values, op, what);
   }
   void barrier(const std::string& what) override { nccl_.barrier(what); }
@@ -77,22 +77,22 @@ class LateBucketComm final : public dist::Communicator {
   int buckets_started = 0;
 
  private:
-  dist::Communicator& nccl_;
+  comm::Communicator& nccl_;
   Tensor grads_;
 };
 
 }  // namespace
 
-TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data as it is", "[nccl][dist]") {
-  REQUIRE(dist::built_with_nccl());
-  auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data as it is", "[nccl][comm]") {
+  REQUIRE(comm::built_with_nccl());
+  auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   CHECK(comm->backend() == "nccl");
   CHECK(comm->world() == 1);
   std::vector<float> v = pattern(1000, 0.5f);
   Tensor t = Tensor::from_vector(Shape{1000}, v, kGpu);
-  comm->all_reduce(t, dist::ReduceOp::sum, "sum");
+  comm->all_reduce(t, comm::ReduceOp::sum, "sum");
   CHECK(t.to_vector<float>() == v);
-  comm->all_reduce(t, dist::ReduceOp::avg, "avg");
+  comm->all_reduce(t, comm::ReduceOp::avg, "avg");
   CHECK(t.to_vector<float>() == v);
   Tensor u = Tensor::from_vector(Shape{7}, std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7}, kGpu);
   std::vector<Tensor> both{t, u};
@@ -101,21 +101,21 @@ TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data 
   CHECK(comm->all_gather(42, "gather") == std::vector<uint64_t>{42});
 }
 
-TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][dist]") {
-  REQUIRE(dist::built_with_nccl());
+TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][comm]") {
+  REQUIRE(comm::built_with_nccl());
   Net plain_net(kGpu), ddp_net(kGpu);
   ParamStore plain(plain_net.params()), ddp(ddp_net.params());
   plain.zero_grad();
   plain_net.backward();
   plain.finish_backward();
 
-  auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+  auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   for (bool overlap : {true, false}) {
-    DistributedConfig cfg;
+    comm::ReducerOptions cfg;
     cfg.bucket_mb = 4.0 / 1024.0;  // 4 KiB: several buckets
     cfg.first_bucket_mb = 1.0 / 1024.0;
     cfg.overlap = overlap;
-    GradientReducer reducer(ddp, *comm, cfg);
+    comm::GradientReducer reducer(ddp, *comm, cfg);
     CHECK(reducer.buckets().size() >= 2);
     CHECK(reducer.buckets().front().end_slot == ddp.size());  // reverse order: the last parameters first
     for (int rep = 0; rep < 2; ++rep) {
@@ -130,14 +130,14 @@ TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plai
 
 TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a late write of the compute stream",
           "[nccl][dist][ordering]") {
-  REQUIRE(dist::built_with_nccl());
-  auto comm = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+  REQUIRE(comm::built_with_nccl());
+  auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   REQUIRE(comm->world() == 1);
   const int64_t n = int64_t(1) << 22;  // 16 MiB: an early or late read shows in many elements
   const std::vector<float> want = pattern(n, 0.25f);
   const Tensor fresh = Tensor::from_vector(Shape{n}, want, kGpu);
   Tensor src = Tensor::empty(Shape{n}, DType::f32, kGpu), dst = Tensor::empty(Shape{n}, DType::f32, kGpu);
-  for (dist::ReduceOp op : {dist::ReduceOp::sum, dist::ReduceOp::avg}) {
+  for (comm::ReduceOp op : {comm::ReduceOp::sum, comm::ReduceOp::avg}) {
     src.fill_(-1.0f);
     dst.fill_(-2.0f);
     synchronize(kGpu);
@@ -164,13 +164,13 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
 
   // A mismatched pair is refused before anything is queued.
   CHECK_THROWS_WITH(comm->all_reduce_into_async(src, Tensor::empty(Shape{n - 1}, DType::f32, kGpu),
-                                                dist::ReduceOp::sum, "mismatch"),
+                                                comm::ReduceOp::sum, "mismatch"),
                     Catch::Contains("one shape, dtype and device"));
 }
 
 TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced after the write",
           "[nccl][dist][ordering]") {
-  REQUIRE(dist::built_with_nccl());
+  REQUIRE(comm::built_with_nccl());
   Net plain_net(kGpu), ddp_net(kGpu);
   ParamStore plain(plain_net.params()), ddp(ddp_net.params());
   plain.zero_grad();
@@ -178,14 +178,14 @@ TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced 
   plain.finish_backward();
   const std::vector<float> plain_grads = plain.grads().to_vector<float>();
 
-  auto nccl = dist::make_nccl_communicator(kGpu, nullptr, 30.0);
+  auto nccl = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   for (bool overlap : {true, false}) {
     LateBucketComm comm(*nccl, ddp.grads());
-    DistributedConfig cfg;
+    comm::ReducerOptions cfg;
     cfg.bucket_mb = 4.0 / 1024.0;  // 4 KiB: several buckets
     cfg.first_bucket_mb = 1.0 / 1024.0;
     cfg.overlap = overlap;
-    GradientReducer reducer(ddp, comm, cfg);
+    comm::GradientReducer reducer(ddp, comm, cfg);
     REQUIRE(reducer.buckets().size() >= 2);
     for (int rep = 0; rep < 2; ++rep) {
       comm.witness.fill_(std::nanf(""));
@@ -193,7 +193,7 @@ TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced 
       ddp_net.backward();
       ddp.finish_backward();  // returns once the compute stream is ordered after every bucket
       const std::vector<float> witness = comm.witness.to_vector<float>();
-      for (const GradientReducer::Bucket& b : reducer.buckets()) {
+      for (const comm::GradientReducer::Bucket& b : reducer.buckets()) {
         INFO("overlap " << overlap << ", pass " << rep << ", bucket at " << b.offset << " of " << b.count);
         const auto first = plain_grads.begin() + b.offset;
         CHECK(std::vector<float>(witness.begin() + b.offset, witness.begin() + b.offset + b.count) ==

@@ -19,9 +19,10 @@
 #include <thread>
 
 #include "apps/runner/data_parallel.h"
+#include "apps/runner/termination.h"
 #include "apps/runner/trainer.h"
 #include "core/config.h"
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "pruning/registry.h"
@@ -32,7 +33,7 @@ using nlohmann::json;
 namespace {
 
 int failures = 0;
-dist::Communicator* g_comm = nullptr;
+comm::Communicator* g_comm = nullptr;
 
 void check(bool ok, const std::string& what) {
   std::fprintf(stderr, "[rank %d] %s: %s\n", g_comm ? g_comm->rank() : 0, ok ? "ok" : "FAILED", what.c_str());
@@ -60,7 +61,7 @@ json mlp_run(const std::string& output, int64_t batch, int64_t train_limit) {
 uint64_t digest_of(const json& summary) { return std::stoull(summary.at("replica_digest").get<std::string>(), nullptr, 16); }
 
 // Every rank holds the same replica digest.
-void check_same_digest(dist::Communicator& comm, const json& summary, const std::string& what) {
+void check_same_digest(comm::Communicator& comm, const json& summary, const std::string& what) {
   std::vector<uint64_t> all = comm.all_gather(digest_of(summary), "gathering digests");
   bool same = true;
   for (uint64_t h : all) same = same && h == all[0];
@@ -68,13 +69,13 @@ void check_same_digest(dist::Communicator& comm, const json& summary, const std:
                   summary.at("replica_digest").get<std::string>() + ")");
 }
 
-void fresh(dist::Communicator& comm, const std::string& dir) {
+void fresh(comm::Communicator& comm, const std::string& dir) {
   if (comm.rank() == 0) std::filesystem::remove_all(dir);
   comm.barrier("clearing " + dir);
 }
 
 // N ranks x batch b vs one process x N*b: the same examples per step in the same order.
-void scenario_match(dist::Communicator& comm, const std::string& base) {
+void scenario_match(comm::Communicator& comm, const std::string& base) {
   const int64_t w = comm.world();
   const int64_t b = w == 2 ? 64 : 32;
   const int64_t limit = w * b * 8;  // 8 steps per epoch, no padding
@@ -84,13 +85,13 @@ void scenario_match(dist::Communicator& comm, const std::string& base) {
   o.on_step = [&](int64_t, double loss) { losses.push_back(loss); };
   DenseTraining dense_ddp;
   json ddp = train(manifest(mlp_run(base + "/ddp", b, limit)), dense_ddp, o);
-  comm.all_reduce_host(losses, dist::ReduceOp::avg, "averaging losses");  // equal batches: the global mean
+  comm.all_reduce_host(losses, comm::ReduceOp::avg, "averaging losses");  // equal batches: the global mean
   check(ddp.at("world_size") == w && ddp.at("global_batch_size") == w * b, "summary has world_size and global_batch_size");
   check_same_digest(comm, ddp, "after training");
   if (comm.rank() == 0) {
     check(std::filesystem::exists(base + "/ddp/summary.json") && std::filesystem::exists(base + "/ddp/checkpoint.safetensors"),
           "rank 0 wrote the run folder");
-    auto single = dist::make_single_communicator();
+    auto single = comm::make_single_communicator();
     std::vector<double> ref;
     TrainOptions ro;
     ro.comm = single.get();
@@ -111,7 +112,7 @@ void scenario_match(dist::Communicator& comm, const std::string& base) {
   comm.barrier("end of match");
 }
 
-void scenario_bn(dist::Communicator& comm, const std::string& base) {
+void scenario_bn(comm::Communicator& comm, const std::string& base) {
   fresh(comm, base);
   auto run = [&](const std::string& out, int64_t batch) {
     json j = mlp_run(out, batch, 2000);
@@ -123,7 +124,7 @@ void scenario_bn(dist::Communicator& comm, const std::string& base) {
   json ddp = train(manifest(run(base + "/ddp", 50)), dense);
   check_same_digest(comm, ddp, "BN run");
   if (comm.rank() == 0) {
-    auto single = dist::make_single_communicator();
+    auto single = comm::make_single_communicator();
     TrainOptions ro;
     ro.comm = single.get();
     DenseTraining d1;
@@ -135,7 +136,7 @@ void scenario_bn(dist::Communicator& comm, const std::string& base) {
   comm.barrier("end of bn");
 }
 
-void scenario_prune(dist::Communicator& comm, const std::string& base) {
+void scenario_prune(comm::Communicator& comm, const std::string& base) {
   fresh(comm, base);
   json j = mlp_run(base + "/gmp", 64, 1024);
   j["pruning"] = {{"method", "gmp"}, {"target", 0.8}, {"start_step", 2}, {"interval_steps", 2}, {"events", 5},
@@ -151,7 +152,7 @@ void scenario_prune(dist::Communicator& comm, const std::string& base) {
   comm.barrier("end of prune");
 }
 
-void scenario_resume(dist::Communicator& comm, const std::string& base) {
+void scenario_resume(comm::Communicator& comm, const std::string& base) {
   fresh(comm, base);
   auto run = [&](const std::string& out) {
     json j = mlp_run(out, 64, 1024);
@@ -180,7 +181,7 @@ void scenario_resume(dist::Communicator& comm, const std::string& base) {
   json none2 = train(manifest(run(base + "/cut2")), c1, kill);
   check(none2.empty(), "a second 2-rank run interrupted at step 11");
   if (comm.rank() == 0) {
-    auto single = dist::make_single_communicator();
+    auto single = comm::make_single_communicator();
     TrainOptions one;
     one.resume = true;
     one.comm = single.get();
@@ -209,7 +210,7 @@ void scenario_resume(dist::Communicator& comm, const std::string& base) {
 
 // SIGTERM to rank 1 alone mid-epoch: every rank stops at the same step, rank 0 writes a
 // checkpoint of that step, and resuming ends like the uninterrupted run.
-void scenario_sigterm(dist::Communicator& comm, const std::string& base) {
+void scenario_sigterm(comm::Communicator& comm, const std::string& base) {
   fresh(comm, base);
   install_termination_handler();
   auto run = [&](const std::string& out) { return mlp_run(out, 64, 1024); };  // no step checkpoints
@@ -234,7 +235,7 @@ void scenario_sigterm(dist::Communicator& comm, const std::string& base) {
 }
 
 // Rank 1 fails at step 5 in the way named; the job must end (run_mpi.sh times it).
-void scenario_failure(dist::Communicator& comm, const std::string& base, const std::string& how) {
+void scenario_failure(comm::Communicator& comm, const std::string& base, const std::string& how) {
   fresh(comm, base);
   json j = mlp_run(base + "/fail", 32, 2048);
   j["distributed"]["timeout_seconds"] = 10;
@@ -256,14 +257,14 @@ void scenario_failure(dist::Communicator& comm, const std::string& base, const s
 
 // All-reduce bandwidth of this communicator: algorithm bandwidth S / t and NCCL's bus bandwidth
 // algbw * 2 (n - 1) / n, the number a ring moves per link (what scaling estimates start from).
-void scenario_bandwidth(dist::Communicator& comm) {
+void scenario_bandwidth(comm::Communicator& comm) {
   for (int64_t mb : {1, 4, 16, 64}) {
     std::vector<float> buf(static_cast<size_t>(mb) * 262144, 1.0f);
-    comm.all_reduce_async(buf.data(), int64_t(buf.size()), dist::ReduceOp::sum, "warm-up")->wait();
+    comm.all_reduce_async(buf.data(), int64_t(buf.size()), comm::ReduceOp::sum, "warm-up")->wait();
     comm.barrier("bandwidth");
     const int reps = 5;
     auto t0 = std::chrono::steady_clock::now();
-    for (int r = 0; r < reps; ++r) comm.all_reduce_async(buf.data(), int64_t(buf.size()), dist::ReduceOp::sum, "bw")->wait();
+    for (int r = 0; r < reps; ++r) comm.all_reduce_async(buf.data(), int64_t(buf.size()), comm::ReduceOp::sum, "bw")->wait();
     double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
     double algbw = double(buf.size() * 4) / t / 1e9, n = comm.world();
     if (comm.rank() == 0)
@@ -282,9 +283,9 @@ int main(int argc, char** argv) {
   const std::string scenario = argv[1], base = argv[2];
   int status = 0;
   try {
-    const dist::Launch& job = dist::launch();
+    const comm::Launch& job = comm::launch();
     if (job.world < 2) throw Error("trim_ddp_check needs at least 2 ranks (mpirun -np 2 ...)");
-    auto comm = dist::make_communicator(Device::cpu(), 120.0);
+    auto comm = comm::make_communicator(Device::cpu(), 120.0);
     g_comm = comm.get();
     if (scenario == "match") scenario_match(*comm, base);
     else if (scenario == "bn") scenario_bn(*comm, base);
@@ -295,14 +296,14 @@ int main(int argc, char** argv) {
     else if (scenario == "kill" || scenario == "hang" || scenario == "raise") scenario_failure(*comm, base, scenario);
     else throw Error("unknown scenario '" + scenario + "'");
     double f = failures;
-    comm->all_reduce_host({&f, 1}, dist::ReduceOp::sum, "counting failures");
+    comm->all_reduce_host({&f, 1}, comm::ReduceOp::sum, "counting failures");
     status = f > 0 ? 1 : 0;
     g_comm = nullptr;
   } catch (...) {
     status = report_exception("trim_ddp_check");
-    if (dist::launch().world > 1) dist::abort_job(status);
+    if (comm::launch().world > 1) comm::abort_job(status);
     return status;
   }
-  dist::shutdown();
+  comm::shutdown();
   return status;
 }

@@ -7,20 +7,21 @@
 #include <cmath>
 
 #include "apps/runner/data_parallel.h"
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
+#include "core/comm/gradient_reducer.h"
 #include "core/ops/ops.h"
 #include "core/optim/param_store.h"
 #include "test/support/tiny_mlp.h"
 #include "core/optim/sgd.h"
 #include "layers/layers.h"
-#include "layers/training_method.h"
+#include "pruning/training_method.h"
 
 using namespace trim;
 
 namespace {
 
 // Rank 0 of 2 whose peer contributes zeros: an average halves the data, applied at wait().
-class HalvingComm final : public dist::Communicator {
+class HalvingComm final : public comm::Communicator {
  public:
   HalvingComm() : Communicator(0, 2, 0.0) {}
   std::string backend() const override { return "test"; }
@@ -30,10 +31,10 @@ class HalvingComm final : public dist::Communicator {
   };
   std::vector<Op> started;
   int64_t waited = 0;
-  std::unique_ptr<dist::Work> all_reduce_async(float* data, int64_t count, dist::ReduceOp op,
+  std::unique_ptr<comm::Work> all_reduce_async(float* data, int64_t count, comm::ReduceOp op,
                                                const std::string&) override {
     started.push_back({data, count});
-    struct W final : dist::Work {
+    struct W final : comm::Work {
       HalvingComm* c;
       float* d;
       int64_t n;
@@ -46,21 +47,21 @@ class HalvingComm final : public dist::Communicator {
       }
     };
     auto w = std::make_unique<W>();
-    w->c = this, w->d = data, w->n = count, w->avg = op == dist::ReduceOp::avg;
+    w->c = this, w->d = data, w->n = count, w->avg = op == comm::ReduceOp::avg;
     return w;
   }
   void broadcast(std::span<const Tensor>, int, const std::string&) override {}
   void broadcast_host(void*, size_t, int, const std::string&) override {}
   std::vector<uint64_t> all_gather(uint64_t v, const std::string&) override { return {v, v}; }
-  void all_reduce_host(std::span<double>, dist::ReduceOp, const std::string&) override {}
+  void all_reduce_host(std::span<double>, comm::ReduceOp, const std::string&) override {}
   void barrier(const std::string&) override {}
 };
 
 using test::pattern;
 using Net = test::TinyMlp;
 
-DistributedConfig small_buckets(bool overlap) {
-  DistributedConfig c;
+comm::ReducerOptions small_buckets(bool overlap) {
+  comm::ReducerOptions c;
   c.bucket_mb = 4.0 / 1024.0;        // 4 KiB
   c.first_bucket_mb = 1.0 / 1024.0;  // 1 KiB
   c.overlap = overlap;
@@ -69,11 +70,11 @@ DistributedConfig small_buckets(bool overlap) {
 
 }  // namespace
 
-TEST_CASE("gradient buckets: reverse parameter order, contiguous, the first one small", "[dist]") {
+TEST_CASE("gradient buckets: reverse parameter order, contiguous, the first one small", "[comm]") {
   Net net;
   ParamStore store(net.params());
   HalvingComm comm;
-  GradientReducer reducer(store, comm, small_buckets(true));
+  comm::GradientReducer reducer(store, comm, small_buckets(true));
   const auto& b = reducer.buckets();
   // Slots: fc1.weight 2048, fc1.bias 64, fc2.weight 640, fc2.bias 10 elements. Reverse order with
   // a 1 KiB first bucket: {fc2.bias, fc2.weight} (2.6 KiB >= 1 KiB), then {fc1.bias, fc1.weight}.
@@ -88,7 +89,7 @@ TEST_CASE("gradient buckets: reverse parameter order, contiguous, the first one 
 }
 
 TEST_CASE("gradient reducer: buckets start during backward (overlap) or after it, and the step sees averages",
-          "[dist]") {
+          "[comm]") {
   Net plain_net;
   ParamStore plain(plain_net.params());
   plain.zero_grad();
@@ -101,7 +102,7 @@ TEST_CASE("gradient reducer: buckets start during backward (overlap) or after it
     Net net;
     auto store = std::make_shared<ParamStore>(net.params());
     HalvingComm comm;
-    GradientReducer reducer(*store, comm, small_buckets(overlap));
+    comm::GradientReducer reducer(*store, comm, small_buckets(overlap));
     SgdOptions o;
     o.lr = 0.1f;
     o.momentum = 0.0f;
@@ -133,7 +134,7 @@ TEST_CASE("gradient reducer: buckets start during backward (overlap) or after it
   }
 }
 
-TEST_CASE("replica digest: identical state hashes alike, one changed element names its tensor", "[dist]") {
+TEST_CASE("replica digest: identical state hashes alike, one changed element names its tensor", "[comm]") {
   Net a, b;
   ParamStore sa(a.params()), sb(b.params());
   auto model = std::make_shared<Sequential>();

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <fstream>
 
-#include "apps/runner/model_metrics.h"
 #include "apps/runner/trainer.h"
 #include "core/autograd/grad_mode.h"
 #include "core/ops/ops.h"
@@ -167,7 +166,7 @@ TEST_CASE("SEW ResNet options are read strictly", "[spiking][models]") {
   auto sn1 = pnet.neuron_layers().at(0).second;
   CHECK(sn1->firing_rate().defined());
   nlohmann::json line;
-  add_firing_rates(*pooled, line);
+  pooled->take_metrics(line);
   CHECK(line["firing_rates"].size() == 2);
 }
 
@@ -262,7 +261,7 @@ TEST_CASE("spiking models record the mean firing rate of their training passes",
   m->train();
   CHECK(net.recorded_passes() == 3);
   nlohmann::json line;
-  add_firing_rates(*m, line);
+  m->take_metrics(line);
   REQUIRE(line.contains("firing_rates"));
   double mean = 0.0;
   for (size_t i = 0; i < 3; ++i) {
@@ -273,12 +272,12 @@ TEST_CASE("spiking models record the mean firing rate of their training passes",
   }
   CHECK(line["firing_rate"].get<double>() == Approx(mean));
   nlohmann::json again;  // the sums restart
-  add_firing_rates(*m, again);
+  m->take_metrics(again);
   CHECK(again.empty());
   CHECK(net.recorded_passes() == 0);
 
   nlohmann::json dense;  // a model without neurons gets no keys
-  add_firing_rates(*build({{"name", "mlp"}}), dense);
+  build({{"name", "mlp"}})->take_metrics(dense);
   CHECK(dense.empty());
 }
 

@@ -1,9 +1,13 @@
-// End-to-end training through the app's own loop (apps/runner/trainer.cpp) on real Fashion-MNIST.
+// End-to-end training through the app's own loop (apps/runner/loop.h, trainer.h) on real Fashion-MNIST,
+// and the loop's parts: the classification task with the metrics accumulator, step callbacks.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 
+#include "apps/runner/task.h"
 #include "apps/runner/trainer.h"
+#include "apps/runner/train_metrics.h"
+#include "core/comm/communicator.h"
 #include "core/io/atomic_file.h"
 #include "test/support/fixtures.h"
 #include "test/support/runs.h"
@@ -81,4 +85,60 @@ TEST_CASE("bad inputs to a run give one clear error each", "[train][errors]") {
   CHECK_THROWS_WITH(train_classifier(as_manifest(j), resume), Catch::Contains(ck));
   CHECK_THROWS_WITH(train_classifier(as_manifest(small_run(tmp.file("fresh"))), resume),
                     Catch::Contains("no checkpoint to resume from"));
+}
+
+TEST_CASE("classification folds a batch's loss and correct count into the job's totals", "[train][metrics]") {
+  auto single = comm::make_single_communicator();
+  Classification task(ChannelAffine{}, 0.0f, Device::cpu());
+  MetricsAccumulator acc(Device::cpu());
+  Batch batch;
+  batch.labels = Tensor::from_vector(Shape{3}, std::vector<int32_t>{0, 0, 1});
+  TaskStep step{Tensor::from_vector(Shape{3, 2}, std::vector<float>{2, 0, 0, 3, 1, 0}), Tensor::scalar(0.5f)};
+  task.accumulate(step, batch, acc);  // predictions 0, 1, 0: the first alone is right
+  MetricTotals totals{1.0, 4, 10};    // earlier folds
+  MetricTotals view = acc.peek(totals);
+  CHECK(view.loss_sum == 2.5);
+  CHECK(view.correct == 5);
+  CHECK(view.seen == 13);
+  acc.fold(totals, *single);
+  CHECK(totals.loss_sum == 2.5);
+  CHECK(totals.correct == 5);
+  CHECK(totals.seen == 13);
+  MetricTotals again = acc.peek(totals);  // the fold restarted the device sums
+  CHECK(again.loss_sum == 2.5);
+  CHECK(again.seen == 13);
+  nlohmann::json line;
+  task.report(totals, line);
+  CHECK(line["train_loss"].get<double>() == 2.5 / 13.0);
+  CHECK(line["train_accuracy"].get<double>() == 5.0 / 13.0);
+  CHECK(task.describe(totals, "  ") == "loss 0.1923  acc 0.3846");
+}
+
+TEST_CASE("a step callback that stops mid-epoch leaves a checkpoint from which the run ends as an uninterrupted one",
+          "[train][resume][callbacks]") {
+  test::TempDir tmp("callback-stop");
+  std::string a = tmp.file("a"), b = tmp.file("b");
+  // The metric sums are folded at checkpoints: both runs fold at steps 7 and 14, so their f32 sums
+  // add in the same order.
+  auto run = [](const std::string& out) {
+    nlohmann::json j = small_run(out);
+    j["train"]["checkpoint_every_steps"] = 7;
+    return as_manifest(j);
+  };
+  nlohmann::json full = train_classifier(run(a));
+  TrainOptions stop;
+  int64_t saw = 0;
+  stop.step_callbacks.push_back([&saw](Loop& loop, const StepEvent& e) {
+    ++saw;
+    CHECK(e.images == loop.at().batch * 100);  // this session's examples of the epoch (batch 100)
+    return loop.at().step == 14 ? StepAction::stop : StepAction::go_on;
+  });
+  CHECK(train_classifier(run(b), stop).empty());
+  CHECK(saw == 14);
+  TrainOptions resume;
+  resume.resume = true;
+  nlohmann::json resumed = train_classifier(run(b), resume);
+  CHECK(test::metrics_without_timing(a) == test::metrics_without_timing(b));
+  CHECK(resumed["train_loss"] == full["train_loss"]);
+  CHECK(test::same_checkpoint_weights(a, b));
 }

@@ -1,4 +1,4 @@
-// The training loop's method hooks (layers/training_method.h) end to end: rounds with a rewind and
+// The training loop's method hooks (pruning/training_method.h) end to end: rounds with a rewind and
 // masks, method state in checkpoints, resume inside a round, and a diverging run.
 #include <catch2/catch.hpp>
 
@@ -167,4 +167,48 @@ TEST_CASE("a non-finite gradient stops the run, naming the step, and keeps the l
     if (t.tensor.dtype() == DType::f32)
       for (float x : t.tensor.to_vector<float>()) REQUIRE(std::isfinite(x));
   CHECK_FALSE(std::filesystem::exists(tmp.file("run") + "/summary.json"));
+}
+
+namespace {
+
+// Trains at a learning rate of its own: zero, so no step moves a weight (the lr hook's effect is
+// visible); records the optimizer's lr and the schedule's at every step.
+class FrozenLr final : public TrainingMethod {
+ public:
+  std::string name() const override { return "test_frozen_lr"; }
+  float lr(const StepInfo&, float) const override { return 0.0f; }
+  void attach(Module&, ParamStore& store) override { initial_ = store.params().clone(); }
+  void before_step(const StepInfo& at, SgdBase& optimizer) override {
+    optimizer_lrs.push_back(optimizer.lr());
+    scheduled_lrs.push_back(at.lr);
+  }
+  bool finalize(Module&, ParamStore& store, nlohmann::json&) override {
+    weights_unchanged = store.params().to_vector<float>() == initial_.to_vector<float>();
+    return false;
+  }
+  std::vector<float> optimizer_lrs, scheduled_lrs;
+  bool weights_unchanged = false;
+
+ private:
+  Tensor initial_;
+};
+
+}  // namespace
+
+TEST_CASE("a method's lr hook is the step's learning rate, and metrics keep the schedule's", "[train][method][lr]") {
+  test::TempDir tmp("lr-hook");
+  nlohmann::json j = rounds_run(tmp.file("run"));
+  j["train"]["epochs"] = 1;
+  j["optimizer"]["lr"] = 0.05;
+  FrozenLr frozen;
+  train(as_manifest(j), frozen);
+  REQUIRE(frozen.optimizer_lrs.size() == 6);
+  for (size_t k = 0; k < frozen.optimizer_lrs.size(); ++k) {
+    CHECK(frozen.optimizer_lrs[k] == 0.0f);
+    CHECK(frozen.scheduled_lrs[k] > 0.0f);
+  }
+  auto metrics = test::metrics_without_timing(tmp.file("run"));
+  REQUIRE(metrics.size() == 1);
+  CHECK(metrics[0]["lr"].get<double>() > 0.0);
+  CHECK(frozen.weights_unchanged);  // at lr 0 no step moves a weight
 }

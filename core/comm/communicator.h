@@ -14,7 +14,7 @@
 #include "core/device.h"
 #include "core/tensor.h"
 
-namespace trim::dist {
+namespace trim::comm {
 
 enum class ReduceOp { sum, avg };
 
@@ -102,4 +102,4 @@ std::unique_ptr<Communicator> make_nccl_communicator(Device device, std::unique_
 // ranks, NCCL for CUDA ranks. Throws trim::Error when the build lacks the backend needed.
 std::unique_ptr<Communicator> make_communicator(Device device, double timeout_seconds);
 
-}  // namespace trim::dist
+}  // namespace trim::comm

@@ -17,7 +17,7 @@
 
 #include "core/cuda/check.h"
 #include "core/cuda/context.h"
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -25,7 +25,7 @@
 #error "trim needs NCCL 2.10 or newer (ncclAvg)"
 #endif
 
-namespace trim::dist {
+namespace trim::comm {
 
 bool built_with_nccl() { return true; }
 
@@ -233,4 +233,4 @@ std::unique_ptr<Communicator> make_nccl_communicator(Device device, std::unique_
   return std::make_unique<NcclCommunicator>(device, std::move(host), timeout_seconds);
 }
 
-}  // namespace trim::dist
+}  // namespace trim::comm

@@ -8,14 +8,14 @@
 #include <cstring>
 #include <thread>
 
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
 #include "core/error.h"
 #include "core/log.h"
 #ifdef TRIM_HAVE_MPI
 #include <mpi.h>
 #endif
 
-namespace trim::dist {
+namespace trim::comm {
 namespace {
 
 Launch g_launch;
@@ -222,4 +222,4 @@ std::unique_ptr<Communicator> make_mpi_communicator(double) {
 
 #endif
 
-}  // namespace trim::dist
+}  // namespace trim::comm

@@ -1,10 +1,10 @@
-#include "core/dist/communicator.h"
+#include "core/comm/communicator.h"
 
 #include <cstring>
 
 #include "core/error.h"
 
-namespace trim::dist {
+namespace trim::comm {
 
 void Communicator::all_reduce(const Tensor& t, ReduceOp op, const std::string& what) {
   TRIM_CHECK(t.defined() && t.dtype() == DType::f32, what + ": all-reduce needs a defined f32 tensor");
@@ -83,4 +83,4 @@ std::unique_ptr<Communicator> make_communicator(Device device, double timeout_se
   return make_nccl_communicator(device, make_mpi_communicator(timeout_seconds), timeout_seconds);
 }
 
-}  // namespace trim::dist
+}  // namespace trim::comm

@@ -1,6 +1,6 @@
 #pragma once
 // TrainingMethod: the one interface through which a training method (dense training, a pruner)
-// enters trim's training loop (apps/runner/trainer.h). The loop owns data, forward, backward,
+// enters trim's training loop (apps/runner/loop.h). The loop owns data, forward, backward,
 // evaluation, metrics and checkpoints; a method chooses the optimizer and its step rule, may change
 // the weights the forward pass reads, add a loss term, act around each step and at epoch and round
 // boundaries, and keeps state that checkpoints save and restore. Every hook has a default that does
@@ -9,7 +9,7 @@
 // Order of calls:
 //   begin_run -> add_parameters -> (ParamStore built) -> attach -> [resume: load_state]
 //   for each round: [begin_round unless resuming inside it] -> make_optimizer
-//     for each epoch, each batch: extra_loss, before_step, (step), after_step
+//     for each epoch, each batch: lr, extra_loss, before_step, (step), after_step
 //     end_epoch (after evaluation)
 //   end_round, ..., finalize
 #include <cstdint>
@@ -83,6 +83,10 @@ class TrainingMethod {
     return std::make_unique<DenseSgd>(std::move(store), options);
   }
 
+  // The learning rate of this step. `scheduled` is the manifest's schedule at this step (also
+  // at.lr); a method with its own rate (GReg's pruning and fine-tuning rates) returns it here. The
+  // loop alone sets the optimizer's lr, to this value, before the step's forward pass.
+  virtual float lr(const StepInfo& at, float scheduled) const { return scheduled; }
   // A loss term added to the task loss of this step (LTP's soft L0), or an undefined tensor.
   virtual Tensor extra_loss(const StepInfo& at) { return {}; }
   // Around the optimizer step: set the rule's per-step scalars (thresholds, penalties), masks...

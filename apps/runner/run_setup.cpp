@@ -1,0 +1,134 @@
+#include "apps/runner/run_setup.h"
+
+#include <fmt/format.h>
+
+#include "apps/runner/model_check.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/memory.h"
+#include "core/random/generator.h"
+#include "core/threads.h"
+#include "data/datasets.h"
+#include "data/subset.h"
+#include "models/models.h"
+
+namespace trim {
+namespace {
+
+ChannelAffine normalisation(const DataConfig& d) {
+  // x in [0, 255] -> (x / 255 - mean) / std
+  ChannelAffine a;
+  a.channels = int(d.mean.size());
+  for (int c = 0; c < a.channels; ++c) {
+    a.scale[c] = 1.0f / (255.0f * d.stddev[size_t(c)]);
+    a.shift[c] = -d.mean[size_t(c)] / d.stddev[size_t(c)];
+  }
+  return a;
+}
+
+std::vector<OptimParam> model_params(const Module& model, bool decay_bn_and_bias) {
+  std::vector<OptimParam> out;
+  for (const NamedParameter& p : model.named_parameters())
+    out.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight || decay_bn_and_bias});
+  return out;
+}
+
+// Threads, device settings and the ranks.
+void set_up_devices(Run& r, comm::Communicator* comm) {
+  const RunConfig& cfg = r.cfg;
+  set_num_threads(cfg.threads);
+  const comm::Launch& job = comm::launch();
+  r.device = resolve_device(cfg.device, r.manifest.source + ": /device", comm ? 0 : job.local_rank);
+  if (comm) {
+    r.comm = comm;
+  } else {
+    r.own_comm = comm::make_communicator(r.device, cfg.distributed.timeout_seconds);
+    r.comm = r.own_comm.get();
+  }
+  set_tf32(cfg.tf32_conv, cfg.tf32_matmul);
+  set_deterministic(cfg.deterministic);
+  set_benchmark(cfg.benchmark);
+}
+
+// The seeded model and its parameter store, with the method attached.
+void set_up_model(Run& r, TrainingMethod& method) {
+  const RunConfig& cfg = r.cfg;
+  default_generator().set_state(cfg.seed, 0);
+  Config model_spec(cfg.model, r.manifest.source, "/model");
+  r.model = build_model(model_spec);
+  model_spec.finish();
+  r.model->to(r.device);
+  std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
+  method.begin_run({cfg.output, cfg.sgd, cfg.model, r.comm->rank() == 0});
+  method.add_parameters(*r.model, params);
+  r.store = std::make_shared<ParamStore>(std::move(params));
+  method.attach(*r.model, *r.store);
+}
+
+// The data sets, checked against the model, and their loaders (each rank its shard).
+void set_up_data(Run& r) {
+  const DataConfig& d = r.cfg.data;
+  const std::string& source = r.manifest.source;
+  auto train_set = first_examples(load_dataset(d.dataset, d.root, "train", d.options), d.train_limit);
+  auto test_set = first_examples(load_dataset(d.dataset, d.root, "test", d.options), d.test_limit);
+  check_model_fits_data(*r.model, *train_set, r.device, d.batch_size, source);
+  if (int64_t(d.mean.size()) != train_set->item_shape()[0])
+    throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", source, d.mean.size(),
+                            train_set->item_shape()[0]));
+  r.train_size = train_set->size();
+  r.test_size = test_set->size();
+  r.example_shape = train_set->item_shape();
+  LoaderOptions lo;
+  lo.batch_size = d.batch_size;
+  lo.seed = r.cfg.seed;
+  lo.workers = d.workers;
+  lo.prefetch = d.prefetch;
+  lo.device = r.device;
+  lo.rank = r.comm->rank();  // each rank its own shard of every epoch, all shards equal in size
+  lo.world = r.comm->world();
+  r.train_loader = std::make_unique<DataLoader>(train_set, lo);
+  lo.batch_size = d.eval_batch_size;
+  lo.shuffle = false;
+  r.test_loader = std::make_unique<DataLoader>(test_set, lo);
+  r.batches = r.train_loader->batches_per_epoch();
+}
+
+}  // namespace
+
+Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm) {
+  Run r;
+  r.manifest = manifest;
+  r.manifest_text = manifest.json.dump();
+  r.cfg = cfg;
+  set_up_devices(r, comm);
+  set_up_model(r, method);
+  set_up_data(r);
+  r.task = std::make_unique<Classification>(normalisation(cfg.data), cfg.label_smoothing, r.device);
+  return r;
+}
+
+void check_resume(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+  ResumeBounds b;
+  b.method_name = method.name();
+  b.rounds = method.rounds();
+  for (int64_t k = 0; k < b.rounds; ++k) b.epochs.push_back(method.round_epochs(k, r.cfg.epochs));
+  b.batches_per_epoch = r.batches;
+  b.examples_per_epoch = r.train_loader->examples_per_epoch() * r.comm->world();  // progress counts every rank's
+  check_progress(ck, b);
+  const int64_t world = r.comm->world();
+  if (ck.shape.world_size != world) {
+    if (ck.shape.global_batch != 0 && ck.shape.global_batch != r.global_batch())
+      throw Error(fmt::format("{}: written by a run of {} rank(s) with a global batch of {} examples per step; this run "
+                              "has {} rank(s) x {} = {}, which divides the data differently (resume with a per-rank "
+                              "data.batch_size of {} / {} where that divides, or with {} rank(s))",
+                              ck.path, ck.shape.world_size, ck.shape.global_batch, world, r.cfg.data.batch_size,
+                              r.global_batch(), ck.shape.global_batch, world, ck.shape.world_size));
+    log_info(fmt::format("{}: written by a run of {} rank(s), resumed by {} rank(s){}", ck.path, ck.shape.world_size,
+                         world, ck.shape.global_batch != 0
+                                    ? fmt::format(" with the same global batch of {} examples per step (the same data "
+                                                  "order)", r.global_batch())
+                                    : " (the checkpoint does not record its global batch)"));
+  }
+}
+
+}  // namespace trim
