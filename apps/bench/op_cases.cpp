@@ -1,4 +1,4 @@
-#include "test/support/op_cases.h"
+#include "apps/bench/op_cases.h"
 
 #include <cmath>
 
