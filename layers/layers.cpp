@@ -18,6 +18,7 @@ Conv2d::Conv2d(const Conv2dOptions& o) {
 
 Tensor Conv2d::forward(const Tensor& x) {
   Tensor y = conv2d(x, forward_weight(), bias, params);
+  last_input = x.shape();
   last_output = y.shape();
   uses_per_weight = y.size(2) * y.size(3);
   return y;
@@ -35,6 +36,7 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float m, float e) : momentum(m), eps(
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  last_input = x.shape();
   return batch_norm(x, weight, bias, running_mean, running_var, training(), momentum, eps);
 }
 
@@ -49,6 +51,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) {
 
 Tensor Linear::forward(const Tensor& x) {
   Tensor y = linear(x, forward_weight(), bias);
+  last_input = x.shape();
   last_output = y.shape();
   uses_per_weight = 1;
   return y;

@@ -29,6 +29,7 @@ class WeightedLayer : public Module {
   // MACs = uses_per_weight * weight.numel() dense, or * nonzeros(weight) once pruned.
   int64_t uses_per_weight = 0;
   Shape last_output;  // shape of the last forward's output
+  Shape last_input;   // shape of the last forward's input (layers/profile.h: layer_inputs)
 };
 
 class Conv2d : public WeightedLayer {
@@ -44,6 +45,7 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;  // [N, C, H, W] or [N, C]
   Tensor weight, bias, running_mean, running_var;
   float momentum, eps;
+  Shape last_input;  // shape of the last forward's input (layers/profile.h: layer_inputs)
 };
 
 class Linear : public WeightedLayer {

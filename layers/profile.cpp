@@ -12,19 +12,23 @@ int64_t count_nonzero(const Tensor& t) {
   return n;
 }
 
-}  // namespace
-
-std::vector<LayerProfile> profile_layers(Module& model, const Shape& input_shape, Device device) {
+// One evaluation-mode forward pass of a batch of one (zeros), without autograd; the layers record
+// the shapes they saw.
+void forward_once(Module& model, const Shape& input_shape, Device device) {
   std::vector<int64_t> dims{1};
   for (int i = 0; i < input_shape.ndim(); ++i) dims.push_back(input_shape[i]);
   Shape batch_of_one(dims);
-  {
-    NoGradGuard no_grad;
-    bool was_training = model.training();
-    model.eval();
-    model(Tensor::zeros(batch_of_one, DType::f32, device));
-    model.train(was_training);
-  }
+  NoGradGuard no_grad;
+  bool was_training = model.training();
+  model.eval();
+  model(Tensor::zeros(batch_of_one, DType::f32, device));
+  model.train(was_training);
+}
+
+}  // namespace
+
+std::vector<LayerProfile> profile_layers(Module& model, const Shape& input_shape, Device device) {
+  forward_once(model, input_shape, device);
   std::vector<LayerProfile> out;
   for (auto& [name, m] : model.named_modules()) {
     auto* layer = dynamic_cast<WeightedLayer*>(m);
@@ -40,6 +44,24 @@ std::vector<LayerProfile> profile_layers(Module& model, const Shape& input_shape
     p.macs = layer->uses_per_weight * layer->weight.numel();
     p.remaining_macs = layer->uses_per_weight * count_nonzero(layer->weight);
     out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<LayerInput> layer_inputs(Module& model, const Shape& input_shape, Device device) {
+  for (auto& [name, m] : model.named_modules()) {  // forget shapes from earlier passes
+    if (auto* w = dynamic_cast<WeightedLayer*>(m)) w->last_input = Shape();
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->last_input = Shape();
+  }
+  forward_once(model, input_shape, device);
+  std::vector<LayerInput> out;
+  for (auto& [name, m] : model.named_modules()) {
+    const Shape* input = nullptr;
+    if (dynamic_cast<Conv2d*>(m) || dynamic_cast<Linear*>(m)) input = &static_cast<WeightedLayer*>(m)->last_input;
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) input = &bn->last_input;
+    if (!input) continue;
+    TRIM_CHECK(input->ndim() >= 2, cat("layer_inputs: layer '", name, "' did not run in the forward pass"));
+    out.push_back({name, m, *input});
   }
   return out;
 }

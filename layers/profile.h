@@ -24,6 +24,20 @@ struct LayerProfile {
 // zeros, on the model's device) and profiles every conv and linear layer, in module order.
 std::vector<LayerProfile> profile_layers(Module& model, const Shape& input_shape, Device device);
 
+// One conv, batch-norm or linear layer as a forward pass called it: its module name, the module
+// (owned by the model) and the shape of its input, batch dimension included.
+struct LayerInput {
+  std::string name;
+  Module* module = nullptr;  // a Conv2d, BatchNorm2d or Linear
+  Shape input;
+};
+
+// Runs one evaluation-mode forward pass of `input_shape` as profile_layers does and lists every
+// Conv2d, BatchNorm2d and Linear layer with its input, in module order. The batch dimension of an
+// input is 1, or T where a spiking model folds its T time steps into the batch. A layer the pass
+// did not reach is an error; a layer called twice shows its last call.
+std::vector<LayerInput> layer_inputs(Module& model, const Shape& input_shape, Device device);
+
 // Sums of the layers' macs and remaining_macs.
 int64_t total_macs(const std::vector<LayerProfile>& layers);
 int64_t total_remaining_macs(const std::vector<LayerProfile>& layers);

@@ -4,7 +4,7 @@
 Usage: python3 scripts/bench_compare.py trim.jsonl torch.jsonl [--out table.md]
 
 Rows are joined on (op, shape). Per op kind it prints the geometric mean of the per-case ratios
-(every shape counts once) and the ratio of ResNet-50-weighted totals (each case's time times how
+(every shape counts once) and the ratio of count-weighted totals (each case's time times how
 often its shape occurs in the network), which is what one training step would see. Ratios
 above 1 mean trim is slower. Stdlib only, so it runs anywhere.
 """
@@ -65,7 +65,7 @@ def table(trim, torch):
         s["trim"] += t.get("count", 1) * t["ms"]
         s["torch"] += t.get("count", 1) * p["ms"]
 
-    lines += ["", "| op | cases | geomean trim/torch | ResNet-50-weighted trim ms | torch ms | ratio |",
+    lines += ["", "| op | cases | geomean trim/torch | count-weighted trim ms | torch ms | ratio |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for op, s in per_op.items():
         lines.append(f"| {op} | {len(s['ratios'])} | {geomean(s['ratios']):.2f} | {s['trim']:.4g} | "

@@ -49,7 +49,8 @@ def commands(build, contender, kind, name, batch, extra):
     base = [sys.executable, str(ROOT / "scripts" / script)]
     if kind == "model":
         return base + [name, "--device", "cpu", "--batch", str(batch)] + extra
-    return base + ["--device", "cpu", "--shapes", name, "--batch", str(batch)] + extra
+    return base + ["--device", "cpu", "--shapes", name, "--batch", str(batch),
+                   "--trim-bench", str(build / "bin" / "trim-bench")] + extra  # the list of cases to time
 
 
 def env_for(contender, threads, passive=False):

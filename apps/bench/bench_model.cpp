@@ -29,9 +29,7 @@
 #include "models/models.h"
 
 namespace trim::bench {
-namespace {
 
-// "3,224,224" -> {3, 224, 224}.
 std::vector<int64_t> parse_input(const std::string& text) {
   std::vector<int64_t> dims;
   std::stringstream in(text);
@@ -51,8 +49,6 @@ std::vector<int64_t> parse_input(const std::string& text) {
   if (dims.size() != 3) throw Error(cat("--input '", text, "': expected three sizes C,H,W, found ", dims.size()));
   return dims;
 }
-
-}  // namespace
 
 int run_model(int argc, char** argv) {
   std::string name, device_spec = "cpu", input = "3,224,224", out_path;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "test/support/op_cases.h"
+#include "apps/bench/op_cases.h"
 
 namespace trim::test {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "spiking/neuron.h"
-#include "test/support/op_cases.h"
+#include "apps/bench/op_cases.h"
 
 namespace trim::test {
 

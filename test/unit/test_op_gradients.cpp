@@ -1,4 +1,4 @@
-// Every op of the table (test/support/op_cases.cpp): the CPU backward agrees with central finite
+// Every op of the table (apps/bench/op_cases.cpp): the CPU backward agrees with central finite
 // differences of the forward. The whole table runs on the default CPU convolution backend; the
 // conv cases run once more on every backend (im2col + GEMM and, when built in, oneDNN).
 #include <catch2/catch.hpp>

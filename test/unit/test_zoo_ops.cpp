@@ -1,6 +1,6 @@
 // The ops the model zoo added (ReLU6, option-A shortcut, adaptive average pooling) on closed-form
 // values, and the direct depthwise CPU kernels against the im2col + GEMM path they replace.
-// Gradients are checked by finite differences in the op table (test/support/op_cases.cpp).
+// Gradients are checked by finite differences in the op table (apps/bench/op_cases.cpp).
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "test/support/op_cases.h"
+#include "apps/bench/op_cases.h"
 
 #include <cmath>
 
@@ -17,19 +17,10 @@ InputSpec labels(int64_t n, int classes) { return {Shape{n}, K::labels, false, c
 Conv2dParams conv(int s, int p, int d = 1, int g = 1) { return {s, s, p, p, d, d, g}; }
 
 void add_conv(std::vector<OpCase>& cases, const std::string& name, Shape x, Shape w, bool bias, Conv2dParams p) {
-  std::vector<InputSpec> ins{in(x), in(w)};
-  if (bias) ins.push_back(in(Shape{w[0]}));
-  cases.push_back({"conv2d " + name + " x" + x.str() + " w" + w.str() + (bias ? " +bias" : ""), ins,
-                   [p, bias](std::vector<Tensor>& t) { return conv2d(t[0], t[1], bias ? t[2] : Tensor(), p); }, 0.05f});
+  cases.push_back(conv2d_case("conv2d " + name + " x" + x.str() + " w" + w.str() + (bias ? " +bias" : ""), x, w, bias, p));
 }
 
-void add_bn(std::vector<OpCase>& cases, Shape x) {
-  Shape c{x[1]};
-  cases.push_back({"batch_norm train x" + x.str(),
-                   {in(x), in(c, K::positive), in(c), in(c, K::normal, false), in(c, K::positive, false)},
-                   [](std::vector<Tensor>& t) { return batch_norm(t[0], t[1], t[2], t[3], t[4], true, 0.1f, 1e-5f); },
-                   1e-2f});
-}
+void add_bn(std::vector<OpCase>& cases, Shape x) { cases.push_back(batch_norm_case("batch_norm train x" + x.str(), x, true)); }
 
 std::vector<OpCase> build() {
   std::vector<OpCase> c;
@@ -41,8 +32,7 @@ std::vector<OpCase> build() {
   c.push_back({"add [1200000]", {in(Shape{1200000}), in(Shape{1200000})},
                [](std::vector<Tensor>& t) { return add(t[0], t[1]); }, 0.05f});
   c.push_back({"sum [1100000]", {in(Shape{1100000})}, [](std::vector<Tensor>& t) { return sum(t[0]); }, 0.05f});
-  c.push_back({"linear [300, 200] -> 500 +bias", {in(Shape{300, 200}), in(Shape{500, 200}), in(Shape{500})},
-               [](std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); }, 0.05f});
+  c.push_back(linear_case("linear [300, 200] -> 500 +bias", Shape{300, 200}, Shape{500, 200}, true));
   // In place and never recorded (pruning masks on parameter arenas): no gradient, the CUDA test
   // compares the updated input.
   c.push_back({"mul_ in place [1200000]", {in(Shape{1200000}, K::normal, false), in(Shape{1200000}, K::normal, false)},
@@ -69,10 +59,8 @@ std::vector<OpCase> build() {
                [](std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, 0.05f});
   c.push_back({"matmul [1, 7] x [7, 1]", {in(Shape{1, 7}), in(Shape{7, 1})},
                [](std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, 0.05f});
-  c.push_back({"linear [4, 6] -> 3 +bias", {in(Shape{4, 6}), in(Shape{3, 6}), in(Shape{3})},
-               [](std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); }, 0.05f});
-  c.push_back({"linear [1, 5] -> 2", {in(Shape{1, 5}), in(Shape{2, 5})},
-               [](std::vector<Tensor>& t) { return linear(t[0], t[1]); }, 0.05f});
+  c.push_back(linear_case("linear [4, 6] -> 3 +bias", Shape{4, 6}, Shape{3, 6}, true));
+  c.push_back(linear_case("linear [1, 5] -> 2", Shape{1, 5}, Shape{2, 5}, false));
 
   add_conv(c, "k3 s1 p1", Shape{2, 3, 7, 9}, Shape{4, 3, 3, 3}, true, conv(1, 1));
   add_conv(c, "k3 s2 p0", Shape{2, 2, 8, 7}, Shape{3, 2, 3, 3}, false, conv(2, 0));
@@ -88,11 +76,7 @@ std::vector<OpCase> build() {
     add_conv(c, "k3 stride (2,1) pad (1,0)", Shape{2, 2, 7, 6}, Shape{3, 2, 3, 3}, true, asym);
   }
 
-  c.push_back({"batch_norm eval x[3, 2, 4, 3]",
-               {in(Shape{3, 2, 4, 3}), in(Shape{2}, K::positive), in(Shape{2}), in(Shape{2}, K::normal, false),
-                in(Shape{2}, K::positive, false)},
-               [](std::vector<Tensor>& t) { return batch_norm(t[0], t[1], t[2], t[3], t[4], false, 0.1f, 1e-5f); },
-               0.05f});
+  c.push_back(batch_norm_case("batch_norm eval x[3, 2, 4, 3]", Shape{3, 2, 4, 3}, false));
   add_bn(c, Shape{4, 3, 5, 5});
   add_bn(c, Shape{1, 2, 3, 3});
   add_bn(c, Shape{8, 5});
@@ -142,6 +126,33 @@ std::vector<OpCase> build() {
 }
 
 }  // namespace
+
+OpCase conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
+                   bool input_grad) {
+  std::vector<InputSpec> ins{in(x, K::normal, input_grad), in(w)};
+  if (bias) ins.push_back(in(Shape{w[0]}));
+  OpCase c{name, ins, [p, bias](std::vector<Tensor>& t) { return conv2d(t[0], t[1], bias ? t[2] : Tensor(), p); },
+           0.05f};
+  c.args = {{"stride_h", p.stride_h}, {"stride_w", p.stride_w}, {"pad_h", p.pad_h},  {"pad_w", p.pad_w},
+            {"dil_h", p.dil_h},       {"dil_w", p.dil_w},       {"groups", p.groups}};
+  return c;
+}
+
+OpCase batch_norm_case(const std::string& name, const Shape& x, bool training) {
+  Shape c{x[1]};
+  OpCase k{name,
+           {in(x), in(c, K::positive), in(c), in(c, K::normal, false), in(c, K::positive, false)},
+           [training](std::vector<Tensor>& t) { return batch_norm(t[0], t[1], t[2], t[3], t[4], training, 0.1f, 1e-5f); },
+           training ? 1e-2f : 0.05f};  // evaluation mode is linear in x, gamma and beta
+  k.args = {{"training", training ? 1 : 0}};
+  return k;
+}
+
+OpCase linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias) {
+  std::vector<InputSpec> ins{in(x), in(w)};
+  if (bias) ins.push_back(in(Shape{w[0]}));
+  return {name, ins, [bias](std::vector<Tensor>& t) { return linear(t[0], t[1], bias ? t[2] : Tensor()); }, 0.05f};
+}
 
 const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = build();

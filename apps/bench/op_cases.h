@@ -1,0 +1,79 @@
+#pragma once
+// The op table: every differentiable op on several shapes (odd sizes, batch 1, groups, padding,
+// strides), one table for correctness, gradients and timing, as ggml's test-backend-ops: the
+// finite-difference test (CPU) and the CUDA-vs-CPU test check every case (test/support/gradcheck.h),
+// and trim-bench times any case forward + backward on any device (apps/bench/op_perf.h), the table's
+// rows (`--shapes table`) and the cases made from a zoo model's layers (apps/bench/zoo_cases.h).
+//
+// Why here: the table is the small library trim_op_table (apps/bench/CMakeLists.txt) that the tests
+// and trim-bench both link; tests may include apps (they already test apps/runner), apps may not
+// include test/. Its namespace stays trim::test: it is the tests' table first.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/kernels/params.h"
+#include "core/tensor.h"
+
+namespace trim::test {
+
+struct InputSpec {
+  enum class Kind {
+    normal,          // N(0, 1)
+    away_from_zero,  // |x| >= 0.1, so a small finite-difference step never crosses a ReLU kink
+    distinct,        // all values distinct, 0.05 apart: max-pool argmaxes never change under a step
+    positive,        // in [0.5, 1.5]: variances
+    labels,          // i32 in [0, classes)
+  };
+  Shape shape;
+  Kind kind = Kind::normal;
+  bool grad = true;  // f32 input whose gradient is checked
+  int classes = 0;   // labels only
+};
+
+// One case. Its name is the op's name, a space, then what sets the case apart
+// ("conv2d k3 s2 p0 x[2, 2, 8, 7] w[3, 2, 3, 3]"); trim-bench reports the two parts as "op" and
+// "shape". inputs[0] is the op's activation input: timed, it arrives from upstream as inside a
+// network (its gradient is computed and passed on, not stored), while the other inputs with a
+// gradient are leaves, as a layer's parameters.
+struct OpCase {
+  using Run = std::function<Tensor(std::vector<Tensor>&)>;
+  // A row is written {name, inputs, run, fd_step}; the timing fields below keep their defaults.
+  OpCase(std::string name_, std::vector<InputSpec> inputs_, Run run_, float fd_step_ = 1e-3f)
+      : name(std::move(name_)), inputs(std::move(inputs_)), run(std::move(run_)), fd_step(fd_step_) {}
+
+  std::string name;
+  std::vector<InputSpec> inputs;
+  // Builds the output from the inputs (inputs may be updated in place, e.g. BN running statistics).
+  Run run;
+  // Finite-difference step: large for ops that are linear in every input (exact, and less noise).
+  float fd_step = 1e-3f;
+  // For timing: the network layer the case stands for (zoo cases; empty in the table) and how
+  // many layers of that network share its shape.
+  std::string layer;
+  int count = 1;
+  // The op's integer arguments, which the inputs' shapes do not say (stride_h, pad_h, groups, ...),
+  // as `trim-bench --list` prints them for scripts/bench_torch.py.
+  std::vector<std::pair<std::string, int64_t>> args;
+
+  std::string op() const { return name.substr(0, name.find(' ')); }
+  std::string shape() const { return name.find(' ') == std::string::npos ? "" : name.substr(name.find(' ') + 1); }
+};
+
+const std::vector<OpCase>& op_cases();
+
+// The case's inputs on the CPU, from a fixed seed; f32 inputs with spec.grad require grad.
+std::vector<Tensor> make_inputs(const OpCase& c, uint64_t seed);
+
+// The cases of the three layer ops, as the table and the zoo cases build them. conv2d: x, w and
+// with `bias` b [out] (x needs no gradient when `input_grad` is false: a network's image); batch_norm
+// in training mode or not: x, gamma, beta, running mean and variance (updated in place when
+// training); linear: x [n, in], w [out, in] and with `bias` b [out]. `name` follows the op's name.
+OpCase conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
+                   bool input_grad = true);
+OpCase batch_norm_case(const std::string& name, const Shape& x, bool training);
+OpCase linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias);
+
+}  // namespace trim::test
