@@ -1,6 +1,11 @@
 #pragma once
 // The core layers. Constructors create parameters on the CPU with PyTorch's default
 // initialisation; Module::to moves them.
+//
+// To add a layer: a Module subclass here (or in its own layers/<name>.{h,cpp}, listed in
+// layers/CMakeLists.txt) that registers its parameters and buffers under PyTorch's names and whose
+// forward() calls ops (core/ops); a layer with a prunable weight derives from WeightedLayer. A
+// test in test/unit/test_layers.cpp checks its outputs and gradients.
 #include <functional>
 #include <memory>
 #include <vector>
