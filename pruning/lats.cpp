@@ -66,10 +66,11 @@ std::unique_ptr<SgdBase> Lats::make_optimizer(std::shared_ptr<ParamStore> store,
   for (size_t i = 0; i < store->size(); ++i) opt->set_rule_params(i, {latent.count(i) ? 1 : 0});
   rule_ = opt->rule_handle();
   rule_->threshold = float(d_);
+  optimizer_ = opt.get();
   return opt;
 }
 
-void Lats::before_step(const StepInfo& at, SgdBase&) {
+void Lats::before_step(const StepInfo& at, SgdBase& optimizer) {
   check_epochs(at.epochs);
   if (sched_.kind == LatsSchedule::Kind::exact &&
       (prefix_epochs_ != at.epochs || prefix_batches_ != at.batches_per_epoch)) {
@@ -80,7 +81,7 @@ void Lats::before_step(const StepInfo& at, SgdBase&) {
   // This step writes the weights of the next forward pass: the threshold after its iteration.
   int64_t done = at.epoch * at.batches_per_epoch + at.batch + 1;
   d_ = sched_.threshold(done, at.epochs, at.batches_per_epoch, lr_prefix_);
-  TRIM_CHECK(rule_, "lats: before_step before make_optimizer");
+  TRIM_CHECK(rule_ && &optimizer == optimizer_, "lats: the step's optimizer is not the one make_optimizer built");
   rule_->threshold = float(d_);
 }
 

@@ -54,6 +54,7 @@ class Lats : public PruningMethod {
 
   LatsSchedule sched_;
   RuleHandle<LatsRule> rule_;  // the threshold of the optimizer make_optimizer built last
+  const SgdBase* optimizer_ = nullptr;  // that optimizer: the one whose steps the threshold is for
   std::string where_;  // "<manifest>: /pruning", for errors found once the run's length is known
   double d_ = 0.0;
   std::vector<double> lr_prefix_;  // exact mode

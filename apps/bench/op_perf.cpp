@@ -1,8 +1,8 @@
 #include "apps/bench/op_perf.h"
 
-#include <span>
 #include <algorithm>
 #include <chrono>
+#include <span>
 #include <vector>
 
 #include "core/autograd/grad_mode.h"
@@ -40,7 +40,8 @@ std::function<void()> timed_step(const OpCase& c, Device device) {
   return [c, inputs, grad_out]() mutable {
     std::vector<Tensor> in = inputs;
     if (in[0].requires_grad()) in[0] = from_upstream(inputs[0]);
-    run_backward(c.run(in), grad_out);
+    Tensor out = c.run(in);
+    if (out.requires_grad()) run_backward(out, grad_out);  // in-place rows (mul_) record nothing: forward only
     for (size_t k = 1; k < inputs.size(); ++k)
       if (inputs[k].requires_grad()) inputs[k].set_grad(Tensor());
   };

@@ -110,6 +110,7 @@ void add_(Tensor& y, const Tensor& x, float alpha) {
 void mul_(Tensor& y, const Tensor& m) {
   check_pair("mul_", y, m);
   TRIM_DISPATCH(y.device(), mul, y, m, y);
+  y.bump_version();
 }
 
 Tensor affine_u8(const Tensor& images, const ChannelAffine& a) {

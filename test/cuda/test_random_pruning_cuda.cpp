@@ -5,6 +5,7 @@
 #include "apps/runner/trainer.h"
 #include "core/io/safetensors.h"
 #include "pruning/registry.h"
+#include "pruning/select.h"
 #include "test/support/fixtures.h"
 #include "test/support/runs.h"
 
@@ -30,6 +31,12 @@ TEST_CASE("random pruning on CUDA keeps the CPU's mask", "[cuda][pruning][random
   }
   const size_t layers = deployed.size() / 2;
   REQUIRE(layers == 3);
+  int64_t gpu_zeros = 0, total = 0;
+  for (size_t l = 0; l < layers; ++l) {
+    for (float v : deployed[l]) gpu_zeros += v == 0.0f;
+    total += int64_t(deployed[l].size());
+  }
+  CHECK(gpu_zeros == count_for_sparsity(0.7, total));  // the GPU run pruned, exactly to the target
   for (size_t l = 0; l < layers; ++l) {
     const std::vector<float>&gpu = deployed[l], &cpu = deployed[l + layers];
     REQUIRE(gpu.size() == cpu.size());

@@ -11,6 +11,7 @@
 #include "core/optim/sgd.h"
 #include "core/random/philox.h"
 #include "layers/layers.h"
+#include "pruning/greg_rule.h"
 #include "pruning/lats_rule.h"
 #include "pruning/mask_rule.h"
 #include "test/support/gradcheck.h"
@@ -149,6 +150,9 @@ TEST_CASE("CUDA: one optimizer step is one kernel launch for every rule and para
     Sgd<MaskRule> masked(params(), {0.1f, 0.9f, false, 5e-4f});
     for (int k = 0; k < count; k += 3) masked.set_rule_params(size_t(k), {mask.data<float>()});
     CHECK(launches(masked) == 1);
+    Sgd<GregRule> greg(params(), {0.1f, 0.9f, true, 5e-4f});  // a chain of two pieces: still one launch
+    for (int k = 0; k < count; k += 3) greg.set_rule_params(size_t(k), {{nullptr, 1}, {mask.data<float>()}});
+    CHECK(launches(greg) == 1);
     SgdOptions clip{0.1f, 0.9f, false, 0.0f};
     clip.clip_grad_norm = 1.0f;
     DenseSgd clipped(params(), clip);
