@@ -461,8 +461,12 @@ if want cuda_test; then
     record cuda_test SKIPPED 0 "no build"
   else
     ctest --test-dir "$root/$build" -N -L cuda 2>/dev/null | grep -cE '^ *Test +#' >"$scratch/n_listed"
+    # The cap run_step will apply: the step's own or the budget left, whichever is less.
+    now=$(date +%s)
     cap=${caps[cuda_test]}
-    stop=$(date -d "@$(($(date +%s) + cap - 10))" '+%H:%M:%S')
+    [ "$cap" -gt $((deadline - now)) ] && cap=$((deadline - now))
+    # A stop time already past would read as tomorrow's: with little left, stop at half of it.
+    stop=$(date -d "@$((now + (cap > 20 ? cap - 10 : cap / 2)))" '+%H:%M:%S')
     OMP_NUM_THREADS=$((jobs / test_jobs)) run_step cuda_test "$cap" "$ctest_log" 1 \
       ctest --test-dir "$root/$build" -L cuda --output-on-failure -j "$test_jobs" --stop-time "$stop"
     if grep -qE 'Test +#[0-9]+: cuda.*\*\*\*Skipped' "$ctest_log"; then
@@ -526,8 +530,9 @@ if want bench; then
     run_step bench_trim "${bench_caps[bench_trim]}" "$run_log" 0 "$(app_path trim-bench)" --device cuda \
       --batch "$batch" "${bench_timing[@]}" "${bench_flags[@]}" --out "$OUT/bench_trim.jsonl"
   fi
-  if ! "${torch_env[@]}" "$python" -c 'import torch' >/dev/null 2>&1; then
-    record bench_torch SKIPPED 0 "$python has no torch"
+  # A broken install can hang on import (a driver query): 20 s is many times a normal import.
+  if ! timeout 20 "${torch_env[@]}" "$python" -c 'import torch' >/dev/null 2>&1; then
+    record bench_torch SKIPPED 0 "$python has no torch (or importing it took over 20 s)"
   else
     run_step bench_torch "${bench_caps[bench_torch]}" "$run_log" 0 "${torch_env[@]}" "$python" \
       "$root/scripts/bench_torch.py" --device cuda --batch "$batch" "${bench_timing[@]}" "${bench_flags[@]}" \
