@@ -30,6 +30,18 @@ constexpr int kDelayMs = 150;
 using test::pattern;
 using Net = test::TinyMlp;
 
+// Loads every kernel the ordering cases time (NCCL's all-reduce for each op, its broadcast, the
+// delay kernel) before they run: with lazy module loading a kernel's first launch may synchronise
+// the context, which would order NCCL after the late write even without a stream wait.
+void warm_up(comm::Communicator& comm) {
+  const Tensor src = Tensor::full(Shape{64}, 1.0f, DType::f32, kGpu), dst = Tensor::empty(Shape{64}, DType::f32, kGpu);
+  for (comm::ReduceOp op : {comm::ReduceOp::sum, comm::ReduceOp::avg})
+    comm.all_reduce_into_async(src, dst, op, "warm-up all-reduce")->wait();
+  comm.broadcast_into(src, dst, 0, "warm-up broadcast");
+  test::queue_gpu_delay(1);
+  synchronize(kGpu);
+}
+
 // Stands between a GradientReducer and the NCCL communicator. Each bucket handed over is made
 // late: its gradients read NaN from that moment and the compute stream writes them back only after
 // a delay kernel; the bucket is then all-reduced out of place into `witness`. The witness holds the
@@ -133,6 +145,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
   REQUIRE(comm::built_with_nccl());
   auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   REQUIRE(comm->world() == 1);
+  warm_up(*comm);
   const int64_t n = int64_t(1) << 22;  // 16 MiB: an early or late read shows in many elements
   const std::vector<float> want = pattern(n, 0.25f);
   const Tensor fresh = Tensor::from_vector(Shape{n}, want, kGpu);
@@ -179,6 +192,7 @@ TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced 
   const std::vector<float> plain_grads = plain.grads().to_vector<float>();
 
   auto nccl = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
+  warm_up(*nccl);
   for (bool overlap : {true, false}) {
     LateBucketComm comm(*nccl, ddp.grads());
     comm::ReducerOptions cfg;
