@@ -51,9 +51,13 @@ struct Event {
   Event& operator=(const Event&) = delete;
 };
 
+// Holds the tensors an out-of-place collective reads and writes: the destructor's stream wait runs
+// before the members go, so their memory is freed (stream-ordered, on the caller's stream) only
+// after the collective.
 class NcclWork final : public Work {
  public:
-  explicit NcclWork(std::shared_ptr<Event> done) : done_(std::move(done)) {}
+  explicit NcclWork(std::shared_ptr<Event> done, Tensor src = {}, Tensor dst = {})
+      : src_(std::move(src)), dst_(std::move(dst)), done_(std::move(done)) {}
   void wait() override {
     if (!done_) return;
     TRIM_CUDA_CHECK(cudaStreamWaitEvent(cuda::stream(), done_->e, 0));
@@ -64,6 +68,7 @@ class NcclWork final : public Work {
   }
 
  private:
+  Tensor src_, dst_;
   std::shared_ptr<Event> done_;
 };
 
@@ -120,7 +125,7 @@ class NcclCommunicator final : public Communicator {
     TRIM_NCCL_CHECK(ncclAllReduce(src.raw_data(), dst.raw_data(), size_t(dst.numel()), ncclFloat,
                                   op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_),
                     cat("rank ", rank_, ": ", what));
-    return std::make_unique<NcclWork>(finished(what));
+    return std::make_unique<NcclWork>(finished(what), src, dst);
   }
 
   void broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what) override {

@@ -19,13 +19,30 @@ void Communicator::check_into(const Tensor& src, const Tensor& dst, const std::s
                  dst.device().str());
 }
 
+namespace {
+
+// An in-place Work that keeps its buffer alive: `inner` is declared last, so it is destroyed (and
+// so waited for) before `buffer` lets go of the memory the collective writes.
+class HoldingWork final : public Work {
+ public:
+  HoldingWork(Tensor buffer, std::unique_ptr<Work> inner) : buffer_(std::move(buffer)), inner_(std::move(inner)) {}
+  void wait() override { inner_->wait(); }
+
+ private:
+  Tensor buffer_;
+  std::unique_ptr<Work> inner_;
+};
+
+}  // namespace
+
 std::unique_ptr<Work> Communicator::all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
                                                           const std::string& what) {
   check_into(src, dst, what);
   TRIM_CHECK(dst.dtype() == DType::f32, what + ": all-reduce needs f32 tensors");
   Tensor out = dst;
+  // src is only read by this copy, queued on the caller's stream, which also frees it.
   out.copy_(src);
-  return all_reduce_async(out.data<float>(), out.numel(), op, what);
+  return std::make_unique<HoldingWork>(out, all_reduce_async(out.data<float>(), out.numel(), op, what));
 }
 
 void Communicator::broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what) {

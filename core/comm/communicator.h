@@ -67,8 +67,8 @@ class Communicator {
   // Out-of-place forms: `dst` receives the all-reduce of `src` (f32), or root's `src` (any dtype);
   // both of one shape and dtype on this communicator's device. With one rank they copy src to dst,
   // which lets a test see a stream-ordering error that the in-place forms cannot show. The
-  // defaults copy on the caller's stream, then run the in-place forms; NCCL reads src directly, so
-  // src, like dst, must stay alive until the Work is waited for.
+  // defaults copy on the caller's stream, then run the in-place forms; NCCL reads src directly.
+  // The returned Work holds src and dst until it is destroyed, so the caller may drop its own.
   virtual std::unique_ptr<Work> all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
                                                       const std::string& what);
   virtual void broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what);

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <string>
 
 #include "core/comm/communicator.h"
 #include "core/comm/gradient_reducer.h"
@@ -29,6 +30,31 @@ constexpr int kDelayMs = 150;
 
 using test::pattern;
 using Net = test::TinyMlp;
+
+// Loads every kernel the ordering cases time (NCCL's all-reduce for each op, its broadcast, the
+// delay kernel) before they run: with lazy module loading a kernel's first launch may synchronise
+// the context, which would order NCCL after the late write even without a stream wait.
+void warm_up(comm::Communicator& comm) {
+  const Tensor src = Tensor::full(Shape{64}, 1.0f, DType::f32, kGpu), dst = Tensor::empty(Shape{64}, DType::f32, kGpu);
+  for (comm::ReduceOp op : {comm::ReduceOp::sum, comm::ReduceOp::avg})
+    comm.all_reduce_into_async(src, dst, op, "warm-up all-reduce")->wait();
+  comm.broadcast_into(src, dst, 0, "warm-up broadcast");
+  test::queue_gpu_delay(1);
+  synchronize(kGpu);
+}
+
+// Empty when got == want element for element; else how many differ and the first that does (a
+// failed check on the vectors themselves would print millions of elements).
+template <class T>
+std::string differences(const std::vector<T>& got, const std::vector<T>& want) {
+  if (got.size() != want.size()) return cat("sizes differ: got ", got.size(), ", want ", want.size());
+  size_t count = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(got[i] == want[i]) && count++ == 0) first = i;
+  if (count == 0) return {};
+  return cat(count, " of ", got.size(), " elements differ, the first at ", first, ": got ", got[first], ", want ",
+             want[first]);
+}
 
 // Stands between a GradientReducer and the NCCL communicator. Each bucket handed over is made
 // late: its gradients read NaN from that moment and the compute stream writes them back only after
@@ -133,6 +159,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
   REQUIRE(comm::built_with_nccl());
   auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   REQUIRE(comm->world() == 1);
+  warm_up(*comm);
   const int64_t n = int64_t(1) << 22;  // 16 MiB: an early or late read shows in many elements
   const std::vector<float> want = pattern(n, 0.25f);
   const Tensor fresh = Tensor::from_vector(Shape{n}, want, kGpu);
@@ -148,7 +175,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
     std::vector<float> got = dst.to_vector<float>();
     CHECK(got.front() == want.front());  // -1: NCCL did not wait; -2: the read did not wait
     CHECK(got.back() == want.back());
-    CHECK(got == want);
+    CHECK(differences(got, want) == "");
   }
 
   const int64_t m = int64_t(1) << 20;
@@ -160,7 +187,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
   test::queue_gpu_delay(kDelayMs);
   bsrc.copy_(fresh_ints);
   comm->broadcast_into(bsrc, bdst, 0, "out-of-place broadcast");
-  CHECK(bdst.to_vector<int32_t>() == ints);
+  CHECK(differences(bdst.to_vector<int32_t>(), ints) == "");
 
   // A mismatched pair is refused before anything is queued.
   CHECK_THROWS_WITH(comm->all_reduce_into_async(src, Tensor::empty(Shape{n - 1}, DType::f32, kGpu),
@@ -179,6 +206,7 @@ TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced 
   const std::vector<float> plain_grads = plain.grads().to_vector<float>();
 
   auto nccl = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
+  warm_up(*nccl);
   for (bool overlap : {true, false}) {
     LateBucketComm comm(*nccl, ddp.grads());
     comm::ReducerOptions cfg;
@@ -196,10 +224,10 @@ TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced 
       for (const comm::GradientReducer::Bucket& b : reducer.buckets()) {
         INFO("overlap " << overlap << ", pass " << rep << ", bucket at " << b.offset << " of " << b.count);
         const auto first = plain_grads.begin() + b.offset;
-        CHECK(std::vector<float>(witness.begin() + b.offset, witness.begin() + b.offset + b.count) ==
-              std::vector<float>(first, first + b.count));
+        CHECK(differences(std::vector<float>(witness.begin() + b.offset, witness.begin() + b.offset + b.count),
+                          std::vector<float>(first, first + b.count)) == "");
       }
-      CHECK(ddp.grads().to_vector<float>() == plain_grads);
+      CHECK(differences(ddp.grads().to_vector<float>(), plain_grads) == "");
     }
     CHECK(comm.buckets_started == 2 * int(reducer.buckets().size()));
   }
