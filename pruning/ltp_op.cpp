@@ -46,7 +46,7 @@ LtpMasked mask(const Tensor& w, const Tensor& tau, const Tensor& temp, bool with
       if (req[1]) b.gtau = Tensor::empty(Shape{1}, DType::f32, ws.device());
       TRIM_DISPATCH(ws.device(), ltp_mask_backward, b);
       return std::vector<Tensor>{b.gw, b.gtau};
-    });
+    }, {&ws, &ts});
   }
   if (with_l0 && any_requires_grad({&tau})) {
     Tensor dl0 = a.dl0;
