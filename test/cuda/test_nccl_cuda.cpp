@@ -155,7 +155,7 @@ TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plai
 }
 
 TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a late write of the compute stream",
-          "[nccl][dist][ordering]") {
+          "[nccl][comm][ordering]") {
   REQUIRE(comm::built_with_nccl());
   auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   REQUIRE(comm->world() == 1);
@@ -196,7 +196,7 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
 }
 
 TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced after the write",
-          "[nccl][dist][ordering]") {
+          "[nccl][comm][ordering]") {
   REQUIRE(comm::built_with_nccl());
   Net plain_net(kGpu), ddp_net(kGpu);
   ParamStore plain(plain_net.params()), ddp(ddp_net.params());
