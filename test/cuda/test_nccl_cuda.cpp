@@ -107,6 +107,27 @@ class LateBucketComm final : public comm::Communicator {
   Tensor grads_;
 };
 
+// Two copies of the same perceptron: `plain` holds the gradients of one plain backward, `ddp` is
+// the store the data-parallel cases reduce (one rank: they must end equal).
+struct ReferenceAndDdp {
+  Net plain_net{kGpu}, ddp_net{kGpu};
+  ParamStore plain{plain_net.params()}, ddp{ddp_net.params()};
+  ReferenceAndDdp() {
+    plain.zero_grad();
+    plain_net.backward();
+    plain.finish_backward();
+  }
+};
+
+// 4 KiB buckets after a 1 KiB first one: several buckets for the small perceptron.
+comm::ReducerOptions small_buckets(bool overlap) {
+  comm::ReducerOptions cfg;
+  cfg.bucket_mb = 4.0 / 1024.0;
+  cfg.first_bucket_mb = 1.0 / 1024.0;
+  cfg.overlap = overlap;
+  return cfg;
+}
+
 }  // namespace
 
 TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data as it is", "[nccl][comm]") {
@@ -129,18 +150,13 @@ TEST_CASE("NCCL on one rank: all-reduce (sum, avg) and broadcast leave the data 
 
 TEST_CASE("NCCL overlap path: bucketed all-reduce during backward gives the plain gradients", "[nccl][comm]") {
   REQUIRE(comm::built_with_nccl());
-  Net plain_net(kGpu), ddp_net(kGpu);
-  ParamStore plain(plain_net.params()), ddp(ddp_net.params());
-  plain.zero_grad();
-  plain_net.backward();
-  plain.finish_backward();
+  ReferenceAndDdp nets;
+  Net& ddp_net = nets.ddp_net;
+  ParamStore &plain = nets.plain, &ddp = nets.ddp;
 
   auto comm = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   for (bool overlap : {true, false}) {
-    comm::ReducerOptions cfg;
-    cfg.bucket_mb = 4.0 / 1024.0;  // 4 KiB: several buckets
-    cfg.first_bucket_mb = 1.0 / 1024.0;
-    cfg.overlap = overlap;
+    const comm::ReducerOptions cfg = small_buckets(overlap);
     comm::GradientReducer reducer(ddp, *comm, cfg);
     CHECK(reducer.buckets().size() >= 2);
     CHECK(reducer.buckets().front().end_slot == ddp.size());  // reverse order: the last parameters first
@@ -198,21 +214,16 @@ TEST_CASE("NCCL out of place on one rank: all-reduce and broadcast wait for a la
 TEST_CASE("NCCL gradient buckets written late by the compute stream are reduced after the write",
           "[nccl][comm][ordering]") {
   REQUIRE(comm::built_with_nccl());
-  Net plain_net(kGpu), ddp_net(kGpu);
-  ParamStore plain(plain_net.params()), ddp(ddp_net.params());
-  plain.zero_grad();
-  plain_net.backward();
-  plain.finish_backward();
+  ReferenceAndDdp nets;
+  Net& ddp_net = nets.ddp_net;
+  ParamStore &plain = nets.plain, &ddp = nets.ddp;
   const std::vector<float> plain_grads = plain.grads().to_vector<float>();
 
   auto nccl = comm::make_nccl_communicator(kGpu, nullptr, 30.0);
   warm_up(*nccl);
   for (bool overlap : {true, false}) {
     LateBucketComm comm(*nccl, ddp.grads());
-    comm::ReducerOptions cfg;
-    cfg.bucket_mb = 4.0 / 1024.0;  // 4 KiB: several buckets
-    cfg.first_bucket_mb = 1.0 / 1024.0;
-    cfg.overlap = overlap;
+    const comm::ReducerOptions cfg = small_buckets(overlap);
     comm::GradientReducer reducer(ddp, comm, cfg);
     REQUIRE(reducer.buckets().size() >= 2);
     for (int rep = 0; rep < 2; ++rep) {
