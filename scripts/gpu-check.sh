@@ -513,7 +513,7 @@ if want memcheck; then
       mc_offset=$(log_size "$run_log")
       if ! run_step memcheck "${caps[memcheck]}" "$run_log" 0 "$cs" --tool memcheck --report-api-errors no \
         --error-exitcode 3 "$cuda_tests" "[tensor],[rng]" &&
-        tail -c +$((mc_offset + 1)) "$run_log" | grep -q 'Device not supported'; then
+        grep -qF 'Device not supported' < <(tail -c +$((mc_offset + 1)) "$run_log"); then
         # Under a sandbox (gVisor on the H200 machines) the sanitizer refuses the device (error
         # 999): that says nothing about trim's memory accesses.
         amend_last SKIPPED "sanitizer unsupported on this machine (see $(basename "$run_log"))"

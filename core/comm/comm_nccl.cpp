@@ -52,8 +52,8 @@ struct Event {
 };
 
 // Holds the tensors an out-of-place collective reads and writes: the destructor's stream wait runs
-// before the members go, so their memory is freed (stream-ordered, on the caller's stream) only
-// after the collective.
+// before the members go, so their memory, freed stream-ordered on the stream it was allocated on
+// (checked to be the caller's), is released only after the collective.
 class NcclWork final : public Work {
  public:
   explicit NcclWork(std::shared_ptr<Event> done, Tensor src = {}, Tensor dst = {})
@@ -121,6 +121,11 @@ class NcclCommunicator final : public Communicator {
     check_into(src, dst, what);
     check_on_device(dst, what);
     TRIM_CHECK(dst.dtype() == DType::f32, what + ": all-reduce needs f32 tensors");
+    // The Work orders the caller's stream after the collective; memory is freed on the stream it
+    // was allocated on, so that must be the caller's for the free to follow the collective.
+    for (const Tensor* t : {&src, &dst})
+      TRIM_CHECK(t->impl()->storage->stream == static_cast<void*>(cuda::stream()),
+                 what + ": an out-of-place all-reduce needs tensors allocated on the caller's stream");
     after_callers_work();
     TRIM_NCCL_CHECK(ncclAllReduce(src.raw_data(), dst.raw_data(), size_t(dst.numel()), ncclFloat,
                                   op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_),
@@ -180,12 +185,20 @@ class NcclCommunicator final : public Communicator {
   }
 
   // An event after the operation just queued, handed to the watchdog.
+  // The event after the collective just queued, watched by the watchdog. If it cannot be made, the
+  // host waits for the collective before the error leaves: no Work will order the caller's frees
+  // of the buffers after it.
   std::shared_ptr<Event> finished(const std::string& what) {
-    auto done = std::make_shared<Event>();
-    TRIM_CUDA_CHECK(cudaEventRecord(done->e, stream_));
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back({done, Clock::now(), what});
-    return done;
+    try {
+      auto done = std::make_shared<Event>();
+      TRIM_CUDA_CHECK(cudaEventRecord(done->e, stream_));
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.push_back({done, Clock::now(), what});
+      return done;
+    } catch (...) {
+      if (cudaStreamSynchronize(stream_) != cudaSuccess) (void)cudaGetLastError();
+      throw;
+    }
   }
 
   [[noreturn]] void fatal(const std::string& why) {

@@ -68,7 +68,8 @@ class Communicator {
   // both of one shape and dtype on this communicator's device. With one rank they copy src to dst,
   // which lets a test see a stream-ordering error that the in-place forms cannot show. The
   // defaults copy on the caller's stream, then run the in-place forms; NCCL reads src directly.
-  // The returned Work holds src and dst until it is destroyed, so the caller may drop its own.
+  // The caller may drop src and dst once this returns: the Work keeps what the collective still
+  // uses until it is destroyed (NCCL: both must be allocated on the caller's stream).
   virtual std::unique_ptr<Work> all_reduce_into_async(const Tensor& src, const Tensor& dst, ReduceOp op,
                                                       const std::string& what);
   virtual void broadcast_into(const Tensor& src, const Tensor& dst, int root, const std::string& what);
