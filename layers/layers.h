@@ -29,6 +29,9 @@ class WeightedLayer : public Module {
   Tensor weight, bias;  // bias is undefined when the layer has none
   std::function<Tensor(const Tensor& weight)> weight_fn;
   Tensor forward_weight() const { return weight_fn ? weight_fn(weight) : weight; }
+  // Inference only (trim-deploy, apps/deploy/plan.h): when set, forward() returns deployed(x), the
+  // layer as deployed (folded, fused, maybe sparse), so a model's own forward() runs it.
+  std::function<Tensor(const Tensor& x)> deployed;
   // Multiply-accumulates per example of the last forward pass, for each weight element: the output
   // positions a weight element takes part in (Ho * Wo for a conv, 1 for a linear layer). With it,
   // MACs = uses_per_weight * weight.numel() dense, or * nonzeros(weight) once pruned.

@@ -15,9 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // What trim writes into a run folder: the four files every run has, the deployed model, a slimmed
-// model (GReg's filter mode) and LTP's trail of checkpoints (a folder).
+// model (GReg's filter mode), LTP's trail of checkpoints (a folder) and trim-deploy's output (a folder).
 const char* const kRunFiles[] = {"manifest.json",     "metrics.jsonl",          "summary.json", "checkpoint.safetensors",
-                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail"};
+                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail", "deploy"};
 
 // One of trim's files, or the temporary of one ("<file>.tmp-<digits>").
 bool is_run_file(const std::string& name) {
