@@ -353,7 +353,10 @@ int run_deploy(const Options& o) {
   json deploy_json = {{"model", deployed_spec}, {"source_model", cfg.model}, {"slimmed", use_slim},
                       {"folded_batch_norm", true}, {"format", o.format}, {"device", device.str()},
                       {"threads", num_threads()}, {"plan", plan.steps_json()}, {"layers", layers}};
-  if (o.eval) deploy_json["data"] = m.json.at("data");
+  // The test data as this run evaluates it (defaults resolved), for scripts/eval_deploy_torch.py.
+  deploy_json["data"] = {{"dataset", cfg.data.dataset}, {"root", cfg.data.root}, {"test_limit", cfg.data.test_limit},
+                         {"mean", cfg.data.mean}, {"stddev", cfg.data.stddev}};
+  deploy_json["input"] = example.vec();
   report["layers"] = layers;
 
   // Markdown.
