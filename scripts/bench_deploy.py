@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Deployed trim against its anchors, side by side on the same threads (issue 16, item 5).
+
+  python3 scripts/bench_deploy.py [--nets mlp,cnn,resnet50,slim] [--threads N] [--runs N] [--work DIR]
+
+For each network: a run folder (trained here, shortened; or, for ResNet-50, random weights pruned by
+magnitude per layer, which is fine for timing), then
+  - trim dense and trim deployed: build/bin/trim-deploy RUN --format auto (it times the folded dense
+    network and the deployed one interleaved, run by run) -> deploy_report.json;
+  - PyTorch dense and PyTorch's sparse path (every conv/linear weight .to_sparse_csr(): torch.sparse.mm
+    for linear layers, im2col (F.unfold) x sparse weight for convolutions), interleaved run by run,
+    with torch.set_num_threads(N), on the same folded weights.
+Batch 1: median latency over --runs runs after warm-up; batch 64: throughput from the median.
+Writes scripts/results/deploy.md (the table) and scripts/results/deploy_speedup.png (speed-up over
+trim dense against sparsity). Networks:
+  mlp       Fashion-MNIST MLP from fmnist_mlp_{gmp,lats,ltp}_{90,95,98}.json, short runs (2000-5000
+            examples, 1-2 epochs: accuracy is not the point, the sparsity pattern is)
+  cnn       the default CNN (cnn_small 32/64/128) pruned to 90% by GMP, a short run
+  resnet50  ResNet-50, random weights magnitude-pruned to 80/90/95/98% per layer (needs torchvision)
+  slim      ResNet-56 and VGG-19 (CIFAR) slimmed by GReg's filter mode: needs CIFAR-10 and a long run;
+            listed for completeness, skipped when the data is not there
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from eval_deploy_torch import DeployedNet  # noqa: E402
+
+SHORT = ["--set", "device=cpu", "--set", "data.test_limit=1000"]
+MLP_SHORT = {
+    "gmp": ["--set", "train.epochs=1", "--set", "data.train_limit=4000", "--set", "pruning.start_step=0",
+            "--set", "pruning.interval_steps=2", "--set", "pruning.events=6"],
+    "lats": ["--set", "train.epochs=2", "--set", "data.train_limit=5000"],
+    "ltp": ["--set", "train.epochs=3", "--set", "pruning.finetune_epochs=1", "--set", "data.train_limit=3000"],
+}
+APPS = {"gmp": "trim-magnitude", "lats": "trim-lats", "ltp": "trim-ltp"}
+
+
+def sh(args):
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("%s\n%s" % (" ".join(args), p.stderr.strip()[-2000:]))
+    return p.stdout
+
+
+def train_run(bin_dir, app, manifest, out, extra):
+    if not os.path.exists(os.path.join(out, "model.safetensors")):
+        shutil.rmtree(out, ignore_errors=True)
+        sh([os.path.join(bin_dir, app), os.path.join(ROOT, "apps", "manifests", manifest), "--set", "output=" + out]
+           + SHORT + extra)
+    return out
+
+
+def resnet50_run(out, sparsity):
+    """A run folder without training: torchvision's ResNet-50 initialisation (trim's names are
+    torchvision's), each conv / linear weight pruned by magnitude to `sparsity`."""
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        return out
+    import torchvision
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    m = torchvision.models.resnet50()
+    sd = {}
+    for k, v in m.state_dict().items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        v = v.detach().clone().float()
+        if v.ndim > 1:
+            n = v.numel()
+            k_prune = int(round(sparsity * n))
+            if k_prune > 0:
+                thr = v.abs().flatten().kthvalue(k_prune).values
+                v[v.abs() <= thr] = 0.0
+        sd[k] = v.contiguous()
+    os.makedirs(out, exist_ok=True)
+    save_file(sd, os.path.join(out, "model.safetensors"))
+    manifest = {"name": os.path.basename(out), "device": "cpu", "output": out, "seed": 0,
+                "data": {"dataset": "synthetic", "shape": [3, 224, 224], "classes": 1000, "mean": [0.5, 0.5, 0.5],
+                         "std": [0.25, 0.25, 0.25]},
+                "model": {"name": "resnet50"}, "optimizer": {"name": "sgd", "lr": 0.1}, "train": {"epochs": 1}}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return out
+
+
+def sparse_conv(weight_csr, shape, bias, stride, padding, dilation):
+    def f(x):
+        n, _, h, w = x.shape
+        cols = F.unfold(x, shape[2:], dilation=dilation, padding=padding, stride=stride)
+        ho = (h + 2 * padding[0] - dilation[0] * (shape[2] - 1) - 1) // stride[0] + 1
+        wo = (w + 2 * padding[1] - dilation[1] * (shape[3] - 1) - 1) // stride[1] + 1
+        y = torch.stack([torch.sparse.mm(weight_csr, cols[i]) for i in range(n)]).reshape(n, shape[0], ho, wo)
+        return y + bias.reshape(1, -1, 1, 1) if bias is not None else y
+    return f
+
+
+class SparseSwap(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def torch_models(run_dir, deploy_dir):
+    """(dense, sparse) PyTorch versions of the deployed network."""
+    spec = json.load(open(os.path.join(deploy_dir, "deploy.json")))
+    if spec.get("plan") is not None:
+        dense = DeployedNet(deploy_dir, sparse=False).eval()
+        sparse = DeployedNet(deploy_dir, sparse=True).eval()
+        for w, t in sparse.dense.items():  # PyTorch's sparse path: every layer sparse
+            if w not in sparse.csr:
+                sparse.csr[w] = t.reshape(t.shape[0], -1).to_sparse_csr()
+        return dense, sparse
+    import copy
+    import torch.fx.experimental.optimization
+    import torchvision
+    from safetensors.torch import load_file
+    if spec["model"]["name"] != "resnet50":
+        return None, None
+    dense = torchvision.models.resnet50()
+    dense.load_state_dict(load_file(os.path.join(run_dir, "model.safetensors")), strict=False)
+    dense = torch.fx.experimental.optimization.fuse(dense.eval())  # PyTorch's own conv+BN folding
+    sparse = copy.deepcopy(dense)
+    for name, mod in list(sparse.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if isinstance(child, torch.nn.Conv2d) and child.groups == 1:
+                w = child.weight.detach()
+                setattr(mod, cname, SparseSwap(sparse_conv(w.reshape(w.shape[0], -1).to_sparse_csr(), w.shape,
+                                                           child.bias.detach() if child.bias is not None else None,
+                                                           child.stride, child.padding, child.dilation)))
+            elif isinstance(child, torch.nn.Linear):
+                w = child.weight.detach().to_sparse_csr()
+                b = child.bias.detach()
+                setattr(mod, cname, SparseSwap(lambda x, w=w, b=b: torch.sparse.mm(w, x.t()).t() + b))
+    return dense, sparse.eval()
+
+
+def time_torch(dense, sparse, shape, batch, runs):
+    x = torch.randn([batch] + list(shape))
+    td, ts = [], []
+    with torch.no_grad():
+        for _ in range(3):
+            dense(x), sparse(x)
+        for _ in range(runs):
+            t0 = time.perf_counter(); dense(x); td.append(time.perf_counter() - t0)
+            t0 = time.perf_counter(); sparse(x); ts.append(time.perf_counter() - t0)
+    return statistics.median(td), statistics.median(ts)
+
+
+def density(deploy_dir):
+    spec = json.load(open(os.path.join(deploy_dir, "deploy.json")))
+    nnz = sum(l["nonzeros"] for l in spec["layers"])
+    total = sum(math.prod(l["shape"]) for l in spec["layers"])
+    return nnz / total
+
+
+def main():
+    ap = argparse.ArgumentParser(description="trim deployed vs trim dense vs PyTorch dense/sparse")
+    ap.add_argument("--nets", default="mlp,cnn", help="comma list of mlp, cnn, resnet50, slim (default mlp,cnn)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--work", default=os.path.join(ROOT, "runs", "bench_deploy"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    nets = a.nets.split(",")
+    jobs = []  # (label, method, run dir maker)
+    if "mlp" in nets:
+        for method in ("gmp", "lats", "ltp"):
+            for s in (90, 95, 98):
+                name = "fmnist_mlp_%s_%d" % (method, s)
+                jobs.append((name, lambda m=method, n=name: train_run(a.bin, APPS[m], n + ".json", os.path.join(a.work, n),
+                                                                        MLP_SHORT[m])))
+    if "cnn" in nets:
+        jobs.append(("fmnist_cnn_gmp_90", lambda: train_run(
+            a.bin, "trim-magnitude", "fmnist_mlp_gmp_90.json", os.path.join(a.work, "fmnist_cnn_gmp_90"),
+            MLP_SHORT["gmp"] + ["--set", 'model={"name": "cnn_small", "widths": [32, 64], "hidden": 128}'])))
+    if "resnet50" in nets:
+        for s in (80, 90, 95, 98):
+            jobs.append(("resnet50_mag_%d" % s, lambda s=s: resnet50_run(os.path.join(a.work, "resnet50_mag_%d" % s), s / 100)))
+    if "slim" in nets:
+        print("slim: ResNet-56 / VGG-19 slimmed by GReg filter mode need CIFAR-10 and hours of training: skipped here")
+    rows = []
+    for label, make in jobs:
+        try:
+            run_dir = make()
+            out = os.path.join(run_dir, "deploy")
+            sh([os.path.join(a.bin, "trim-deploy"), run_dir, "--threads", str(a.threads), "--runs", str(a.runs),
+                "--batch", "1,64", "--out", out])
+            rep = json.load(open(os.path.join(out, "deploy_report.json")))
+            spec = json.load(open(os.path.join(out, "deploy.json")))
+            dense, sparse = torch_models(run_dir, out)
+            row = {"net": label, "sparsity": 1 - density(out), "bytes_dense": rep["bytes_dense"],
+                   "bytes_deployed": rep["bytes_deployed"],
+                   "formats": "".join("s" if l["format"] == "csr" else "d" for l in spec["layers"])}
+            for b in (1, 64):
+                n = rep["network"][str(b)]
+                row["trim_dense_%d" % b] = n["dense"]["median_s"]
+                row["trim_deployed_%d" % b] = n["deployed"]["median_s"]
+                if dense is not None:
+                    td, ts = time_torch(dense, sparse, spec["input"], b, a.runs if b == 1 else max(3, a.runs // 5))
+                    row["torch_dense_%d" % b], row["torch_sparse_%d" % b] = td, ts
+            rows.append(row)
+            print(json.dumps(row))
+        except Exception as e:  # one network failing does not lose the others
+            print("%s: failed: %s" % (label, e), file=sys.stderr)
+    write(rows, a)
+
+
+def write(rows, a):
+    os.makedirs(a.out, exist_ok=True)
+    ms = lambda v: "%.3f" % (v * 1e3) if v is not None else "-"
+    lines = ["# trim-deploy benchmark", "",
+             "`python3 scripts/bench_deploy.py --nets %s --threads %d --runs %d` (fp32, CPU, %s). Batch 1: median "
+             "latency in ms; batch 64: median ms per batch. Speed-up = trim dense / trim deployed. Formats: one "
+             "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.threads, a.runs, time.strftime("%Y-%m-%d")),
+             "",
+             "| network | sparsity | bytes dense | bytes deployed | formats | trim dense b1 | trim deployed b1 | torch dense b1 "
+             "| torch sparse b1 | speed-up b1 | trim dense b64 | trim deployed b64 | torch dense b64 | torch sparse b64 "
+             "| speed-up b64 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r["net"], "%.3f" % r["sparsity"], str(r["bytes_dense"]), str(r["bytes_deployed"]), r["formats"]]
+        for b in (1, 64):
+            cells += [ms(r["trim_dense_%d" % b]), ms(r["trim_deployed_%d" % b]), ms(r.get("torch_dense_%d" % b)),
+                      ms(r.get("torch_sparse_%d" % b)), "%.2f" % (r["trim_dense_%d" % b] / r["trim_deployed_%d" % b])]
+        lines.append("| " + " | ".join(cells) + " |")
+    with open(os.path.join(a.out, "deploy.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(a.out, "deploy.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for b, marker in ((1, "o"), (64, "s")):
+        xs = [r["sparsity"] for r in rows]
+        ax.scatter(xs, [r["trim_dense_%d" % b] / r["trim_deployed_%d" % b] for r in rows], marker=marker,
+                   label="trim deployed, batch %d" % b)
+        tr = [r for r in rows if r.get("torch_sparse_%d" % b)]
+        ax.scatter([r["sparsity"] for r in tr], [r["trim_dense_%d" % b] / r["torch_sparse_%d" % b] for r in tr],
+                   marker=marker, facecolors="none", edgecolors="gray", label="PyTorch sparse, batch %d" % b)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_xlabel("sparsity of the conv and linear weights")
+    ax.set_ylabel("speed-up over trim dense (folded)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("trim-deploy, %d threads" % a.threads)
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.out, "deploy_speedup.png"), dpi=120)
+
+
+if __name__ == "__main__":
+    main()
