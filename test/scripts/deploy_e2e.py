@@ -150,13 +150,16 @@ def bad():
     i32 = lambda v: struct.pack("<%di" % len(v), *v)
     f32 = lambda v: struct.pack("<%df" % len(v), *v)
     meta = {"w.weight.shape": "[2, 3]", "w.weight.format": "csr", "trim.folded_batch_norm": "true"}
-    cases = {"out_of_range": ([0, 1, 2], [0, 3]), "non_monotone": ([0, 2, 1], [0, 1]), "unsorted_row": ([0, 2, 2], [2, 0])}
+    # 2 x 3 weights, and a 3 x 3 one whose crow_indices end at nnz but go down on the way.
+    cases = {"out_of_range": ([0, 1, 2], [0, 3]), "negative": ([0, 1, 2], [0, -1]),
+             "non_monotone": ([0, 2, 1, 2], [0, 1]), "unsorted_row": ([0, 2, 2], [2, 0])}
     for name, (crow, col) in cases.items():
         path = os.path.join(WORK, "csr_%s.safetensors" % name)
+        m = dict(meta, **{"w.weight.shape": "[%d, 3]" % (len(crow) - 1)})
         with open(path, "wb") as f:
-            f.write(safetensors_bytes([("w.weight.crow_indices", "I32", [3], i32(crow)),
+            f.write(safetensors_bytes([("w.weight.crow_indices", "I32", [len(crow)], i32(crow)),
                                        ("w.weight.col_indices", "I32", [len(col)], i32(col)),
-                                       ("w.weight.values", "F32", [len(col)], f32([1.0] * len(col)))], meta))
+                                       ("w.weight.values", "F32", [len(col)], f32([1.0] * len(col)))], m))
         expect_error(["--check", path], "w.weight", "CSR file with %s indices" % name)
     # And a good one passes.
     path = os.path.join(WORK, "csr_good.safetensors")
