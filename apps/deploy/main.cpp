@@ -99,15 +99,11 @@ Tensor random_input(const Shape& example, int64_t batch, Device device, uint64_t
   return Tensor::from_vector(s, v, device);
 }
 
-void sync(Device d) {
-  if (d.is_cuda()) (void)Tensor::zeros(Shape{1}, DType::f32, d).item();  // waits for the stream
-}
-
 template <class F>
 double seconds(Device d, const F& f) {
   auto t0 = std::chrono::steady_clock::now();
   f();
-  sync(d);
+  synchronize(d);  // a CUDA launch is timed to its end
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -80,7 +80,7 @@ TEST_CASE("deploy plan: a residual network keeps its forward and gets every BN f
   check_plan({{"name", "resnet20"}, {"stage_widths", {4, 8, 16}}}, Shape{2, 3, 32, 32}, 20, 19);
 }
 
-TEST_CASE("deploy file: written CSR layers read back; bad indices are named", "[deploy]") {
+TEST_CASE("deploy file: written CSR layers read back, bad indices named", "[deploy]") {
   NoGradGuard no_grad;
   test::TempDir tmp("deploy_file");
   nlohmann::json spec = {{"name", "mlp"}, {"hidden", {16}}};
