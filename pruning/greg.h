@@ -53,6 +53,11 @@
 // their biases and every BN of the stream. A stream unit's producers follow its ratio, not their own
 // (they must be prunable weights: not excluded, within "include").
 //
+// The zoo's stream names: ResNet-18/34 and SEW ResNet "conv1 + layer1 stream", "layer2 stream" ..
+// "layer4 stream"; ResNet-50 "layer1 stream" .. "layer4 stream" (its stem "conv1" is an ordinary
+// prunable layer); pre-activation ResNet-18 as ResNet-18; WRN "blocks.1 stream" .. "blocks.3 stream";
+// MobileNet-V2 "features.N stream" (N: the stage's first block); the CIFAR ResNets' one set above.
+//
 //   "prune_streams": false (filter mode only) — whether "ratio" applies to streams too.
 //
 // Metrics: "lambda" (per layer, the mean lambda over its groups), "greg_phase", "greg_iteration".
