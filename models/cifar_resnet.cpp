@@ -63,6 +63,7 @@ class CifarResNet : public ZooModel {
         member(g, name + "conv2", ChannelRole::input);
         if (block->shortcut) {
           member(cur, name + "shortcut", ChannelRole::shortcut, (stages[size_t(k)] - width) / 2);
+          groups_[cur].members.back().into = lname + " stream";
           cur = group(lname + " stream", stages[size_t(k)], false, "stage_widths", k);
         }
         member(cur, name + "conv2", ChannelRole::output);

@@ -43,12 +43,12 @@ int64_t positive_option(const Config& spec, const std::string& key, int64_t fall
 }
 
 size_t ZooModel::group(std::string name, int64_t channels, bool prunable, std::string option, int64_t index) {
-  groups_.push_back({std::move(name), channels, prunable, std::move(option), index, {}});
+  groups_.push_back({std::move(name), channels, prunable, std::move(option), index, {}, {}});
   return groups_.size() - 1;
 }
 
 void ZooModel::member(size_t g, std::string layer, ChannelRole role, int64_t offset, int64_t spatial) {
-  groups_.at(g).members.push_back({std::move(layer), role, offset, spatial});
+  groups_.at(g).members.push_back({std::move(layer), role, offset, spatial, {}});
 }
 
 void ChainModel::describe_channels(const std::vector<std::pair<std::string, int64_t>>& options) {
@@ -64,16 +64,16 @@ void ChainModel::describe_channels(const std::vector<std::pair<std::string, int6
       if (!groups_.empty()) {
         int64_t in = w->weight.shape()[1], channels = groups_.back().channels;
         TRIM_CHECK(in % channels == 0, cat("ChainModel: layer ", name, " reads ", in, " inputs from ", channels, " channels"));
-        groups_.back().members.push_back({name, ChannelRole::input, 0, in / channels});
+        groups_.back().members.push_back({name, ChannelRole::input, 0, in / channels, {}});
       }
       if (k < options.size()) {
-        groups_.push_back({name, w->weight.shape()[0], true, options[k].first, options[k].second, {}});
-        groups_.back().members.push_back({name, ChannelRole::output, 0, 1});
+        groups_.push_back({name, w->weight.shape()[0], true, options[k].first, options[k].second, {}, {}});
+        groups_.back().members.push_back({name, ChannelRole::output, 0, 1, {}});
       }
       ++k;
     } else if (dynamic_cast<BatchNorm2d*>(&m)) {
       TRIM_CHECK(!groups_.empty(), "ChainModel: a BatchNorm before any weighted layer");
-      groups_.back().members.push_back({name, ChannelRole::norm, 0, 1});
+      groups_.back().members.push_back({name, ChannelRole::norm, 0, 1, {}});
     } else {
       TRIM_CHECK(m.state_dict().empty(), cat("ChainModel: layer ", name, " has tensors but is not channel-wise"));
     }

@@ -99,6 +99,7 @@ class ResNet : public ZooModel {
           if (groups_[cur].option == "stem_width") {
             groups_[cur].name = "conv1 + " + lname + " stream";
             groups_[cur].option = "stage_widths", groups_[cur].index = k;
+            groups_[cur].also_options.push_back({"stem_width", -1});  // the stem makes these channels too
           }
         }
         member(cur, cat(name, "conv", inner + 1), ChannelRole::output);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/channels.h"
 #include "layers/layers.h"
 #include "spiking/firing_rates.h"
 #include "spiking/neuron.h"
@@ -27,7 +28,9 @@ spiking::NeuronConfig sew_if_neuron();
 // shape changes; output g(A, I) (ADD A + I, AND A·I, IAND I·(1 − A)), with no neuron after g.
 class SewBasicBlock : public Module {
  public:
-  SewBasicBlock(int64_t in, int64_t out, int stride, spiking::Connect connect, const spiking::NeuronConfig& neuron);
+  // width: conv1's outputs (-1: out; a slimmed network's own).
+  SewBasicBlock(int64_t in, int64_t out, int stride, spiking::Connect connect, const spiking::NeuronConfig& neuron,
+                int64_t width = -1);
   Tensor forward(const Tensor& x) override;  // [T, N, in, H, W] -> [T, N, out, H / stride, W / stride]
 
   std::shared_ptr<Conv2d> conv1, conv2;
@@ -48,11 +51,17 @@ struct SewResNetOptions {
   // Each block's last BN starts with gamma 0 (and beta 1 under AND, so that the block starts as
   // the identity); off in the SEW paper's ImageNet runs.
   bool zero_init_residual = false;
+  // Widths, for slimmed networks (layers/channels.h): the stem's, each stage's stream, and each
+  // block's conv1 in order (empty: the stage's). The stem's feed stage 1's identity adds when equal.
+  int64_t stem_width = 64;
+  std::vector<int64_t> stage_widths{64, 128, 256, 512};
+  std::vector<int64_t> widths;
 };
 
-class SewResNet : public spiking::SpikingNetwork {
+class SewResNet : public spiking::SpikingNetwork, public ChannelCoupled {
  public:
   explicit SewResNet(const SewResNetOptions& o);
+  const std::vector<ChannelGroup>& channel_groups() const override { return groups_; }
   int64_t time_steps() const { return T_; }
 
   std::shared_ptr<Conv2d> conv1;  // 7x7/2, no bias
@@ -73,6 +82,7 @@ class SewResNet : public spiking::SpikingNetwork {
  private:
   Tensor stem(const Tensor& x);
   int64_t T_;
+  std::vector<ChannelGroup> groups_;
 };
 
 }  // namespace trim

@@ -35,6 +35,31 @@
 //    "finetune_epochs": 0, "finetune_lr": 0}
 // The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
 // schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
+//
+// Residual streams (filter mode; layers/channels.h "stream sets"): a layer that feeds a residual add
+// cannot lose filters alone; the stream it feeds is pruned as a whole instead. A stream set is one
+// more GReg layer (a "unit"), named by its streams' group names joined by ", " (e.g. "conv1 + layer1
+// stream" for a ResNet-18's first stream; "layer2 stream"; a CIFAR ResNet's three streams are one
+// set, "conv1 + layer1 stream, layer2 stream, layer3 stream", because option-A shortcuts tie them).
+// Its groups are the set's removal classes (one channel of a stream, or the channels option-A
+// shortcuts tie together); its ratio is the first layer_ratios pattern matching one of its streams'
+// names (e.g. {"pattern": "layer2 stream", ...}, or "* stream" for every stream; streams of one set
+// must not get different ratios), else "ratio" when "prune_streams": true, else 0 (today's
+// behaviour: streams are left alone, so existing manifests run unchanged). A class's importance is
+// the sum over every producer feeding the stream (each block's last conv, a downsample conv, the
+// stem) of the squared L2 norm of its filter for that channel; the magnitude-ratio stop rule uses the
+// square root of that sum (a magnitude, as the mean |W_j| of ordinary layers). The penalty lambda of
+// a class applies to the rows of that channel in every producer, and the hard prune masks them with
+// their biases and every BN of the stream. A stream unit's producers follow its ratio, not their own
+// (they must be prunable weights: not excluded, within "include").
+//
+// The zoo's stream names: ResNet-18/34 and SEW ResNet "conv1 + layer1 stream", "layer2 stream" ..
+// "layer4 stream"; ResNet-50 "layer1 stream" .. "layer4 stream" (its stem "conv1" is an ordinary
+// prunable layer); pre-activation ResNet-18 as ResNet-18; WRN "blocks.1 stream" .. "blocks.3 stream";
+// MobileNet-V2 "features.N stream" (N: the stage's first block); the CIFAR ResNets' one set above.
+//
+//   "prune_streams": false (filter mode only) — whether "ratio" applies to streams too.
+//
 // Metrics: "lambda" (per layer, the mean lambda over its groups), "greg_phase", "greg_iteration".
 // Filter mode, when the app sets an export folder: model_slim.safetensors and model_slim.json
 // (the slimmed model's spec) next to model.safetensors (pruning/slim.h).
@@ -79,17 +104,29 @@ class Greg final : public PruningMethod {
   void set_slim_export(const std::string& folder, const nlohmann::json& model_spec);
 
   GregMode mode() const { return c_.mode; }
-  // The pruned rows of each prunable tensor (filter mode; empty before the selection).
+  // The pruned rows of each prunable tensor (filter mode; empty before the selection). A stream's
+  // producers list the stream's removed channels.
   const std::vector<std::vector<int64_t>>& pruned_rows() const { return rows_; }
+  // The names of GReg's layers (units): the prunable weights', then the pruned stream sets'.
+  std::vector<std::string> unit_names() const;
 
  private:
   enum class Phase { pretrain, regularize, stabilize, finetune };
+  // One unit of selection and of the stop rules: a prunable weight, or (filter mode) a stream set.
   struct Layer {
+    std::string name;          // the weight's name, or the stream set's
+    std::vector<size_t> parts;  // its weights (indices into set_): one, or the stream set's producers
+    // Stream sets: class i removes row `second` of weight `first` (a set_ index) for each pair.
+    std::vector<std::vector<std::pair<size_t, int64_t>>> classes;
     double ratio = 0.0;
-    int64_t groups = 0, row_size = 1, n_prune = 0, offset = 0;  // offset into lambda_ / select_
+    int64_t groups = 0, n_prune = 0;  // groups: the weight's rows (elements), or the set's classes
     int64_t updates = 0, pick_updates = 0;
     bool picked = false, finished = false, hist_started = false;
     double hist = 0.0;
+    bool stream() const { return !classes.empty(); }
+  };
+  struct Part {  // a prunable weight's share of lambda_ / select_
+    int64_t groups = 0, row_size = 1, offset = 0;
   };
 
   int64_t first_reg_round() const { return c_.pretrain_epochs > 0 ? 1 : 0; }
@@ -98,6 +135,8 @@ class Greg final : public PruningMethod {
   double mean_lambda(const Layer& l) const;
   int64_t worst_case_iterations() const;
   void select(const std::vector<size_t>& layers);  // selection of these layers by current magnitude
+  std::vector<double> class_norms2(const Layer& l) const;  // a stream set's classes: sum of squared L2 norms
+  void set_rows(size_t l);                         // rows_ and select_ of layer l's weights from picks_[l]
   void update(int64_t iteration);                 // one lambda update (i mod K_u = 0)
   void write_lambda(size_t l);                    // the device lambdas of layer l from its counters
   void hard_prune();
@@ -106,8 +145,11 @@ class Greg final : public PruningMethod {
   GregConfig c_;
 
   std::vector<Layer> layers_;
-  std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per layer
-  std::vector<std::vector<size_t>> coupled_; // filter mode: store slots indexed by each layer's channels
+  std::vector<Part> parts_;                 // per prunable weight
+  std::vector<std::vector<int64_t>> picks_; // filter mode: per layer, the selected groups (rows or classes)
+  std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per prunable weight
+  std::vector<std::vector<size_t>> coupled_; // filter mode: store slots indexed by each weight's channels
+  std::map<size_t, std::string> stream_of_;  // a pruned stream's producer weight (set_ index) -> the stream's group name
   Tensor lambda_, select_, ones_;           // per group, all layers concatenated (device)
   Phase phase_ = Phase::pretrain;
   int64_t reg_start_ = 0, finish_iter_ = -1;

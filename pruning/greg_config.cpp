@@ -30,6 +30,8 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
       c.layer_ratios.push_back({{glob, item.source() + ": " + item.path() + "/pattern"}, r});
     }
   }
+  c.prune_streams = cfg.get<bool>("prune_streams", false);
+  if (c.prune_streams && !filter) cfg.fail("prune_streams", "applies to filter mode only (\"mode\": \"filter\")");
   c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kPositive);
   c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kPositive);
   if (greg2) {

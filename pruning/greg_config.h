@@ -17,6 +17,7 @@ struct GregConfig {
   GregMode mode = GregMode::filter;
   double ratio = 0.0;
   std::vector<std::pair<NamePattern, double>> layer_ratios;  // first match wins; else `ratio`
+  bool prune_streams = false;                                 // filter mode: `ratio` applies to residual streams too
   double delta = 0.0, ceiling = 0.0;                          // reg_granularity_prune, reg_upper_limit
   double delta_pick = 0.0, ceiling_pick = 0.0, recover = 0.0;  // GReg-2 only (0 for GReg-1)
   double mag_limit = 0.0, lr_prune = 0.0, finetune_lr = 0.0;

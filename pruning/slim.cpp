@@ -37,22 +37,27 @@ struct Cut {
 std::vector<Cut> cuts(Module& model, const std::map<std::string, std::vector<int64_t>>& pruned) {
   const std::vector<ChannelGroup>& groups = channel_groups(model);
   std::vector<Cut> out;
+  std::map<size_t, std::vector<int64_t>> removed;  // group index -> sorted removed channels
   for (const auto& [name, rows] : pruned) {
-    const ChannelGroup* g = filter_group(groups, name);
+    const ChannelGroup* g = slim_group(groups, name);
     if (!g)
-      throw Error("slim: '" + name + "' does not make a prunable channel group (the classifier, a layer that "
-                  "feeds a residual add, or not a conv/linear weight); its filters cannot be removed");
+      throw Error("slim: '" + name + "' does not make a prunable channel group and names none (the classifier, a "
+                  "layer that feeds a residual add: name its stream instead, or not a conv/linear weight); its filters "
+                  "cannot be removed");
+    size_t gi = size_t(g - groups.data());
+    if (removed.count(gi)) throw Error("slim: the channels of group '" + g->name + "' are given twice (by '" + name + "')");
     std::vector<char> gone(size_t(g->channels), 0);
     for (int64_t r : rows) {
       if (r < 0 || r >= g->channels) throw Error(cat("slim: row ", r, " of ", name, " is out of range [0, ", g->channels, ")"));
       gone[size_t(r)] = 1;
     }
     Cut c{g, {}};
-    for (int64_t r = 0; r < g->channels; ++r)
-      if (!gone[size_t(r)]) c.keep.push_back(r);
+    std::vector<int64_t>& rm = removed[gi];
+    for (int64_t r = 0; r < g->channels; ++r) (gone[size_t(r)] ? rm : c.keep).push_back(r);
     if (c.keep.empty()) throw Error("slim: every channel of " + name + " is pruned; a layer is never emptied");
     out.push_back(std::move(c));
   }
+  check_option_a_removal(groups, removed);
   return out;
 }
 
@@ -61,6 +66,13 @@ std::vector<Cut> cuts(Module& model, const std::map<std::string, std::vector<int
 const ChannelGroup* filter_group(const std::vector<ChannelGroup>& groups, const std::string& weight) {
   for (const ChannelGroup& g : groups)
     if (g.prunable && weight == g.name + ".weight") return &g;
+  return nullptr;
+}
+
+const ChannelGroup* slim_group(const std::vector<ChannelGroup>& groups, const std::string& key) {
+  if (const ChannelGroup* g = filter_group(groups, key)) return g;
+  for (const ChannelGroup& g : groups)
+    if (g.name == key && (g.prunable || is_stream(g))) return &g;
   return nullptr;
 }
 
@@ -87,7 +99,8 @@ std::vector<std::pair<std::string, Tensor>> slim_state_dict(Module& model,
   for (const Cut& c : all) {
     for (const std::string& n : channel_rows(model, *c.group)) slices[n].push_back({0, &c.keep, 1});
     for (const ChannelMember& m : c.group->members) {
-      TRIM_CHECK(m.offset == 0, "slim: a prunable group member at a channel offset");
+      if (m.role == ChannelRole::shortcut) continue;  // no tensors: rebuilt from the slimmed widths
+      TRIM_CHECK(m.offset == 0, "slim: a group member at a channel offset");
       if (m.role == ChannelRole::input) slices[m.layer + ".weight"].push_back({1, &c.keep, m.spatial});
     }
   }
@@ -106,20 +119,27 @@ nlohmann::json slim_model_spec(Module& model, const nlohmann::json& spec,
   const std::vector<ChannelGroup>& groups = channel_groups(model);
   std::map<std::string, std::vector<int64_t>> lists;
   std::map<std::string, int64_t> scalars;
-  for (const ChannelGroup& g : groups) {
-    if (g.option.empty()) continue;
-    if (g.index < 0) {
-      scalars[g.option] = g.channels;
-    } else {
-      auto& w = lists[g.option];
-      if (w.size() <= size_t(g.index)) w.resize(size_t(g.index) + 1, 0);
-      w[size_t(g.index)] = g.channels;
+  auto options = [](const ChannelGroup& g) {
+    std::vector<std::pair<std::string, int64_t>> o;
+    if (!g.option.empty()) o.push_back({g.option, g.index});
+    o.insert(o.end(), g.also_options.begin(), g.also_options.end());
+    return o;
+  };
+  for (const ChannelGroup& g : groups)
+    for (const auto& [option, index] : options(g)) {
+      if (index < 0) {
+        scalars[option] = g.channels;
+      } else {
+        auto& w = lists[option];
+        if (w.size() <= size_t(index)) w.resize(size_t(index) + 1, 0);
+        w[size_t(index)] = g.channels;
+      }
     }
-  }
   for (const Cut& c : cuts(model, pruned)) {
     const ChannelGroup& g = *c.group;
     if (g.option.empty()) throw Error("slim: the group of " + g.name + " names no spec option; no slimmed spec");
-    (g.index < 0 ? scalars[g.option] : lists[g.option][size_t(g.index)]) = int64_t(c.keep.size());
+    for (const auto& [option, index] : options(g))
+      (index < 0 ? scalars[option] : lists[option][size_t(index)]) = int64_t(c.keep.size());
   }
   nlohmann::json out = spec;
   for (const auto& [k, w] : lists) {
