@@ -22,6 +22,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   last_input = x.shape();
   last_output = y.shape();
   uses_per_weight = y.size(2) * y.size(3);
+  if (input_probe) input_probe(x);
   return y;
 }
 
@@ -56,6 +57,7 @@ Tensor Linear::forward(const Tensor& x) {
   last_input = x.shape();
   last_output = y.shape();
   uses_per_weight = 1;
+  if (input_probe) input_probe(x);
   return y;
 }
 

@@ -38,6 +38,9 @@ class WeightedLayer : public Module {
   int64_t uses_per_weight = 0;
   Shape last_output;  // shape of the last forward's output
   Shape last_input;   // shape of the last forward's input (layers/profile.h: layer_inputs)
+  // When set, forward calls it with its input before returning (spiking/synaptic_ops.h counts the
+  // synaptic operations of an evaluation pass with it).
+  std::function<void(const Tensor& input)> input_probe;
 };
 
 class Conv2d : public WeightedLayer {

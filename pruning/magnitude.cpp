@@ -32,6 +32,12 @@ void OneShotMagnitude::begin_round(const StepInfo& at, Module&, ParamStore&) {
   set_masks(prune_units(set_, m, scope_, counts_to(set_, m, scope_, target_)));
 }
 
+double gmp_target_in_force(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, int64_t t) {
+  if (t < t0) return 0.0;  // no pruning event yet: the masks hold nothing
+  const int64_t last_event = t0 + std::min(n, (t - t0) / dt) * dt;
+  return gmp_sparsity(s_i, s_f, t0, dt, n, last_event);
+}
+
 double gmp_sparsity(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, int64_t t) {
   if (t <= t0) return s_i;
   double x = std::min(1.0, double(t - t0) / double(n * dt));
@@ -64,7 +70,9 @@ void GradualMagnitude::after_step(const StepInfo& at, SgdBase&) {
 
 void GradualMagnitude::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {
   PruningMethod::end_epoch(at, model, store, metrics);
-  metrics["target_sparsity"] = gmp_sparsity(initial_, target_, t0_, dt_, n_, at.step - 1);
+  // The target the masks hold (its last pruning event), and the smooth curve at the epoch's end.
+  metrics["target_sparsity"] = gmp_target_in_force(initial_, target_, t0_, dt_, n_, at.step - 1);
+  metrics["target_sparsity_curve"] = gmp_sparsity(initial_, target_, t0_, dt_, n_, at.step - 1);
 }
 
 }  // namespace trim

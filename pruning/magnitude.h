@@ -36,6 +36,9 @@ class OneShotMagnitude final : public PruningMethod {
 
 // s_t of the cubic schedule (exposed for tests).
 double gmp_sparsity(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, int64_t t);
+// The target the masks hold after update t: s at the last pruning event t0 + j dt <= t (j <= n),
+// or 0 before t0. metrics.jsonl's target_sparsity; gmp_sparsity(t) is target_sparsity_curve.
+double gmp_target_in_force(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, int64_t t);
 
 class GradualMagnitude final : public PruningMethod {
  public:

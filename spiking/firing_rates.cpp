@@ -4,6 +4,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/ops/elementwise.h"
+#include "spiking/synaptic_ops.h"
 
 namespace trim::spiking {
 
@@ -16,7 +17,10 @@ std::vector<std::pair<std::string, NeuronLayer*>> SpikingNetwork::neuron_layers(
 
 Tensor SpikingNetwork::forward(const Tensor& x) {
   Tensor y = forward_steps(x);
-  if (!training()) return y;
+  if (!training()) {
+    if (recorder_) recorder_->add_pass(x.size(0));
+    return y;
+  }
   if (layers_.empty()) layers_ = neuron_layers();
   if (layers_.empty()) return y;
   NoGradGuard no_grad;

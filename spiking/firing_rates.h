@@ -13,6 +13,8 @@
 
 namespace trim::spiking {
 
+class EvalRecording;
+
 class SpikingNetwork : public Module {
  public:
   // forward_steps(x); then, in training mode, each neuron layer's firing rate of this pass is
@@ -28,10 +30,20 @@ class SpikingNetwork : public Module {
   std::vector<std::pair<std::string, double>> take_firing_rates();
   int64_t recorded_passes() const { return passes_; }
 
-  // Adds "firing_rates" {neuron layer name: mean spike rate} and "firing_rate" (the mean over
-  // layers) over the training passes since the last call (take_firing_rates; nothing when none ran).
+  // Adds "firing_rates" {neuron layer name: mean spike rate} and "firing_rate" (the plain mean over
+  // layers, each layer counting once) over the training passes since the last call
+  // (take_firing_rates; nothing when none ran). The neuron-weighted rate of the evaluation pass is
+  // spiking/synaptic_ops.h's firing_rate_eval (spiking/README.md#firing-rates).
   void take_metrics(nlohmann::json& metrics) override;
-  std::vector<std::string> summary_metric_keys() const override { return {"firing_rates", "firing_rate"}; }
+  // summary.json repeats these and the evaluation-pass keys of spiking/synaptic_ops.h.
+  std::vector<std::string> summary_metric_keys() const override {
+    return {"firing_rates", "firing_rate", "firing_rates_eval", "firing_rate_eval", "synaptic_operations",
+            "energy_mj_per_image"};
+  }
+
+  // While set (by spiking/synaptic_ops.h's EvalRecording), every evaluation-mode forward reports
+  // its batch to it.
+  void set_eval_recorder(EvalRecording* r) { recorder_ = r; }
 
  protected:
   virtual Tensor forward_steps(const Tensor& x) = 0;
@@ -40,6 +52,7 @@ class SpikingNetwork : public Module {
   std::vector<std::pair<std::string, NeuronLayer*>> layers_;  // found at the first training pass
   Tensor sums_;                                               // [layers], on the rates' device
   int64_t passes_ = 0;
+  EvalRecording* recorder_ = nullptr;
 };
 
 }  // namespace trim::spiking

@@ -1,5 +1,5 @@
 #pragma once
-// Differentiable spiking ops (specs/spiking.md): IF / LIF / PLIF neurons over multi-step inputs
+// Differentiable spiking ops (spiking/README.md#neurons): IF / LIF / PLIF neurons over multi-step inputs
 // [T, N, ...], a single-step fire with a surrogate gradient, and time folding (repeat / mean over T).
 #include <optional>
 

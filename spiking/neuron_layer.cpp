@@ -26,6 +26,7 @@ Tensor NeuronLayer::forward(const Tensor& x) { return forward_stream(x, Tensor()
 
 NeuronOutput NeuronLayer::forward_stream(const Tensor& x, const Tensor& v0) {
   NeuronOutput out = neuron_forward(x, cfg_, v0, w, v0.defined());
+  last_shape_ = x.shape();
   if (record_rate_) {
     NoGradGuard no_grad;
     int64_t n = out.spikes.numel();

@@ -25,6 +25,9 @@ class NeuronLayer : public Module {
   // the device, no host sync; undefined before the first forward or when recording is off).
   const Tensor& firing_rate() const { return rate_; }
   void set_record_firing_rate(bool on) { record_rate_ = on; }
+  // Shape of the last forward's input, [T, N, ...] (empty before the first): T and the neurons per
+  // example (the product of the dimensions after N) for the evaluation-pass rates.
+  const Shape& last_input_shape() const { return last_shape_; }
   // Reached only outside a SpikingNetwork (which reports its neurons' rates itself): such a layer
   // keeps no per-epoch record, so it says so once in the log and adds nothing.
   void take_metrics(nlohmann::json& metrics) override;
@@ -34,6 +37,7 @@ class NeuronLayer : public Module {
  private:
   NeuronConfig cfg_;
   Tensor rate_;
+  Shape last_shape_;
   bool record_rate_ = true;
 };
 

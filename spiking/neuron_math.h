@@ -1,6 +1,7 @@
 #pragma once
-// Per-element math of IF / LIF / PLIF neurons (specs/spiking.md), written once for the CPU loops
-// and the CUDA kernels: charge, fire, reset, and one step of backpropagation through time.
+// Per-element math of IF / LIF / PLIF neurons (spiking/README.md#neurons and
+// #backward-through-time), written once for the CPU loops and the CUDA kernels: charge, fire,
+// reset, and one step of backpropagation through time.
 // Layout: a multi-step tensor [T, n] (n = all neurons of the layer); element (t, i) is t * n + i.
 #include <cmath>
 #include <cstdint>

@@ -1,7 +1,7 @@
 #pragma once
 // SEW ResNet's connect functions g(A, I) joining a block's spiking branch A with its identity I
 // (Fang et al., arXiv 2102.04159): ADD A + I, AND A I, IAND I (1 - A). Element-wise, differentiable.
-// ADD's outputs are non-negative integers, not spikes (specs/spiking.md, pitfalls).
+// ADD's outputs are non-negative integers, not spikes (spiking/README.md#sew-connect).
 #include <string>
 
 #include "core/config.h"

@@ -1,5 +1,5 @@
 #pragma once
-// Surrogate gradients of spiking neurons (specs/spiking.md): the forward pass fires with the
+// Surrogate gradients of spiking neurons (spiking/README.md#surrogates): the forward pass fires with the
 // Heaviside step Theta(x) (Theta(0) = 1); backward replaces Theta'(x) with the derivative of a
 // smooth g(x), evaluated at x = H - V_th.
 #include <cmath>

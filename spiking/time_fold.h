@@ -1,5 +1,5 @@
 #pragma once
-// Time folding (specs/spiking.md, "Layout and BN"): per-step layers (conv, batch norm, pooling,
+// Time folding (spiking/README.md#direct-encoding): per-step layers (conv, batch norm, pooling,
 // linear) run once over all steps by folding [T, N, ...] into [T·N, ...], so batch-norm statistics
 // are taken over T·N, as SpikingJelly's multi-step layers and SeqToANNContainer do. Both
 // directions are differentiable views (no copy).

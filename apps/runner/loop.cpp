@@ -11,6 +11,7 @@
 #include "core/ops/ops.h"
 #include "core/random/generator.h"
 #include "layers/profile.h"
+#include "spiking/synaptic_ops.h"
 
 namespace trim {
 namespace {
@@ -185,9 +186,11 @@ void Loop::end_epoch(nlohmann::json& line) {
   const bool last_of_round = p_.epoch + 1 == epochs();
   if (r_.distributed()) broadcast_buffers(*r_.comm, *r_.model);  // one model on every rank
   if ((p_.epoch + 1) % r_.cfg.eval_every == 0 || last_of_round) {
+    spiking::EvalRecording spiking_eval(*r_.model);  // spiking models: rates, SOPs, energy of this pass
     last_eval_ = evaluate();
     line["test_loss"] = last_eval_.loss;
     line["test_accuracy"] = last_eval_.accuracy;
+    spiking_eval.write(line, *r_.comm);
   }
   StepInfo at = info(r_.batches, opt_->lr());
   at.evaluate = [this] { return evaluate().accuracy; };

@@ -14,6 +14,7 @@
 #include "core/threads.h"
 #include "layers/profile.h"
 #include "pruning/registry.h"
+#include "spiking/synaptic_ops.h"
 
 namespace trim {
 namespace {
@@ -102,9 +103,11 @@ nlohmann::json finish(Loop& loop, TrainingMethod& method) {
   Run& r = loop.run();
   nlohmann::json summary = summarize(r, method, loop.at());
   if (method.finalize(*r.model, *r.store, summary)) {
+    spiking::EvalRecording spiking_eval(*r.model);  // spiking models: the deployed model's rates, SOPs, energy
     Eval deployed = loop.evaluate();
     summary["test_loss"] = deployed.loss;
     summary["test_accuracy"] = deployed.accuracy;
+    spiking_eval.write(summary, *r.comm);
   }
   auto layers = profile_layers(*r.model, r.example_shape, r.device);
   summary["macs"] = total_macs(layers);

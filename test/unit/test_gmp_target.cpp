@@ -1,0 +1,30 @@
+// GMP's logged target: the one the masks hold (its last pruning event), not the smooth cubic at the
+// epoch's end (pruning/README.md#gmp).
+#include <catch2/catch.hpp>
+
+#include "pruning/magnitude.h"
+
+using namespace trim;
+
+TEST_CASE("gmp: the target in force is the cubic at the last pruning event", "[pruning][gmp]") {
+  // s_i = 0, s_f = 0.9, t0 = 0, dt = 100, n = 10 (the paper's oracle values at the events).
+  auto in_force = [](int64_t t) { return gmp_target_in_force(0.0, 0.9, 0, 100, 10, t); };
+  CHECK(in_force(0) == Approx(0.0));
+  CHECK(in_force(99) == Approx(0.0));        // event 0 pruned to s_0 = 0
+  CHECK(in_force(150) == Approx(0.2439).margin(1e-4));  // event 100, not the curve's 0.3474
+  CHECK(gmp_sparsity(0.0, 0.9, 0, 100, 10, 150) == Approx(0.9 - 0.9 * 0.85 * 0.85 * 0.85));
+  CHECK(in_force(999) == Approx(0.8991).margin(1e-4));
+  CHECK(in_force(1000) == Approx(0.9));
+  CHECK(in_force(5000) == Approx(0.9));      // frozen after t0 + n dt
+  // Before the first event the masks hold nothing, whatever s_i is.
+  CHECK(gmp_target_in_force(0.2, 0.9, 240, 48, 20, 239) == Approx(0.0));
+  CHECK(gmp_target_in_force(0.2, 0.9, 240, 48, 20, 240) == Approx(0.2));
+}
+
+TEST_CASE("gmp: fmnist_mlp_gmp_90 after its second epoch holds 43.9 %, while the curve reads 51.9 %",
+          "[pruning][gmp]") {
+  // 240 batches per epoch: the second epoch ends after update 479; events at 240 + 48 j.
+  const int64_t last_update = 2 * 240 - 1;
+  CHECK(gmp_target_in_force(0.0, 0.9, 240, 48, 20, last_update) == Approx(0.4392).margin(1e-4));  // event 432
+  CHECK(gmp_sparsity(0.0, 0.9, 240, 48, 20, last_update) == Approx(0.519).margin(1e-3));
+}
