@@ -141,8 +141,8 @@ nlohmann::json parse_config_json(const std::string& text, const std::string& sou
         PathTracker::Frame& f = at.frames.back();
         f.key = parsed.get<std::string>();
         if (!f.keys.insert(f.key).second)
-          throw Error(cat(source, ": ", at.path(), ": the key appears twice in one object; expected each key once "
-                          "(strict JSON)"));
+          throw Error(cat(source, ": ", at.path(), ": the key ", quote(f.key, 80),
+                          " appears twice in one object; expected each key once (strict JSON)"));
         break;
       }
       case E::value: at.child(); break;

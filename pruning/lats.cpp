@@ -6,12 +6,7 @@
 
 namespace trim {
 
-void Lats::check_length(const RunLength& run) const {
-  if (sched_.start_epoch >= run.manifest_epochs)
-    throw Error(cat(where_, "/start_epoch: pruning would start at epoch ", sched_.start_epoch, " of a run of ",
-                    run.manifest_epochs, " epochs (train.epochs), so it would never prune; expected start_epoch <= ",
-                    run.manifest_epochs - 1));
-}
+void Lats::check_length(const RunLength& run) const { check_epochs(run.manifest_epochs); }
 
 Lats::Lats(const Config& cfg) : PruningMethod("lats", cfg) {
   where_ = cfg.source() + ": " + cfg.path();

@@ -93,8 +93,11 @@ TEST_CASE("quote() escapes control characters and invalid UTF-8, and cuts long s
   CHECK(quote("\xff\xc3\xa9") == "\"\\xff\xc3\xa9\"");  // a stray byte escaped, é kept
   const std::string long_value(100000, 'x');
   const std::string shown = quote(long_value);
-  CHECK(shown == "\"" + std::string(200, 'x') + "...\" (100000 characters)");
-  CHECK(quote(std::string(200, 'y')) == "\"" + std::string(200, 'y') + "\"");  // exactly the limit: whole
+  std::string want(1, '"');
+  want.append(200, 'x').append("...\" (100000 characters)");
+  CHECK(shown == want);
+  want.assign(1, '"').append(200, 'y').append(1, '"');
+  CHECK(quote(std::string(200, 'y')) == want);  // exactly the limit: whole
 }
 
 TEST_CASE("float settings are checked as the floats they become", "[config][float]") {
@@ -168,14 +171,14 @@ TEST_CASE("schedules that cannot work over the run are refused at start-up", "[p
   gmp["start_step"] = 1000000;
   CHECK_THAT(error_of([&] { run_app(with(gmp), "trim-magnitude"); }),
              Contains("/pruning/start_step: the schedule starts at step 1000000") && Contains("never prune"));
-  gmp = {{"method", "gmp"}, {"target", 0.9}, {"interval_steps", 1000000}, {"events", 1}};
+  gmp = {{"method", "gmp"}, {"target", 0.9}, {"start_step", 0}, {"interval_steps", 1000000}, {"events", 1}};
   CHECK_THAT(error_of([&] { run_app(with(gmp), "trim-magnitude"); }), Contains("/pruning/events"));
-  gmp = {{"method", "gmp"}, {"target", 0.9}, {"events", 1000000000000}};
+  gmp = {{"method", "gmp"}, {"target", 0.9}, {"start_step", 0}, {"interval_steps", 1}, {"events", 1000000000000}};
   CHECK_THAT(error_of([&] { run_app(with(gmp), "trim-magnitude"); }), Contains("/pruning/events"));
   // LATS pruning from an epoch the run never reaches.
   nlohmann::json lats = {{"method", "lats"}, {"final_threshold", 0.01}, {"start_epoch", 1}};
   CHECK_THAT(error_of([&] { run_app(with(lats), "trim-lats"); }),
-             Contains("test.json: /pruning/start_epoch: pruning would start at epoch 1 of a run of 1 epochs"));
+             Contains("test.json: /pruning/start_epoch: pruning from epoch 1") && Contains("the run has 1"));
   // GReg: a regularization round too short for its worst case is refused before pretraining.
   nlohmann::json greg = {{"method", "greg1"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"reg_epochs", 1},
                          {"mode", "unstructured"}};
@@ -272,7 +275,7 @@ TEST_CASE("JSON syntax errors read in trim's words, with line and column", "[con
   auto e = [](const std::string& text) { return error_of([&] { parse_manifest(text, "m.json", {}); }); };
   std::string msg = e("{\n  \"a\": 1,\n  \"b\": tru\n}");
   CHECK_THAT(msg, Contains("m.json: invalid JSON at line 3, column") && Contains("invalid literal") &&
-                      Contains("\"tru") && !Contains("json.exception") && !Contains("parse_error"));
+                      Contains("tru") && !Contains("json.exception") && !Contains("parse_error"));
   msg = e("{\"a\": 1,}");
   CHECK_THAT(msg, Contains("m.json: invalid JSON at line 1, column 9") && Contains("unexpected '}'") &&
                       Contains("in an object key") && !Contains("[json"));
@@ -284,7 +287,7 @@ TEST_CASE("JSON syntax errors read in trim's words, with line and column", "[con
   msg = error_of([&] { parse_manifest("{}", "m.json", {"optimizer.lr=[1,"}); });  // not JSON: a string
   CHECK(msg.empty());
   msg = error_of([&] { parse_manifest("{\"a\": {\"b\": 1, \"b\": 2}}", "m.json", {}); });
-  CHECK_THAT(msg, Contains("m.json: /a/b: the key appears twice"));
+  CHECK_THAT(msg, Contains("m.json: /a/b: the key \"b\" appears twice"));
 }
 
 TEST_CASE("gzip errors name the file and say what is wrong; bytes after the gzip data are refused",
@@ -356,7 +359,7 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
        {"reg_upper_limit_pick", 0.01}, {"reg_granularity_recover", -1e-4}},
   };
   const std::vector<nlohmann::json> hostile{
-      nullptr, true, -1, 0, 1, 2, -0.0, 0.5, 1e-320, 1e-45, 3.5e38, 1.8e308, -1.8e308, 9223372036854775807LL,
+      nullptr, true, -1, 0, 1, 2, -0.0, 0.5, 1e-320, 1e-45, 3.5e38, 1.7e308, -1.7e308, 9223372036854775807LL,
       18446744073709551615ULL, -9223372036854775807LL - 1, 1e19, 0.9999999999, "", "x", std::string("\0", 1),
       std::string(5000, 'a'), nlohmann::json::array(), nlohmann::json::object(), {1, 2}, {{"k", 1}}, "\xff"};
   std::mt19937 rng(18);
