@@ -44,8 +44,8 @@ std::string plain_words(const char* msg) {
     return "the data's length does not match the length recorded at its end (the file is corrupt)";
   if (m == "incorrect header check" || m == "unknown compression method" || m == "unknown header flags set")
     return "the gzip header is invalid (" + m + ")";
-  if (m.empty()) return "the compressed data is invalid";
-  return "the compressed data is invalid (" + m + "; the file is corrupt)";
+  if (m.empty()) return "the gzip data is invalid (the file is corrupt)";
+  return "the gzip data is invalid (" + m + "; the file is corrupt)";
 }
 
 }  // namespace

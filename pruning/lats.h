@@ -9,7 +9,7 @@
 //
 // The manifest's "pruning" object (besides include / exclude / pqi, pruning/pruning_method.h):
 //   {"method": "lats",
-//    "final_threshold": D,      required, in (0, 100]: the threshold at the end (the code's
+//    "final_threshold": D,      required, in [1e-30, 100]: the threshold at the end (the code's
 //                               --flat-width; trained weights are far below 100 in magnitude, so a
 //                               larger D could only prune everything)
 //    "schedule": "slats",       slats (S-LATS, default) | lats (per-epoch LR sum) | pgh | constant |

@@ -13,7 +13,7 @@
 // prunable set) are pruned on top to reach it exactly. The base's MaskRule keeps gradients,
 // weights and momentum of pruned entries at zero.
 //
-//   {"method": "ltp", "t0": T₀ in (0, 1e6], "lambda": λ in [0, 1e6], "lr_tau": lr_τ in (0, 1e3],
+//   {"method": "ltp", "t0": T₀ in [1e-30, 1e6], "lambda": λ in [0, 1e6], "lr_tau": lr_τ in (0, 1e3],
 //                                                                         (required: no defaults)
 //    "clip_tau": c_τ in [0, 1e6] (0 or absent: no clamp), "finetune_epochs": E in [1, 10^6],
 //    "trail": [s, ...] (sparsities in (0, 1), optional), "target": s (optional top-up),

@@ -11,8 +11,9 @@
 namespace trim {
 namespace {
 
-// LATS (lats.h): D far above any trained weight's magnitude, PGH's base with ln b small.
-constexpr Config::Interval kFinalThreshold{0.0, 100.0, true, false};
+// LATS (lats.h): D far above any trained weight's magnitude, PGH's base with ln b small. D is also
+// used as a float (the constant schedule's start), so its lower end is a positive float.
+constexpr Config::Interval kFinalThreshold{1e-30, 100.0};
 constexpr Config::Interval kPghBeta{1e-6, 1e6};
 // SAP (rewind.h): the paper's values times 10 or more (specs/sap.md: eta 0-1, gamma 1-9).
 constexpr Config::Interval kSapEta{0.0, 100.0};
@@ -174,7 +175,7 @@ LtpSettings read_ltp_settings(const Config& cfg) {
   // The spec publishes no values; the bounds are far beyond any sweep and keep every derived
   // float (T_l, lambda / N, the thresholds' lr and clamp) finite.
   LtpSettings s;
-  s.t0 = read_required(cfg, "t0", Config::Interval{0.0, 1e6, true, false},
+  s.t0 = read_required(cfg, "t0", Config::Interval{1e-30, 1e6},  // T_l is a float: t0 a positive one
                        "T0, the temperature scale: T_l = T0 * Var(|w_l|)");
   s.lambda = read_required(cfg, "lambda", Config::Interval{0.0, 1e6}, "lambda, the weight of the normalised soft L0 term");
   s.lr_tau = read_required(cfg, "lr_tau", Config::Interval{0.0, 1e3, true, false}, "lr_tau, the thresholds' learning rate");
