@@ -42,29 +42,6 @@ int json_depth(const nlohmann::json& v) {
   return deepest;
 }
 
-size_t invalid_utf8_at(const std::string& s) {
-  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    unsigned c = b[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
-    if (len == 0 || c > 0xF4 || i + len > n) return i;
-    uint32_t cp = c & (0x3F >> (len - 1));
-    for (size_t k = 1; k < len; ++k) {
-      if ((b[i + k] & 0xC0) != 0x80) return i;
-      cp = cp << 6 | (b[i + k] & 0x3F);
-    }
-    const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return std::string::npos;
-}
-
 namespace {
 
 // 1-based line and column of byte offset `pos` in `text`.
@@ -75,6 +52,51 @@ std::string line_col(const std::string& text, size_t pos) {
     else ++col;
   }
   return cat("line ", line, ", column ", col, " (byte ", pos, ")");
+}
+
+// The JSON library's account of a syntax error in trim's words, without its exception id:
+// "syntax error while parsing object - unexpected '}'; expected string literal" reads
+// "unexpected '}' in an object; expected string literal".
+std::string syntax_problem(const std::string& what) {
+  std::string s = what;
+  const std::string marker = "syntax error ";
+  size_t at = s.find(marker);
+  if (at == std::string::npos) {  // another kind of parse error: keep its text after the position
+    at = s.find(": ");
+    return at == std::string::npos ? s : s.substr(at + 2);
+  }
+  s = s.substr(at + marker.size());
+  std::string context;
+  if (s.rfind("while parsing ", 0) == 0) {
+    size_t dash = s.find(" - ");
+    if (dash != std::string::npos) context = s.substr(14, dash - 14);
+  }
+  size_t dash = s.find("- ");
+  if (dash != std::string::npos) s = s.substr(dash + 2);
+  std::string expected;
+  size_t exp = s.rfind("; expected ");
+  if (exp != std::string::npos) expected = s.substr(exp), s = s.substr(0, exp);
+  std::string read;
+  size_t last = s.find("; last read: '");
+  if (last != std::string::npos) {
+    std::string token = s.substr(last + 14);
+    if (!token.empty() && token.back() == '\'') token.pop_back();
+    read = " (the text there reads " + quote(token, 40) + ")";
+    s = s.substr(0, last);
+  }
+  if (!context.empty()) {
+    const char* article = context[0] == 'o' || context[0] == 'a' ? "an " : "a ";
+    s += " in " + std::string(article) + context;
+  }
+  return s + read + expected;
+}
+
+// A key as a path shows it: as it is when short and printable, else quote() (cut, escaped).
+std::string shown_key(const std::string& key) {
+  if (key.size() > 80) return quote(key, 80);
+  for (unsigned char c : key)
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') return quote(key, 80);
+  return key;
 }
 
 // The JSON path the parser is at, kept from its events: the key of each enclosing object and the
@@ -92,7 +114,7 @@ struct PathTracker {
   }
   std::string path() const {
     std::string p;
-    for (const Frame& f : frames) p += "/" + (f.array ? std::to_string(f.index) : f.key);
+    for (const Frame& f : frames) p += "/" + (f.array ? std::to_string(f.index) : shown_key(f.key));
     return p.empty() ? "/" : p;
   }
 };
@@ -119,8 +141,8 @@ nlohmann::json parse_config_json(const std::string& text, const std::string& sou
         PathTracker::Frame& f = at.frames.back();
         f.key = parsed.get<std::string>();
         if (!f.keys.insert(f.key).second)
-          throw Error(cat(source, ": ", at.path(), ": the key \"", f.key,
-                          "\" appears twice in one object; expected each key once (strict JSON)"));
+          throw Error(cat(source, ": ", at.path(), ": the key ", quote(f.key, 80),
+                          " appears twice in one object; expected each key once (strict JSON)"));
         break;
       }
       case E::value: at.child(); break;
@@ -130,14 +152,13 @@ nlohmann::json parse_config_json(const std::string& text, const std::string& sou
   try {
     return nlohmann::json::parse(text, on_event);
   } catch (const nlohmann::json::parse_error& e) {
-    std::string why = e.what();
-    auto cut = why.find("]: ");  // drop nlohmann's "[json.exception.parse_error.101] parse error at ..."
-    if (cut != std::string::npos) why = why.substr(cut + 3);
     size_t pos = e.byte ? e.byte - 1 : 0;
     size_t bad = invalid_utf8_at(text);
     if (bad != std::string::npos && bad <= pos)
       throw Error(cat(source, ": invalid UTF-8 at ", line_col(text, bad), "; expected a UTF-8 text"));
-    throw Error(cat(source, ": invalid JSON at ", line_col(text, pos), ": ", why));
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw Error(cat(source, ": the text is empty; expected a JSON value (a manifest is a JSON object)"));
+    throw Error(cat(source, ": invalid JSON at ", line_col(text, pos), ": ", syntax_problem(e.what())));
   } catch (const nlohmann::json::exception& e) {
     // out_of_range 406: a number beyond the double range (1e309).
     std::string why = e.what();
@@ -299,6 +320,23 @@ void check_real(const Config& c, const std::string& key, double x, const Config:
   }
 }
 
+// `x` as the float the code uses, checked as that float: "found 0.9999999999 (1 as a 32-bit float)".
+float check_float(const Config& c, const std::string& key, double x, const Config::Interval& r) {
+  char given[40];
+  std::snprintf(given, sizeof given, "%.10g", x);
+  if (!std::isfinite(x) || std::fabs(x) > double(FLT_MAX))
+    c.fail(key, cat("expected a number in ", r.str(), " that fits a 32-bit float (|x| <= 3.4e38), found ", given));
+  const float f = float(x);
+  if (!r.contains(double(f))) {
+    char as_float[40];
+    std::snprintf(as_float, sizeof as_float, "%.9g", double(f));
+    if (double(f) == x) c.fail(key, cat("expected a number in ", r.str(), ", found ", as_float));
+    c.fail(key, cat("expected a number in ", r.str(), " as a 32-bit float, found ", given, ", which rounds to ",
+                    as_float));
+  }
+  return f;
+}
+
 }  // namespace
 
 int64_t Config::int_in(const std::string& key, int64_t lo, int64_t hi) const {
@@ -325,6 +363,23 @@ double Config::real_in(const std::string& key, double fallback, const Interval& 
   return x;
 }
 
+float Config::float_in(const std::string& key, const Interval& range) const {
+  return check_float(*this, key, get<double>(key), range);
+}
+
+float Config::float_in(const std::string& key, float fallback, const Interval& range) const {
+  return check_float(*this, key, get<double>(key, double(fallback)), range);
+}
+
+std::vector<int64_t> Config::increasing_ints_in(const std::string& key, const std::vector<int64_t>& fallback,
+                                                int64_t lo, int64_t hi, size_t max_size) const {
+  std::vector<int64_t> v = ints_in(key, fallback, lo, hi, max_size);
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] <= v[i - 1])
+      fail(key + "/" + std::to_string(i), cat("expected values in increasing order, found ", v[i], " after ", v[i - 1]));
+  return v;
+}
+
 std::vector<int64_t> Config::ints_in(const std::string& key, const std::vector<int64_t>& fallback, int64_t lo,
                                      int64_t hi, size_t max_size) const {
   std::vector<int64_t> v = get<std::vector<int64_t>>(key, fallback);
@@ -341,6 +396,25 @@ std::vector<float> Config::reals_in(const std::string& key, const std::vector<fl
   return v;
 }
 
+namespace {
+
+std::string checked_text(const Config& c, const std::string& key, std::string v, size_t max_bytes) {
+  if (v.size() > max_bytes) c.fail(key, cat("expected at most ", max_bytes, " bytes, found ", quote(v)));
+  for (unsigned char ch : v)
+    if (ch < 0x20 || ch == 0x7f) c.fail(key, "expected no control characters (NUL, newline...), found " + quote(v));
+  return v;
+}
+
+}  // namespace
+
+std::string Config::text_in(const std::string& key, size_t max_bytes) const {
+  return checked_text(*this, key, get<std::string>(key), max_bytes);
+}
+
+std::string Config::text_in(const std::string& key, const std::string& fallback, size_t max_bytes) const {
+  return checked_text(*this, key, get<std::string>(key, fallback), max_bytes);
+}
+
 std::string Config::choice(const std::string& key, const std::vector<std::string>& choices,
                            const std::string& fallback) const {
   std::string v = get<std::string>(key, fallback);
@@ -348,7 +422,7 @@ std::string Config::choice(const std::string& key, const std::vector<std::string
     if (v == c) return v;
   std::string list;
   for (const std::string& c : choices) list += (list.empty() ? "\"" : ", \"") + c + "\"";
-  fail(key, "expected one of " + list + ", found \"" + v + "\"");
+  fail(key, "expected one of " + list + ", found " + quote(v));
 }
 
 Config Config::child(const std::string& key, bool optional) const {
@@ -368,7 +442,8 @@ void Config::finish() const {
     if (read_->count(it.key())) continue;
     std::string known;
     for (const std::string& k : *read_) known += (known.empty() ? "" : ", ") + k;
-    fail(it.key(), "unknown key" + (known.empty() ? std::string() : " (known keys here: " + known + ")"));
+    throw Error(cat(source_, ": ", path_, "/", shown_key(it.key()), ": unknown key",
+                    known.empty() ? std::string() : " (known keys here: " + known + ")"));
   }
   for (const Config& c : *children_) c.finish();
 }

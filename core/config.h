@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"  // quoted, invalid_utf8_at: every reader of settings shows values with them
+
 namespace trim {
 
 class Config {
@@ -38,13 +40,30 @@ class Config {
   };
   double real_in(const std::string& key, const Interval& range) const;
   double real_in(const std::string& key, double fallback, const Interval& range) const;
+  // A setting the code uses as a 32-bit float: read, rounded to float, and the float checked
+  // against `range`, so a value that passes only in double is refused ("momentum" 0.9999999999
+  // rounds to 1.0f and is outside [0, 1)); also refused: magnitudes beyond the float range, and
+  // a nonzero value that rounds to 0 when 0 is outside `range`. Every float setting is read
+  // through it (never float(real_in(...))).
+  float float_in(const std::string& key, const Interval& range) const;
+  float float_in(const std::string& key, float fallback, const Interval& range) const;
   // Arrays of at most max_size bounded entries.
   std::vector<int64_t> ints_in(const std::string& key, const std::vector<int64_t>& fallback, int64_t lo, int64_t hi,
                                size_t max_size) const;
   std::vector<float> reals_in(const std::string& key, const std::vector<float>& fallback, const Interval& range,
-                              size_t max_size) const;
+                              size_t max_size) const;  // checked as the floats they become
+  // An array of bounded integers in strictly increasing order (milestones, step lists).
+  std::vector<int64_t> increasing_ints_in(const std::string& key, const std::vector<int64_t>& fallback, int64_t lo,
+                                          int64_t hi, size_t max_size) const;
 
-  // A string that must be one of `choices`.
+  // A name or a path: a string of at most `max_bytes` bytes without control characters (a NUL would
+  // cut the name the system sees, a newline split messages); a refused value is shown through
+  // quote(), escaped and cut. kMaxPathBytes suits file and folder names.
+  std::string text_in(const std::string& key, size_t max_bytes) const;
+  std::string text_in(const std::string& key, const std::string& fallback, size_t max_bytes) const;
+  static constexpr size_t kMaxPathBytes = 4096;  // PATH_MAX
+
+  // A string that must be one of `choices` (a wrong value is shown through quote()).
   std::string choice(const std::string& key, const std::vector<std::string>& choices, const std::string& fallback) const;
 
   // A nested object (required, or an empty object when absent and `optional`).
@@ -81,10 +100,6 @@ constexpr int kMaxConfigDepth = 32;
 // than `max_depth` (with the JSON path). Every failure is one trim::Error starting "<source>: ".
 nlohmann::json parse_config_json(const std::string& text, const std::string& source,
                                  int max_depth = kMaxConfigDepth);
-
-// Byte offset of the first invalid UTF-8 sequence in `s` (overlong forms, surrogates and code
-// points above U+10FFFF are invalid), or std::string::npos when `s` is valid UTF-8.
-size_t invalid_utf8_at(const std::string& s);
 
 // Nesting depth of a value: 0 for a scalar, 1 for [] or {}, ... (iterative; never overflows).
 int json_depth(const nlohmann::json& v);

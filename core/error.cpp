@@ -37,12 +37,20 @@ int report_exception(const char* app) noexcept {
     } catch (...) {
       what = "unexpected exception of an unknown type";
     }
-    for (char& c : what)
-      if (c == '\n' || c == '\r') c = ' ';
+    // One line, whatever the message holds: a NUL would end the printed line early (the rest of
+    // the message lost), a newline would split it. Messages quote user strings (quote()), so this
+    // only catches what a library put there.
+    std::string line;
+    for (char c : what) {
+      if (c == '\n' || c == '\r') line += ' ';
+      else if (c == '\0') line += "\\u0000";
+      else line += c;
+    }
+    what.swap(line);
   } catch (...) {
     what = "unexpected exception (and out of memory while describing it)";
   }
-  std::fprintf(stderr, "%s: error: %s\n", app, what.c_str());
+  std::fprintf(stderr, "%s: error: %.*s\n", app, int(what.size()), what.data());
   return 1;
 }
 

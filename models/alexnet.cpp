@@ -16,8 +16,7 @@ class AlexNet : public ZooModel {
     int64_t classes = positive_option(spec, "num_classes", 1000);
     auto widths = widths_option(spec, "widths", {64, 192, 384, 256, 256});
     auto hidden = widths_option(spec, "hidden", {4096, 4096});
-    float p = spec.get<float>("dropout", 0.5f);
-    if (p < 0.0f || p >= 1.0f) spec.fail("dropout", "must be in [0, 1)");
+    float p = spec.float_in("dropout", 0.5f, Config::Interval{0.0, 1.0, false, true});
     struct ConvSpec {
       int kernel, stride, padding;
       bool pool;

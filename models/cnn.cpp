@@ -50,7 +50,7 @@ std::shared_ptr<Module> make_cnn_small(const Config& spec) {
   int64_t size = spec.int_in("image_size", 28, 1, kMaxImageSize);  // square images of this side
   const auto widths = spec.ints_in("widths", {32, 64}, 1, kMaxChannels, kMaxLayers);
   const int64_t hidden = spec.int_in("hidden", 128, 1, kMaxFeatures);
-  const float drop = float(spec.real_in("dropout", 0.0, Config::Interval{0.0, 1.0, false, true}));
+  const float drop = spec.float_in("dropout", 0.0f, Config::Interval{0.0, 1.0, false, true});
   const int64_t classes = spec.int_in("num_classes", 10, 1, kMaxClasses);
   if (widths.empty()) spec.fail("widths", "needs at least one width");
 

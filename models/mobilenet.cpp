@@ -35,8 +35,8 @@ class MobileNetV1 : public ZooModel {
   explicit MobileNetV1(const Config& spec) {
     int64_t in = positive_option(spec, "in_channels", 3);
     int64_t classes = positive_option(spec, "num_classes", 1000);
-    float alpha = spec.get<float>("width_mult", 1.0f);
-    if (!(alpha > 0.0f)) spec.fail("width_mult", "must be > 0");
+    // Published multipliers are 0.25 to 1.4; 16 leaves room and keeps channel counts small integers.
+    float alpha = spec.float_in("width_mult", 1.0f, Config::Interval{0.0, 16.0, true, false});
     std::string head = spec.choice("classifier", {"linear", "conv"}, "linear");
     const int64_t base[14] = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
     const int strides[13] = {1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1};
@@ -112,10 +112,9 @@ class MobileNetV2 : public ZooModel {
   explicit MobileNetV2(const Config& spec) {
     int64_t in = positive_option(spec, "in_channels", 3);
     int64_t classes = positive_option(spec, "num_classes", 1000);
-    float alpha = spec.get<float>("width_mult", 1.0f);
-    if (!(alpha > 0.0f)) spec.fail("width_mult", "must be > 0");
-    float p = spec.get<float>("dropout", 0.2f);
-    if (p < 0.0f || p >= 1.0f) spec.fail("dropout", "must be in [0, 1)");
+    // Published multipliers are 0.25 to 1.4; 16 leaves room and keeps channel counts small integers.
+    float alpha = spec.float_in("width_mult", 1.0f, Config::Interval{0.0, 16.0, true, false});
+    float p = spec.float_in("dropout", 0.2f, Config::Interval{0.0, 1.0, false, true});
     struct Stage {
       int t;
       int64_t c;

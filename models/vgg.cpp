@@ -34,8 +34,7 @@ class Vgg : public ZooModel {
     float p = 0.0f;
     if (torchvision) {
       hidden = widths_option(spec, "hidden", {4096, 4096});
-      p = spec.get<float>("dropout", 0.5f);
-      if (p < 0.0f || p >= 1.0f) spec.fail("dropout", "must be in [0, 1)");
+      p = spec.float_in("dropout", 0.5f, Config::Interval{0.0, 1.0, false, true});
     }
     Init conv_init = torchvision ? Init::kaiming_fan_out : Init::kaiming_fan_in;
     features_ = register_module("features", std::make_shared<Sequential>());

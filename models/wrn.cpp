@@ -115,8 +115,7 @@ class Wrn : public PreActNet {
   Wrn(const Config& spec, int blocks_per_stage, int64_t widen) {
     int64_t in_channels = positive_option(spec, "in_channels", 3);
     int64_t classes = positive_option(spec, "num_classes", 10);
-    float p = spec.get<float>("dropout", 0.0f);
-    if (p < 0.0f || p >= 1.0f) spec.fail("dropout", "must be in [0, 1)");
+    float p = spec.float_in("dropout", 0.0f, Config::Interval{0.0, 1.0, false, true});
     int64_t stem = positive_option(spec, "stem_width", 16);
     auto stages = widths_option(spec, "stage_widths", {16 * widen, 32 * widen, 64 * widen});
     std::vector<int64_t> width_default;

@@ -210,6 +210,15 @@ int64_t Greg::worst_case_iterations() const {
   return (updates - 1) * c_.k_u + c_.k_s + 1;
 }
 
+void Greg::check_length(const RunLength& run) const {
+  int64_t need = worst_case_iterations(), have = c_.reg_epochs * run.batches_per_epoch;
+  if (have < need)
+    throw Error(cat(c_.where_reg_epochs, ": ", c_.reg_epochs, " epochs of ", run.batches_per_epoch, " batches give ", have,
+                    " iterations; the regularization may need ", need, " (every layer stopping at its lambda ceiling, then ",
+                    c_.k_s, " stabilization iterations): set reg_epochs to at least ",
+                    (need + run.batches_per_epoch - 1) / run.batches_per_epoch));
+}
+
 void Greg::begin_round(const StepInfo& at, Module&, ParamStore&) {
   if (at.round < first_reg_round()) {
     phase_ = Phase::pretrain;
@@ -220,12 +229,7 @@ void Greg::begin_round(const StepInfo& at, Module&, ParamStore&) {
     phase_ = Phase::finetune;
     return;
   }
-  int64_t need = worst_case_iterations(), have = c_.reg_epochs * at.batches_per_epoch;
-  if (have < need)
-    throw Error(cat(c_.where_reg_epochs, ": ", c_.reg_epochs, " epochs of ", at.batches_per_epoch, " batches give ", have,
-                    " iterations; the regularization may need ", need, " (every layer stopping at its lambda ceiling, then ",
-                    c_.k_s, " stabilization iterations): set reg_epochs to at least ",
-                    (need + at.batches_per_epoch - 1) / at.batches_per_epoch));
+  check_length({0, at.batches_per_epoch});  // also at start-up; kept here for runs driven by hand
   phase_ = Phase::regularize;
   reg_start_ = at.step;
   if (!greg2()) {

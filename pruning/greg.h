@@ -33,6 +33,13 @@
 //    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
 //    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
 //    "finetune_epochs": 0, "finetune_lr": 0}
+// Bounds (published values in brackets, specs/greg.md): ratio in [0, 1]; reg_granularity_prune and
+// _pick in [1e-8, 1] (1e-4, 1e-5); reg_upper_limit and _pick in (0, 1e3] (1, 1e-2), pick below
+// prune; reg_granularity_recover in [-1, 0] (-1e-4); mag_ratio_limit in (0, 1e9] (1000);
+// update_interval in [1, 10^6] (5, 10); stabilize_iterations in [0, 2^40] (10,000, 40,000);
+// lr_prune in (0, 1e3] as a float (1e-3); finetune_lr in [0, 1e3]; pretrain_epochs, finetune_epochs
+// in [0, 10^6] and reg_epochs in [1, 10^6] (train.epochs' bound). reg_epochs must cover the worst
+// case of the regularization; that is checked at start-up, once the data gives the batches per epoch.
 // The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
 // schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
 //
@@ -86,6 +93,8 @@ class Greg final : public PruningMethod {
   }
   int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
   void attach(Module& model, ParamStore& store) override;
+  // The regularization round is long enough for the worst case (reg_epochs), checked before anything runs.
+  void check_length(const RunLength& run) const override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
   std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
   // The regularisation round runs at lr_prune; fine-tuning at the schedule scaled to finetune_lr.

@@ -7,7 +7,13 @@ namespace trim {
 namespace {
 
 constexpr Config::Interval kRatio{0.0, 1.0};  // a layer's pruning ratio
-constexpr Config::Interval kNonPositive{-std::numeric_limits<double>::infinity(), 0.0, true, false};  // (-inf, 0]
+// Bounds (documented in greg.h): around the published values (specs/greg.md) by 10^3 or more, and
+// such that the worst-case length of the regularization, (ceiling / granularity) x update_interval
+// iterations, stays below 2^62.
+constexpr Config::Interval kGranularity{1e-8, 1.0};                  // delta, delta_pick: 1e-4, 1e-5
+constexpr Config::Interval kUpperLimit{0.0, 1e3, true, false};       // tau, tau': 1, 1e-2
+constexpr Config::Interval kRecover{-1.0, 0.0};                      // lambda_rec: -1e-4
+constexpr int64_t kMaxUpdateInterval = 1'000'000;                    // K_u: 5 or 10
 
 }  // namespace
 
@@ -32,21 +38,21 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
   }
   c.prune_streams = cfg.get<bool>("prune_streams", false);
   if (c.prune_streams && !filter) cfg.fail("prune_streams", "applies to filter mode only (\"mode\": \"filter\")");
-  c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kPositive);
-  c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kPositive);
+  c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kGranularity);
+  c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kUpperLimit);
   if (greg2) {
-    c.delta_pick = cfg.real_in("reg_granularity_pick", 1e-5, kPositive);
-    c.ceiling_pick = cfg.real_in("reg_upper_limit_pick", 1e-2, kPositive);
-    c.recover = cfg.real_in("reg_granularity_recover", -1e-4, kNonPositive);
+    c.delta_pick = cfg.real_in("reg_granularity_pick", 1e-5, kGranularity);
+    c.ceiling_pick = cfg.real_in("reg_upper_limit_pick", 1e-2, kUpperLimit);
+    c.recover = cfg.real_in("reg_granularity_recover", -1e-4, kRecover);
     if (!(c.ceiling_pick < c.ceiling))
       cfg.fail("reg_upper_limit_pick", cat("must be below reg_upper_limit (", c.ceiling, "), found ", c.ceiling_pick));
   }
-  c.mag_limit = cfg.real_in("mag_ratio_limit", 1000.0, kPositive);
-  c.k_u = cfg.int_in("update_interval", 10, 1, kMaxMethodSteps);
+  c.mag_limit = cfg.real_in("mag_ratio_limit", 1000.0, Config::Interval{0.0, 1e9, true, false});
+  c.k_u = cfg.int_in("update_interval", 10, 1, kMaxUpdateInterval);
   c.k_s = cfg.int_in("stabilize_iterations", 10000, 0, kMaxMethodSteps);
-  c.lr_prune = cfg.real_in("lr_prune", 1e-3, kPositive);
+  c.lr_prune = cfg.float_in("lr_prune", 1e-3f, Config::Interval{0.0, 1e3, true, false});  // a float lr, as optimizer.lr
   c.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: no pretraining round
-  c.init_from = cfg.get<std::string>("init_from", "");
+  c.init_from = cfg.text_in("init_from", "", Config::kMaxPathBytes);
   c.where = cfg.source() + ": " + cfg.path();
   c.where_init = c.where + "/init_from";
   // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
@@ -57,7 +63,7 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
   c.reg_epochs = cfg.int_in("reg_epochs", 1, kMaxMethodEpochs);
   c.where_reg_epochs = c.where + "/reg_epochs";
   c.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
-  c.finetune_lr = cfg.real_in("finetune_lr", 0.0, kNonNegative);            // 0: the manifest's optimizer.lr
+  c.finetune_lr = cfg.real_in("finetune_lr", 0.0, Config::Interval{0.0, 1e3});  // 0: the manifest's optimizer.lr
   return c;
 }
 

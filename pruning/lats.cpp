@@ -6,18 +6,11 @@
 
 namespace trim {
 
+void Lats::check_length(const RunLength& run) const { check_epochs(run.manifest_epochs); }
+
 Lats::Lats(const Config& cfg) : PruningMethod("lats", cfg) {
   where_ = cfg.source() + ": " + cfg.path();
-  sched_.final_threshold = cfg.real_in("final_threshold", kPositive);
-  std::string kind = cfg.choice("schedule", {"slats", "lats", "pgh", "constant", "exact"}, "slats");
-  parse_lats_kind(kind, sched_.kind);
-  if (sched_.kind == LatsSchedule::Kind::pgh) {
-    sched_.beta = cfg.real_in("beta", kPositive);  // 1 is S-LATS
-    if (sched_.beta == 1.0) sched_.kind = LatsSchedule::Kind::slats;  // the 0/0 limit of PGH
-  }
-  sched_.start_epoch = cfg.int_in("start_epoch", 0, 0, kMaxMethodEpochs);
-  if (sched_.kind == LatsSchedule::Kind::constant && sched_.start_epoch != 0)
-    cfg.fail("start_epoch", "the constant schedule holds d = D from the first step; it takes no start epoch");
+  sched_ = read_lats_settings(cfg);  // pruning/method_config.h
   if (sched_.kind == LatsSchedule::Kind::constant) d_ = sched_.final_threshold;
 }
 

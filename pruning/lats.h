@@ -9,12 +9,15 @@
 //
 // The manifest's "pruning" object (besides include / exclude / pqi, pruning/pruning_method.h):
 //   {"method": "lats",
-//    "final_threshold": D,      required, > 0: the threshold at the end (the code's --flat-width)
+//    "final_threshold": D,      required, in [1e-30, 100]: the threshold at the end (the code's
+//                               --flat-width; trained weights are far below 100 in magnitude, so a
+//                               larger D could only prune everything)
 //    "schedule": "slats",       slats (S-LATS, default) | lats (per-epoch LR sum) | pgh | constant |
 //                               exact (d_{k+1} = d_k + D eta_k / sum eta over the run's LR table)
-//    "beta": b,                 pgh only, required, > 0 (1 is S-LATS)
+//    "beta": b,                 pgh only, required, in [1e-6, 1e6] (1 is S-LATS; ln b stays small)
 //    "start_epoch": P}          d = 0 before epoch P; the schedule spans the remaining iterations
-//                               (0 by default; not with "constant")
+//                               (0 by default; not with "constant"); below train.epochs, checked
+//                               at start-up (check_length)
 // The exact mode reads the learning rate of every step of the run from the trainer's schedule
 // (StepInfo::schedule), so the table is the one the steps use, warm-up included.
 // Metrics: sparsity / layer_sparsity / pqi (base; counted on the forward weights, PQI over the
@@ -34,6 +37,7 @@ class Lats : public PruningMethod {
 
   void add_parameters(Module& model, std::vector<OptimParam>& params) override;
   void attach(Module& model, ParamStore& store) override;
+  void check_length(const RunLength& run) const override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
   std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
   void before_step(const StepInfo& at, SgdBase& optimizer) override;

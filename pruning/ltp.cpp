@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "core/autograd/grad_mode.h"
 #include "core/io/safetensors.h"
@@ -18,44 +19,17 @@
 #include "pruning/units.h"
 
 namespace trim {
-namespace {
-
-// A required setting of the spec's "no default" kind, in `range`.
-double read_setting(const Config& cfg, const std::string& key, const Config::Interval& range, const char* what) {
-  if (!cfg.has(key))
-    cfg.fail(key, fmt::format("required key is missing ({}; specs/ltp.md gives it no default: sweep it)", what));
-  return cfg.real_in(key, range);
-}
-
-std::vector<double> read_trail(const Config& cfg, const std::string& key) {
-  std::vector<double> out;
-  if (!cfg.has(key)) return out;
-  cfg.accept(key);
-  const nlohmann::json& list = cfg.json()[key];
-  if (!list.is_array()) cfg.fail(key, "expected an array of target sparsities in (0, 1), found " + describe_json(list));
-  for (size_t i = 0; i < list.size(); ++i) {
-    std::string where = cfg.source() + ": " + cfg.path() + "/" + key + "/" + std::to_string(i);
-    if (!list[i].is_number() || !(list[i].get<double>() > 0.0 && list[i].get<double>() < 1.0))
-      throw Error(where + ": expected a target sparsity in (0, 1), found " + describe_json(list[i]));
-    double s = list[i].get<double>();
-    if (std::find(out.begin(), out.end(), s) != out.end()) throw Error(where + ": the target " + describe_json(list[i]) + " is listed twice");
-    out.push_back(s);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-}  // namespace
 
 LearnedThreshold::LearnedThreshold(const Config& cfg) : PruningMethod("ltp", cfg) {
-  t0_ = read_setting(cfg, "t0", kPositive, "T0, the temperature scale: T_l = T0 * Var(|w_l|)");
-  lambda_ = read_setting(cfg, "lambda", kNonNegative, "lambda, the weight of the normalised soft L0 term");
-  lr_tau_ = read_setting(cfg, "lr_tau", kPositive, "lr_tau, the thresholds' learning rate");
-  clip_tau_ = cfg.real_in("clip_tau", 0.0, kNonNegative);  // 0: no clamp
-  if (!cfg.has("finetune_epochs")) cfg.fail("finetune_epochs", "required key is missing (the epochs of phase B)");
-  finetune_epochs_ = cfg.int_in("finetune_epochs", 1, kMaxMethodEpochs);
-  trail_ = read_trail(cfg, "trail");
-  if (cfg.has("target")) target_ = read_target(cfg, "target");
+  LtpSettings s = read_ltp_settings(cfg);  // pruning/method_config.h
+  t0_ = s.t0;
+  lambda_ = s.lambda;
+  lr_tau_ = s.lr_tau;
+  clip_tau_ = s.clip_tau;
+  finetune_epochs_ = s.finetune_epochs;
+  trail_ = s.trail;
+  target_ = s.target;
+  where_lr_tau_ = cfg.source() + ": " + cfg.path() + "/lr_tau";
 }
 
 std::string LearnedThreshold::trail_file(double target) {
@@ -67,6 +41,11 @@ void LearnedThreshold::begin_run(const RunInfo& run) {
   write_files_ = run.writes_files;
   base_lr_ = run.optimizer.lr;
   TRIM_CHECK(base_lr_ > 0.0f, cat("ltp: optimizer.lr must be > 0 to scale lr_tau by it, found ", base_lr_));
+  // The thresholds' step scales lr_tau by scheduled lr / optimizer.lr: the scale is a float.
+  const double scale = lr_tau_ / double(base_lr_);
+  if (!(scale <= double(std::numeric_limits<float>::max())) || !(float(scale) > 0.0f))
+    throw Error(cat(where_lr_tau_, ": lr_tau / optimizer.lr = ", scale,
+                    " does not fit a 32-bit float; expected lr_tau and optimizer.lr within 1e38 of each other"));
 }
 
 void LearnedThreshold::add_parameters(Module& model, std::vector<OptimParam>& params) {

@@ -13,8 +13,9 @@
 // prunable set) are pruned on top to reach it exactly. The base's MaskRule keeps gradients,
 // weights and momentum of pruned entries at zero.
 //
-//   {"method": "ltp", "t0": T₀ > 0, "lambda": λ > 0, "lr_tau": lr_τ > 0,     (required: no defaults)
-//    "clip_tau": c_τ (>= 0, 0 or absent: no clamp), "finetune_epochs": E >= 1,
+//   {"method": "ltp", "t0": T₀ in [1e-30, 1e6], "lambda": λ in [0, 1e6], "lr_tau": lr_τ in (0, 1e3],
+//                                                                         (required: no defaults)
+//    "clip_tau": c_τ in [0, 1e6] (0 or absent: no clamp), "finetune_epochs": E in [1, 10^6],
 //    "trail": [s, ...] (sparsities in (0, 1), optional), "target": s (optional top-up),
 //    + include / exclude / pqi (pruning/pruning_method.h)}
 //
@@ -71,6 +72,7 @@ class LearnedThreshold final : public PruningMethod {
   int64_t finetune_epochs_ = 0;
   std::vector<double> trail_;
   std::string output_;
+  std::string where_lr_tau_;  // "<manifest>: /pruning/lr_tau"
   bool write_files_ = true;  // RunInfo::writes_files
   float base_lr_ = 0.0f;
 

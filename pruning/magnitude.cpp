@@ -6,10 +6,6 @@
 
 namespace trim {
 
-double read_target(const Config& cfg, const std::string& key) {
-  return cfg.real_in(key, Config::Interval{0.0, 1.0, false, true});
-}
-
 // Counts that bring each unit to sparsity s (never below what is pruned already).
 static std::vector<int64_t> counts_to(const PrunableSet& set, const std::vector<Tensor>& masks, Scope scope, double s) {
   std::vector<int64_t> size = unit_sizes(set, scope), alive = unit_unpruned(set, masks, scope), k;
@@ -21,9 +17,10 @@ static std::vector<int64_t> counts_to(const PrunableSet& set, const std::vector<
 }
 
 OneShotMagnitude::OneShotMagnitude(const Config& cfg) : PruningMethod("omp", cfg) {
-  target_ = read_target(cfg, "target");
-  scope_ = read_scope(cfg, "scope", Scope::global, {Scope::global, Scope::layer});
-  finetune_epochs_ = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
+  OneShotSettings s = read_omp_settings(cfg);  // pruning/method_config.h
+  target_ = s.target;
+  scope_ = s.scope;
+  finetune_epochs_ = s.finetune_epochs;
 }
 
 void OneShotMagnitude::begin_round(const StepInfo& at, Module&, ParamStore&) {
@@ -46,15 +43,29 @@ double gmp_sparsity(double s_i, double s_f, int64_t t0, int64_t dt, int64_t n, i
 }
 
 GradualMagnitude::GradualMagnitude(const Config& cfg) : PruningMethod("gmp", cfg) {
-  target_ = read_target(cfg, "target");
-  initial_ = cfg.real_in("initial", 0.0, Config::Interval{0.0, target_});
-  t0_ = cfg.int_in("start_step", 0, 0, kMaxMethodSteps);
-  dt_ = cfg.int_in("interval_steps", 1, kMaxMethodSteps);
-  n_ = cfg.int_in("events", 1, kMaxMethodSteps);
-  if (n_ > (kMaxMethodSteps - t0_) / dt_)
-    cfg.fail("events", cat("start_step + events * interval_steps must be at most ", kMaxMethodSteps, ", found ", n_,
-                           " events of ", dt_, " steps from step ", t0_));
-  scope_ = read_scope(cfg, "scope", Scope::layer, {Scope::global, Scope::layer});
+  GmpSettings s = read_gmp_settings(cfg);  // pruning/method_config.h
+  initial_ = s.initial;
+  target_ = s.target;
+  t0_ = s.t0;
+  dt_ = s.dt;
+  n_ = s.n;
+  scope_ = s.scope;
+  where_ = cfg.source() + ": " + cfg.path();
+}
+
+void GradualMagnitude::check_length(const RunLength& run) const {
+  const int64_t steps = run.manifest_epochs * run.batches_per_epoch;  // both bounded: no overflow
+  const int64_t last = t0_ + n_ * dt_;  // bounded by kMaxMethodSteps when read
+  if (last <= steps - 1) return;
+  const std::string why = cat("the run trains ", steps, " steps (", run.manifest_epochs, " epochs of ",
+                              run.batches_per_epoch, " batches, steps 0..", steps - 1, ")");
+  if (t0_ > steps - 1)
+    throw Error(cat(where_, "/start_step: the schedule starts at step ", t0_, ", but ", why,
+                    ": it would never prune; expected start_step + events * interval_steps <= ", steps - 1));
+  throw Error(cat(where_, "/events: the schedule's last event (start_step ", t0_, " + events ", n_,
+                  " x interval_steps ", dt_, " = step ", last, ") comes after the run's end: ", why,
+                  ", so the sparsity would stop short of the target ", target_,
+                  "; expected start_step + events * interval_steps <= ", steps - 1));
 }
 
 void GradualMagnitude::after_step(const StepInfo& at, SgdBase&) {

@@ -11,13 +11,16 @@
 // by magnitude of the effective (masked) weights; masks only grow and are frozen after t0 + n dt.
 //   {"method": "gmp", "target": s_f, "initial": s_i (0), "start_step": t0, "interval_steps": dt,
 //    "events": n, "scope": "layer" (default, as the paper) | "global"}
+// Bounds: target in [0, 1), initial in [0, target]; start_step >= 0, interval_steps and events
+// >= 1, with start_step + events * interval_steps <= 2^40; and, checked once the data is loaded,
+// the last event t0 + n dt must fall within the run (at most train.epochs x batches - 1): a
+// schedule that would not complete leaves the model short of its target, so it is refused at start.
+// "omp"'s finetune_epochs: 0 (train.epochs) to 10^6, train.epochs' own bound.
 #include "pruning/pruning_method.h"
 #include "pruning/units.h"
 
 namespace trim {
 
-// Reads a target sparsity in [0, 1) at cfg[key].
-double read_target(const Config& cfg, const std::string& key);
 
 class OneShotMagnitude final : public PruningMethod {
  public:
@@ -43,12 +46,14 @@ double gmp_target_in_force(double s_i, double s_f, int64_t t0, int64_t dt, int64
 class GradualMagnitude final : public PruningMethod {
  public:
   explicit GradualMagnitude(const Config& cfg);
+  void check_length(const RunLength& run) const override;
   void after_step(const StepInfo& at, SgdBase& optimizer) override;
   void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
 
  private:
   double initial_, target_;
   int64_t t0_, dt_, n_;
+  std::string where_;  // "<manifest>: /pruning", for the start-up check
   Scope scope_;
 };
 

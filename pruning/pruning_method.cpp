@@ -5,29 +5,11 @@
 
 namespace trim {
 
-std::vector<NamePattern> read_patterns(const Config& cfg, const std::string& key) {
-  std::vector<NamePattern> out;
-  if (!cfg.has(key)) return out;
-  cfg.accept(key);
-  const nlohmann::json& list = cfg.json()[key];
-  if (!list.is_array()) cfg.fail(key, "expected an array of name patterns, found " + describe_json(list));
-  for (size_t i = 0; i < list.size(); ++i) {
-    std::string where = cfg.source() + ": " + cfg.path() + "/" + key + "/" + std::to_string(i);
-    if (!list[i].is_string() || list[i].get<std::string>().empty())
-      throw Error(where + ": expected a non-empty name pattern (string), found " + describe_json(list[i]));
-    out.push_back({list[i].get<std::string>(), where});
-  }
-  return out;
-}
-
 PruningMethod::PruningMethod(std::string name, const Config& cfg) : name_(std::move(name)) {
-  cfg.accept("method");
-  filter_.include = read_patterns(cfg, "include");
-  filter_.exclude = read_patterns(cfg, "exclude");
-  Config pqi = cfg.child("pqi", true);
-  pqi_p_ = pqi.real_in("p", 0.5, kPositive);
-  pqi_q_ = pqi.real_in("q", 1.0, kPositive);
-  if (!(pqi_q_ > pqi_p_)) pqi.fail("q", cat("the PQ Index needs 0 < p < q, found p = ", pqi_p_, ", q = ", pqi_q_));
+  CommonSettings common = read_common_settings(cfg);  // pruning/method_config.h
+  filter_ = common.filter;
+  pqi_p_ = common.pqi_p;
+  pqi_q_ = common.pqi_q;
 }
 
 void PruningMethod::attach(Module& model, ParamStore& store) {

@@ -10,13 +10,14 @@
 // are read here from the manifest's "pruning" object:
 //   "method": "<name>"                  (read by the app's registry)
 //   "include": ["glob", ...], "exclude": ["glob", ...]   (pruning/prunable.h)
-//   "pqi": {"p": 0.5, "q": 1.0}         PQ Index reported every epoch (0 < p < q)
+//   "pqi": {"p": 0.5, "q": 1.0}         PQ Index reported every epoch (0 < p < q <= 10)
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/config.h"
+#include "pruning/method_config.h"
 #include "pruning/training_method.h"
 #include "pruning/prunable.h"
 #include "pruning/report.h"
@@ -30,6 +31,9 @@ constexpr int64_t kMaxMethodSteps = int64_t(1) << 40;
 // Open-ended ranges of Config::real_in, for the methods' settings.
 constexpr Config::Interval kPositive{0.0, std::numeric_limits<double>::infinity(), true, true};      // (0, inf)
 constexpr Config::Interval kNonNegative{0.0, std::numeric_limits<double>::infinity(), false, true};  // [0, inf)
+// The exponents p, q of a PQ Index: (0, 10], ten times the largest published q (specs/sap.md: 2);
+// beyond it |w|^q under- or overflows for ordinary weights.
+constexpr Config::Interval kPqiExponent{0.0, 10.0, true, false};
 
 class PruningMethod : public TrainingMethod {
  public:
@@ -68,7 +72,5 @@ class PruningMethod : public TrainingMethod {
   Tensor mask_;                 // the store's "mask" arena (1 outside the prunable set)
 };
 
-// Reads a list of glob patterns at cfg[key] (absent: none), each named by its JSON path.
-std::vector<NamePattern> read_patterns(const Config& cfg, const std::string& key);
 
 }  // namespace trim

@@ -13,9 +13,10 @@ constexpr uint64_t kRandomPruningStream = 0x72616e646f6d5052ull;  // "randomPR"
 }  // namespace
 
 RandomPruning::RandomPruning(const Config& cfg) : PruningMethod("random", cfg) {
-  target_ = read_target(cfg, "target");
-  scope_ = read_scope(cfg, "scope", Scope::layer, {Scope::global, Scope::layer});
-  finetune_epochs_ = cfg.int_in("finetune_epochs", 0, 0, 1000000);
+  OneShotSettings s = read_random_settings(cfg);  // pruning/method_config.h
+  target_ = s.target;
+  scope_ = s.scope;
+  finetune_epochs_ = s.finetune_epochs;
 }
 
 void RandomPruning::begin_round(const StepInfo& at, Module&, ParamStore&) {

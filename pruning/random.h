@@ -5,6 +5,7 @@
 // 1 fine-tunes for `finetune_epochs` (0 or absent: train.epochs) with the mask enforced (a fresh
 // optimizer and schedule), exactly as "omp" does with magnitudes.
 //   {"method": "random", "target": 0.9, "scope": "layer" | "global", "finetune_epochs": E}
+// Bounds: target in [0, 1); finetune_epochs 0 (train.epochs) to 10^6, train.epochs' own bound.
 // "layer" (default) removes ⌊target·N_l⌋ weights of every tensor, "global" ⌊target·|P|⌋ weights
 // chosen uniformly over the whole prunable set. The choice is drawn from the run's seed on a
 // Philox stream of its own, so it is reproducible and leaves initialisation and dropout unchanged.

@@ -6,9 +6,10 @@
 namespace trim {
 
 RewindRounds::RewindRounds(std::string name, const Config& cfg) : PruningMethod(std::move(name), cfg) {
-  rounds_ = cfg.int_in("rounds", 1, 1000);  // pruning rounds after the dense one
-  scope_ = read_scope(cfg, "scope", Scope::global);
-  if (cfg.has("target")) target_ = read_target(cfg, "target");
+  RewindSettings s = read_rewind_settings(cfg);  // pruning/method_config.h
+  rounds_ = s.rounds;
+  scope_ = s.scope;
+  target_ = s.target;
 }
 
 void RewindRounds::attach(Module& model, ParamStore& store) {
@@ -83,12 +84,7 @@ std::vector<int64_t> Lottery::prune_counts(int64_t, const std::vector<Tensor>& m
 const PrunableSet& Lottery::ranking(int64_t) { return one_shot_ ? dense_set_ : set_; }
 
 Sap::Sap(const Config& cfg) : RewindRounds("sap", cfg) {
-  amount_.p = cfg.real_in("p", 0.5, kPositive);
-  amount_.q = cfg.real_in("q", 1.0, kPositive);
-  if (!(amount_.q > amount_.p)) cfg.fail("q", cat("SAP needs 0 < p < q, found p = ", amount_.p, ", q = ", amount_.q));
-  amount_.eta = cfg.real_in("eta", 0.0, kNonNegative);
-  amount_.gamma = cfg.real_in("gamma", 1.0, kNonNegative);
-  amount_.beta = cfg.real_in("beta", 0.9, Config::Interval{0.0, 1.0, true, true});
+  amount_ = read_sap_amount(cfg);  // pruning/method_config.h
   pqi_p_ = amount_.p;
   pqi_q_ = amount_.q;
 }

@@ -10,6 +10,9 @@
 //   {"method": "os_sap", ...}   the same counts, always ranking the dense weights of round 0
 //   {"method": "sap", "rounds": T, "scope": "global", "p": 0.5, "q": 1.0, "eta": 0, "gamma": 1,
 //    "beta": 0.9}               SAP: the count per unit from its PQ Index (pruning/sap_amount.h)
+// Bounds: rounds in [1, 1000] (the papers use 15-30); target in [0, 1); SAP's p and q in (0, 10]
+// with p < q (published: p 0.2-1, q 1-2), eta in [0, 100] (published 0-1), gamma in [0, 100]
+// (published 1-9), beta in (0, 1).
 #include "pruning/pruning_method.h"
 #include "pruning/sap_amount.h"
 #include "pruning/units.h"

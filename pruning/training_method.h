@@ -7,7 +7,8 @@
 // nothing, so dense training is a method with no overrides.
 //
 // Order of calls:
-//   begin_run -> add_parameters -> (ParamStore built) -> attach -> [resume: load_state]
+//   begin_run -> add_parameters -> (ParamStore built) -> attach -> check_length (data loaded)
+//   -> [resume: load_state]
 //   for each round: [begin_round unless resuming inside it] -> make_optimizer
 //     for each epoch, each batch: lr, extra_loss, before_step, (step), after_step
 //     end_epoch (after evaluation)
@@ -54,6 +55,12 @@ struct RunInfo {
   bool writes_files = true;
 };
 
+// The run's length, known once the data is loaded (check_length).
+struct RunLength {
+  int64_t manifest_epochs = 0;    // train.epochs (round_epochs gives each round's)
+  int64_t batches_per_epoch = 0;  // optimizer steps per epoch (on each rank)
+};
+
 class TrainingMethod {
  public:
   virtual ~TrainingMethod() = default;
@@ -74,6 +81,11 @@ class TrainingMethod {
   virtual void add_parameters(Module& model, std::vector<OptimParam>& params) {}
   // The store exists (parameters now live in it): install weight functions, create masks...
   virtual void attach(Module& model, ParamStore& store) {}
+  // Called once after attach, before the run folder is touched (fresh runs and resumes alike):
+  // refuses, as one trim::Error naming the manifest and key, settings that cannot work over a run
+  // of this length (a schedule that would not complete, a round too short for its phase), so that
+  // a run does not find out after hours of training.
+  virtual void check_length(const RunLength& run) const {}
 
   // The start of a round (also of round 0), not called when a resumed run continues inside it:
   // e.g. rewind the weights, prune by the previous round's result.

@@ -29,17 +29,6 @@ std::vector<Tensor> rows_of(const std::vector<Tensor>& masks, const PrunableSet&
 
 }  // namespace
 
-Scope read_scope(const Config& cfg, const std::string& key, Scope fallback, const std::vector<Scope>& allowed) {
-  const char* names[] = {"global", "layer", "neuron"};
-  std::vector<std::string> choices;
-  for (Scope s : allowed) choices.push_back(names[int(s)]);
-  std::string f = names[int(fallback)];
-  std::string v = cfg.choice(key, choices, f);
-  for (Scope s : allowed)
-    if (v == names[int(s)]) return s;
-  return fallback;
-}
-
 PqiScope pqi_scope(Scope s) {
   return s == Scope::global ? PqiScope::global : s == Scope::layer ? PqiScope::layer : PqiScope::neuron;
 }

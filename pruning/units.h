@@ -15,7 +15,8 @@ namespace trim {
 
 enum class Scope { global, layer, neuron };
 
-// "global" | "layer" | "neuron" at cfg[key] (or `fallback`), limited to `allowed`.
+// "global" | "layer" | "neuron" at cfg[key] (or `fallback`), limited to `allowed` (defined with the
+// other settings readers in pruning/method_config.cpp).
 Scope read_scope(const Config& cfg, const std::string& key, Scope fallback,
                  const std::vector<Scope>& allowed = {Scope::global, Scope::layer, Scope::neuron});
 PqiScope pqi_scope(Scope s);

@@ -14,6 +14,7 @@
 #include "apps/runner/manifest.h"
 #include "core/error.h"
 #include "core/random/generator.h"
+#include "core/text.h"
 #include "layers/profile.h"
 #include "models/models.h"
 
@@ -32,7 +33,8 @@ Shape parse_shape(const std::string& text) {
       v = std::stoll(part, &used);
     } catch (const std::exception&) {
     }
-    if (used != part.size() || v < 1) throw trim::Error(trim::cat("--input: expected positive integers like 3,224,224, found '", text, "'"));
+    if (used != part.size() || v < 1)
+      throw trim::Error(trim::cat("--input: expected positive integers like 3,224,224, found ", trim::quote(text)));
     dims.push_back(v);
   }
   if (dims.empty()) throw trim::Error("--input: empty shape");
@@ -62,23 +64,23 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     nlohmann::json spec;
-    std::string source = what;
+    std::string source = what, path;
     if (std::filesystem::exists(what)) {
       trim::Manifest m = trim::load_manifest(what, {});
       source = m.source;
       if (m.json.contains("model")) {  // a manifest (which has a "name" of its own: the run's)
         spec = m.json["model"];
-        source += ": /model";
+        path = "/model";
       } else if (m.json.contains("name")) {
         spec = m.json;
       } else {
-        throw trim::Error(trim::cat(what, ": expected a model spec (with \"name\") or a manifest (with \"model\")"));
+        throw trim::Error(trim::cat(trim::quote(what), ": expected a model spec (with \"name\") or a manifest (with \"model\")"));
       }
     } else {
       spec = {{"name", what}};
     }
     trim::default_generator().set_state(0, 0);
-    trim::Config config(spec, source);
+    trim::Config config(spec, source, path);  // messages name the manifest's /model/... keys
     auto model = trim::build_model(config);
     config.finish();
     Shape shape = input.empty() ? trim::model_registry().at(spec.at("name").get<std::string>()).input : parse_shape(input);
@@ -105,12 +107,8 @@ int main(int argc, char** argv) {
     std::printf("\n%s, input %s: %s parameters (%s in conv and linear layers), %s multiply-accumulates (%.3f G)\n",
                 spec.at("name").get<std::string>().c_str(), shape.str().c_str(), with_commas(params).c_str(),
                 with_commas(layer_params).c_str(), with_commas(macs).c_str(), double(macs) / 1e9);
-  } catch (const trim::Error& e) {
-    std::fprintf(stderr, "trim-info: error: %s\n", e.what());
-    return 1;
-  } catch (const nlohmann::json::exception& e) {
-    std::fprintf(stderr, "trim-info: error: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    return trim::report_exception("trim-info");  // one line, whatever the message holds
   }
   return 0;
 }

@@ -1,10 +1,9 @@
 #include "apps/runner/manifest.h"
 
-#include <cstdio>
-
 #include "core/config.h"
 #include "core/error.h"
 #include "core/io/regular_file.h"
+#include "core/text.h"
 
 namespace trim {
 namespace {
@@ -15,24 +14,8 @@ constexpr int kMaxOverrideSegments = 8;
 // A manifest is a few kilobytes; the bound refuses a wrong file (a dataset, a checkpoint) at once.
 constexpr size_t kMaxManifestBytes = 16u << 20;
 
-// Shows an override in a message: invalid UTF-8 bytes as \xNN, and at most 80 characters.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (out.size() >= 80) return out + "...";
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
-}
-
 void apply_override(nlohmann::json& root, const std::string& text, const std::string& file) {
-  const std::string shown = "--set " + printable(text);
+  const std::string shown = "--set " + quote(text, 80);
   size_t bad = invalid_utf8_at(text);
   if (bad != std::string::npos)
     throw Error(cat(shown, ": invalid UTF-8 at byte ", bad, "; expected key=value in UTF-8"));
@@ -50,7 +33,7 @@ void apply_override(nlohmann::json& root, const std::string& text, const std::st
       throw Error(cat(shown, ": the key has more than ", kMaxOverrideSegments, " segments; expected a manifest key"));
     size_t dot = key.find('.', start);
     std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw Error(shown + ": empty key segment in \"" + key + "\"");
+    if (part.empty()) throw Error(shown + ": empty key segment in " + quote(key, 80));
     walked += "/" + part;
     if (dot == std::string::npos) {
       if (segment + json_depth(parsed) > kMaxConfigDepth)

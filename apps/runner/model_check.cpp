@@ -19,6 +19,18 @@ uint64_t physical_memory_bytes() {
   return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
 }
 
+// What an op refused, without the source position and condition of its internal check
+// ("core/ops/conv.cpp:15: check failed: <condition>: conv2d: weight ... does not fit input ..."
+// reads "conv2d: weight ... does not fit input ..."): the reader of a manifest error needs the
+// shapes, not trim's source lines.
+std::string op_problem(const std::string& what) {
+  const std::string marker = "check failed: ";
+  size_t at = what.find(marker);
+  if (at == std::string::npos) return what;
+  size_t cond_end = what.find(": ", at + marker.size());
+  return cond_end == std::string::npos ? what.substr(at + marker.size()) : what.substr(cond_end + 2);
+}
+
 }  // namespace
 
 void check_model_fits_data(Module& model, const Dataset& data, Device device, int64_t batch_size,
@@ -45,8 +57,9 @@ void check_model_fits_data(Module& model, const Dataset& data, Device device, in
       out = logits.shape();
     } catch (const Error& e) {
       model.train(was_training);
-      throw Error(cat(source, ": /model: the model does not fit the data's images of shape ", item.str(), ": ",
-                      e.what()));
+      throw Error(cat(source, ": /model: the model does not fit the data's images of shape ", item.str(), " (",
+                      op_problem(e.what()), "); expected model options (input channels, image size) that match "
+                      "the data"));
     }
     model.train(was_training);
   }

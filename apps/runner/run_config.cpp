@@ -21,16 +21,17 @@ constexpr int64_t kMaxSteps = int64_t(1) << 40;
 constexpr double kMaxLr = 1e3;
 constexpr double kMaxSeconds = 1e9;
 constexpr size_t kMaxMilestones = 1024;
+constexpr size_t kMaxNameBytes = 256;  // a run's name, a device: far above any real one
 
 }  // namespace
 
 RunConfig parse_run_config(const Manifest& m) {
   Config root(m.json, m.source);
   RunConfig r;
-  r.name = root.get<std::string>("name");
+  r.name = root.text_in("name", kMaxNameBytes);
   if (r.name.empty()) root.fail("name", "expected a non-empty name");
-  r.device = root.get<std::string>("device", "auto");
-  r.output = root.get<std::string>("output");  // a run folder: checked by RunDir
+  r.device = root.text_in("device", "auto", kMaxNameBytes);
+  r.output = root.text_in("output", Config::kMaxPathBytes);  // a run folder: checked by RunDir
   if (r.output.empty()) root.fail("output", "expected a folder name, found an empty string");
   r.seed = root.get<uint64_t>("seed", 0);                       // any 64-bit value
   r.threads = int(root.int_in("threads", 0, 0, kMaxThreads));   // 0 = all cores
@@ -44,8 +45,8 @@ RunConfig parse_run_config(const Manifest& m) {
   Config data = root.child("data");
   r.data.dataset = data.choice("dataset", dataset_registry().names(), "fashion_mnist");
   const std::string& set = r.data.dataset;
-  if (set == "fashion_mnist") r.data.root = data.get<std::string>("root", kFashionMnistDir);
-  else if (set != "synthetic") r.data.root = data.get<std::string>("root");  // no default location
+  if (set == "fashion_mnist") r.data.root = data.text_in("root", kFashionMnistDir, Config::kMaxPathBytes);
+  else if (set != "synthetic") r.data.root = data.text_in("root", Config::kMaxPathBytes);  // no default location
   if (set != "synthetic" && r.data.root.empty()) data.fail("root", "expected a folder name, found an empty string");
   r.data.options = dataset_registry().at(set).options(data);
   r.data.batch_size = data.int_in("batch_size", 128, 1, kMaxBatch);
@@ -93,18 +94,17 @@ RunConfig parse_run_config(const Manifest& m) {
 
   Config opt = root.child("optimizer");
   opt.choice("name", {"sgd"}, "sgd");
-  r.sgd.lr = float(opt.real_in("lr", Interval{0.0, kMaxLr, true, false}));
-  r.sgd.momentum = float(opt.real_in("momentum", 0.9, Interval{0.0, 1.0, false, true}));
+  r.sgd.lr = opt.float_in("lr", Interval{0.0, kMaxLr, true, false});  // > 0 as a float, too
+  r.sgd.momentum = opt.float_in("momentum", 0.9f, Interval{0.0, 1.0, false, true});
   r.sgd.nesterov = opt.get<bool>("nesterov", false);
-  r.sgd.weight_decay = float(opt.real_in("weight_decay", 0.0, Interval{0.0, 1e3}));
+  r.sgd.weight_decay = opt.float_in("weight_decay", 0.0f, Interval{0.0, 1e3});
   r.decay_bn_and_bias = opt.get<bool>("decay_bn_and_bias", true);
-  r.sgd.clip_grad_norm = float(opt.real_in("clip_grad_norm", 0.0, Interval{0.0, 1e6}));  // 0: no clipping
-  if (!(r.sgd.lr > 0.0f)) opt.fail("lr", "must be > 0 (it rounds to 0 as a 32-bit float)");
+  r.sgd.clip_grad_norm = opt.float_in("clip_grad_norm", 0.0f, Interval{0.0, 1e6});  // 0: no clipping
   if (r.sgd.nesterov && r.sgd.momentum == 0.0f) opt.fail("nesterov", "needs momentum > 0");
 
   Config train = root.child("train");
   r.epochs = train.int_in("epochs", 1, kMaxEpochs);
-  r.label_smoothing = float(train.real_in("label_smoothing", 0.0, Interval{0.0, 1.0, false, true}));
+  r.label_smoothing = train.float_in("label_smoothing", 0.0f, Interval{0.0, 1.0, false, true});
   r.checkpoint_every_steps = train.int_in("checkpoint_every_steps", 0, 0, kMaxSteps);  // 0: at epoch ends only
   r.eval_every = train.int_in("eval_every", 1, 1, kMaxEpochs);
   r.log_interval_seconds = train.real_in("log_interval_seconds", 30.0, Interval{0.0, kMaxSeconds});
@@ -117,9 +117,9 @@ RunConfig parse_run_config(const Manifest& m) {
   r.schedule.warmup_epochs = sched.int_in("warmup_epochs", 0, 0, r.epochs - 1);  // below train.epochs
   r.schedule.per_iteration = sched.get<bool>("per_iteration", false);
   r.schedule.step_size = sched.int_in("step_size", 30, 1, kMaxEpochs);
-  r.schedule.gamma = float(sched.real_in("gamma", 0.1, Interval{0.0, 1.0, true, false}));  // a decay factor
-  r.schedule.milestones = sched.ints_in("milestones", {}, 0, kMaxEpochs, kMaxMilestones);
-  r.schedule.min_lr = float(sched.real_in("min_lr", 0.0, Interval{0.0, double(r.sgd.lr)}));  // the cosine floor
+  r.schedule.gamma = sched.float_in("gamma", 0.1f, Interval{0.0, 1.0, true, false});  // a decay factor
+  r.schedule.milestones = sched.increasing_ints_in("milestones", {}, 0, kMaxEpochs, kMaxMilestones);
+  r.schedule.min_lr = sched.float_in("min_lr", 0.0f, Interval{0.0, double(r.sgd.lr)});  // the cosine floor
 
   root.finish();
   return r;

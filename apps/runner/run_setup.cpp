@@ -103,6 +103,7 @@ Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& metho
   set_up_devices(r, comm);
   set_up_model(r, method);
   set_up_data(r);
+  method.check_length({cfg.epochs, r.batches});  // settings checked against the run's length
   r.task = std::make_unique<Classification>(normalisation(cfg.data), cfg.label_smoothing, r.device);
   return r;
 }

@@ -15,7 +15,7 @@ struct LrSchedule {
   bool per_iteration = false;        // false: lr changes at epoch boundaries (PyTorch's usual per-epoch stepping)
   int64_t step_size = 30;            // step: multiply by gamma every step_size epochs after warm-up
   float gamma = 0.1f;                // step / multistep factor
-  std::vector<int64_t> milestones;   // multistep: multiply by gamma at each of these epochs
+  std::vector<int64_t> milestones;   // multistep: multiply by gamma at each of these epochs (increasing: run_config checks)
   float min_lr = 0.0f;               // cosine floor
 
   // The learning rate for batch `batch` (0-based) of epoch `epoch` (0-based).

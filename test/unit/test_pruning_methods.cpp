@@ -212,7 +212,7 @@ TEST_CASE("pruning methods reach their target, counted from model.safetensors", 
 TEST_CASE("a run resumed in the middle of pruning ends with the same masks and metrics", "[pruning][train][resume]") {
   test::TempDir tmp("prune-resume");
   std::vector<std::pair<nlohmann::json, int64_t>> methods{
-      {{{"method", "gmp"}, {"target", 0.7}, {"start_step", 2}, {"interval_steps", 2}, {"events", 5}}, 8},  // mid-schedule
+      {{{"method", "gmp"}, {"target", 0.7}, {"start_step", 2}, {"interval_steps", 2}, {"events", 4}}, 8},  // mid-schedule (ends at step 10 of 0..11)
       {{{"method", "lottery"}, {"rounds", 2}}, 20},  // round 1, epoch 1 (6 steps per epoch)
   };
   for (const auto& [p, kill_at] : methods) {

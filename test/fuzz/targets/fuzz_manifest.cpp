@@ -1,5 +1,6 @@
 // libFuzzer target: a manifest and its --set overrides through the one parser every app uses
-// (parse_manifest, then parse_run_config). The input is the manifest text, then up to 8 overrides,
+// (parse_manifest, then parse_run_config), and its "pruning" section as the pruning apps read it
+// (read_pruning_settings). The input is the manifest text, then up to 8 overrides,
 // separated by NUL bytes. Anything but a trim::Error (a crash, another exception, a sanitizer
 // report) is a bug.
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include "apps/runner/run_config.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "pruning/method_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
@@ -33,6 +35,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!(r.sgd.lr > 0.0f) || r.epochs < 1 || r.data.batch_size < 1) __builtin_trap();  // accepted out of range
     trim::Config model(r.model, m.source, "/model");
     (void)model.get<std::string>("name", "");
+    if (r.method.is_object()) {  // what make_training_method reads, without building the method
+      trim::Config pruning(r.method, m.source, "/pruning");
+      trim::read_pruning_settings(pruning);
+      pruning.finish();
+    }
   } catch (const trim::Error&) {
     // The one allowed outcome for bad input.
   }
