@@ -15,9 +15,9 @@ namespace {
 namespace fs = std::filesystem;
 
 // What trim writes into a run folder: the four files every run has, the deployed model, a slimmed
-// model (GReg's filter mode) and LTP's trail of checkpoints (a folder).
+// model (GReg's filter mode), LTP's trail of checkpoints (a folder) and the lock.
 const char* const kRunFiles[] = {"manifest.json",     "metrics.jsonl",          "summary.json", "checkpoint.safetensors",
-                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail"};
+                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail", kFolderLockName};
 
 // One of trim's files, or the temporary of one ("<file>.tmp-<digits>").
 bool is_run_file(const std::string& name) {
@@ -53,6 +53,9 @@ RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(
                         "(--set output=...)"));
     }
   }
+  // One process per run folder, from here to the end of the run: taken before anything is read
+  // that another run could be rewriting, and before anything is written.
+  if (writes_) lock_ = std::make_unique<FolderLock>(path_);
   // Pick up earlier metrics (a resumed run continues the same file).
   std::string f = file("metrics.jsonl");
   if (path_exists(f)) {
