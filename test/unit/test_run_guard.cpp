@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -126,7 +127,7 @@ TEST_CASE("a resume on other training data is refused, naming what changed", "[t
   link("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
   CHECK_THROWS_WITH(train_classifier(as_manifest(j), resuming()),
                     Catch::Contains("fingerprint ") && !Catch::Contains("training examples") &&
-                        !Catch::Contains("data.root"));
+                        !Catch::Contains("data.root \""));
   CHECK(slurp(out + "/manifest.json") == manifest_before);  // nothing rewritten by the refusals
   // The user's explicit word: resumed on the new data.
   TrainOptions anyway = resuming();
@@ -284,7 +285,8 @@ TEST_CASE("a checkpoint's metadata and tensor names are covered by a checksum", 
   const std::string path = out + "/checkpoint.safetensors";
   const std::string original = slurp(path);
   REQUIRE_NOTHROW(read_checkpoint(path));
-  auto refused = Catch::Contains("does not match its checksum") && Catch::Contains("trim.header_crc32");
+  // (Catch's combined matchers hold references to their parts: spelled out at each use.)
+#define REFUSED Catch::Contains("does not match its checksum") && Catch::Contains("trim.header_crc32")
   // In-range lies about the progress.
   for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{{"\"trim.epoch\":\"1\"", "\"trim.epoch\":\"0\""},
                                                                           {"\"trim.batch\":\"3\"", "\"trim.batch\":\"2\""},
@@ -292,25 +294,35 @@ TEST_CASE("a checkpoint's metadata and tensor names are covered by a checksum", 
     spit(path, original);
     edit_in_place(path, from, to);
     INFO(from << " -> " << to);
-    CHECK_THROWS_WITH(read_checkpoint(path), refused);
-    CHECK_THROWS_WITH(train_classifier(as_manifest(j), resuming()), refused);
+    CHECK_THROWS_WITH(read_checkpoint(path), REFUSED);
+    CHECK_THROWS_WITH(train_classifier(as_manifest(j), resuming()), REFUSED);
   }
-  // Two tensors of the same size swapped: their names exchanged in the header.
+  // Two tensors of the same shape swapped: their data_offsets exchanged in the header (the data
+  // and its checksum stay as they were).
+  spit(path, original);
   SafetensorsFile f = load_safetensors(path);
   std::string x, y;
   for (size_t i = 0; i < f.tensors.size() && x.empty(); ++i)
     for (size_t k = i + 1; k < f.tensors.size(); ++k)
-      if (f.tensors[i].tensor.shape() == f.tensors[k].tensor.shape() &&
-          f.tensors[i].name.size() == f.tensors[k].name.size() && f.tensors[i].name.rfind("model.", 0) == 0) {
+      if (f.tensors[i].tensor.shape() == f.tensors[k].tensor.shape() && f.tensors[i].name.rfind("model.", 0) == 0 &&
+          f.tensors[i].tensor.to_vector<float>() != f.tensors[k].tensor.to_vector<float>()) {
         x = f.tensors[i].name, y = f.tensors[k].name;
         break;
       }
   REQUIRE(!x.empty());
-  spit(path, original);
-  edit_in_place(path, "\"" + x + "\":", "\"#" + x.substr(1) + "\":");
-  edit_in_place(path, "\"" + y + "\":", "\"" + x + "\":");
-  edit_in_place(path, "\"#" + x.substr(1) + "\":", "\"" + y + "\":");
-  CHECK_THROWS_WITH(read_checkpoint(path), refused);
+  uint64_t n = 0;
+  std::memcpy(&n, original.data(), 8);
+  nlohmann::ordered_json header = nlohmann::ordered_json::parse(original.substr(8, size_t(n)));
+  std::swap(header[x]["data_offsets"], header[y]["data_offsets"]);
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string bytes(8, '\0');
+  const uint64_t len = text.size();
+  std::memcpy(bytes.data(), &len, 8);
+  spit(path, bytes + text + original.substr(8 + size_t(n)));
+  INFO(x << " <-> " << y);
+  CHECK_THROWS_WITH(read_checkpoint(path), REFUSED);
   spit(path, original);
   CHECK_NOTHROW(read_checkpoint(path));
+#undef REFUSED
 }
