@@ -34,7 +34,7 @@ bool is_run_file(const std::string& name) {
 
 }  // namespace
 
-RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(writes) {
+RunDir::RunDir(std::string path, bool writes, bool resume) : path_(std::move(path)), writes_(writes) {
   if (path_.empty()) throw Error("the output folder name is empty; expected a run folder (--set output=...)");
   if (path_exists(path_)) {
     std::error_code ec;
@@ -53,6 +53,8 @@ RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(
                         "(--set output=...)"));
     }
   }
+  // A resume never creates the folder it resumes.
+  if (resume && !has_checkpoint()) throw Error(checkpoint_path() + ": no checkpoint to resume from");
   // One process per run folder, from here to the end of the run: taken before anything is read
   // that another run could be rewriting, and before anything is written.
   if (writes_) lock_ = std::make_unique<FolderLock>(path_);

@@ -22,7 +22,8 @@ class RunDir {
   // or a folder of other files is refused, so trim never writes into it).
   // writes = false (ranks other than 0 of a data-parallel job): the same checks and the same
   // in-memory metrics, but no lock and every write skipped (rank 0 alone locks and writes).
-  explicit RunDir(std::string path, bool writes = true);
+  // resume = true: a folder without a checkpoint is refused before the lock would create it.
+  explicit RunDir(std::string path, bool writes = true, bool resume = false);
   bool writes() const { return writes_; }
 
   const std::string& path() const { return path_; }

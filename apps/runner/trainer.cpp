@@ -24,7 +24,7 @@ namespace {
 std::optional<Checkpoint> open_run_folder(Run& r, const TrainingMethod& method, const TrainOptions& options) {
   const bool resume = options.resume;
   // Refuses a folder that is not a run folder, or one another process holds; then holds it.
-  r.dir = std::make_unique<RunDir>(r.cfg.output, r.writer());
+  r.dir = std::make_unique<RunDir>(r.cfg.output, r.writer(), resume);
   const std::string ck_path = r.dir->checkpoint_path();
   if (!resume) {
     if (r.dir->has_checkpoint())
