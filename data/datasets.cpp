@@ -1,5 +1,8 @@
 #include "data/datasets.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "core/error.h"
 #include "data/cifar.h"
 #include "data/fashion_mnist.h"
@@ -43,6 +46,31 @@ const Registry<DatasetEntry>& dataset_registry() {
 std::shared_ptr<Dataset> load_dataset(const std::string& name, const std::string& root, const std::string& split,
                                       const DataOptions& options) {
   return dataset_registry().at(name).load(root, split, options);
+}
+
+uint64_t dataset_fingerprint(const Dataset& set) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64-bit
+  auto add = [&h](const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  const int64_t n = set.size(), classes = set.num_classes();
+  const Shape shape = set.item_shape();
+  add(&n, sizeof n);
+  add(&classes, sizeof classes);
+  for (int64_t d : shape.vec()) add(&d, sizeof d);
+  constexpr int64_t kSamples = 64;
+  std::vector<uint8_t> bytes(size_t(shape.numel()));
+  const int64_t samples = std::min(n, kSamples);
+  for (int64_t k = 0; k < samples; ++k) {
+    const int64_t i = samples == 1 ? 0 : int64_t((__int128)k * (n - 1) / (samples - 1));
+    ItemContext ctx;  // seed 0, epoch 0
+    const int32_t label = set.get(i, bytes.data(), ctx);
+    add(&i, sizeof i);
+    add(&label, sizeof label);
+    add(bytes.data(), bytes.size());
+  }
+  return h;
 }
 
 }  // namespace trim

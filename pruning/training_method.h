@@ -72,6 +72,10 @@ class TrainingMethod {
   // Epochs of round `round` (the manifest's train.epochs unless the method says otherwise, e.g.
   // a fine-tuning round of its own length).
   virtual int64_t round_epochs(int64_t round, int64_t manifest_epochs) const { return manifest_epochs; }
+  // Whether training the last round for more epochs than planned, from where it stands, gives the
+  // run that had planned them from the start (nothing of the method depends on the total): what
+  // a --resume with a larger train.epochs needs. False unless a method knows it is so.
+  virtual bool extends_exactly() const { return false; }
 
   // Called once, first, with the run's folder and optimizer settings.
   virtual void begin_run(const RunInfo& run) {}
@@ -126,6 +130,7 @@ class TrainingMethod {
 class DenseTraining final : public TrainingMethod {
  public:
   std::string name() const override { return "dense"; }
+  bool extends_exactly() const override { return true; }  // no state, no schedule of its own
 };
 
 }  // namespace trim

@@ -18,19 +18,25 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
   std::string manifest;
   std::vector<std::string> sets;
   std::string list;
-  bool resume = false;
+  bool resume = false, resume_data_changed = false;
   app.add_option("manifest", manifest, "the run's manifest (see apps/manifests/)");
   app.add_option("--list", list, "print the models, data sets or pruning methods trim knows, then exit")
       ->check(CLI::IsMember({"models", "datasets", "methods"}));
   app.add_option("--set", sets, "override a manifest value: --set optimizer.lr=0.05 (repeatable)");
-  app.add_flag("--resume", resume, "continue the run from <output>/checkpoint.safetensors");
+  app.add_flag("--resume", resume,
+               "continue the run from <output>/checkpoint.safetensors; a finished run continues with a larger "
+               "train.epochs where its schedule allows (constant, step, multistep; dense training)");
+  app.add_flag("--resume-data-changed", resume_data_changed,
+               "with --resume: continue even though the training data differs from the checkpoint's (data.dataset, "
+               "data.root, the number of examples or their fingerprint), which --resume alone refuses");
   CLI11_PARSE(app, argc, argv);
   if (!list.empty()) {
     std::fputs(registry_listing(list).c_str(), stdout);
     return 0;
   }
   if (manifest.empty()) return app.exit(CLI::RequiredError("manifest"));
-  install_termination_handler();  // SIGTERM: checkpoint where training stands, then stop
+  if (resume_data_changed && !resume) return app.exit(CLI::ValidationError("--resume-data-changed", "needs --resume"));
+  install_termination_handler();  // SIGTERM, SIGINT: checkpoint where training stands, then stop
   try {
     comm::launch();  // under mpirun: this process's rank (before any device is chosen)
     Manifest m = load_manifest(manifest, sets);
@@ -38,10 +44,11 @@ int run_training_app(int argc, char** argv, const AppSpec& spec) {
     std::unique_ptr<TrainingMethod> method = make_training_method(m, cfg, method_family(spec.name));
     TrainOptions options;
     options.resume = resume;
+    options.resume_data_changed = resume_data_changed;
     nlohmann::json summary = train(m, cfg, *method, options);
     if (summary.empty() && termination_requested()) {
       comm::shutdown();
-      return 128 + SIGTERM;
+      return 128 + termination_signal();  // 143 after SIGTERM, 130 after SIGINT, as a shell reports them
     }
     if (comm::launch().rank == 0) std::printf("%s\n", summary.dump(2).c_str());
   } catch (...) {

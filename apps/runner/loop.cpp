@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "apps/runner/data_parallel.h"
@@ -36,6 +37,19 @@ void Loop::resume(const Checkpoint& ck) {
   // The optimizer the checkpoint's round was using, to receive its state.
   opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
   apply_checkpoint(ck, *r_.model, *opt_, method_, default_generator());
+  // Each rank continues its own unfolded sums, as if never interrupted; under another number of
+  // ranks (the same data order, other float sums anyway) they join the totals.
+  const PendingSums& pending = p_.pending;
+  if (!pending.empty() && int64_t(pending.seen.size()) == r_.comm->world()) {
+    metrics_.restore(pending, r_.comm->rank());
+  } else {
+    for (size_t k = 0; k < pending.seen.size(); ++k) {
+      p_.metrics.loss_sum += pending.loss[k];
+      p_.metrics.correct += pending.correct[k];
+      p_.metrics.seen += pending.seen[k];
+    }
+  }
+  p_.pending = {};
 }
 
 int64_t Loop::epochs() const { return method_.round_epochs(p_.round, r_.cfg.epochs); }
@@ -60,34 +74,73 @@ StepInfo Loop::info(int64_t batch, float lr, const LrSchedule* sched) const {
 
 void Loop::save(const TrainProgress& at) {
   if (!r_.writer()) return;  // rank 0 alone writes; every rank holds the same state
-  save_checkpoint(r_.dir->checkpoint_path(), *r_.model, *opt_, method_, default_generator(), at, r_.manifest_text,
-                  {r_.comm->world(), r_.global_batch()});
+  CheckpointMeta meta;
+  meta.progress = at;
+  meta.rng_seed = default_generator().seed();
+  meta.rng_offset = default_generator().offset();
+  meta.manifest = r_.manifest_text;
+  meta.shape = {r_.comm->world(), r_.global_batch()};
+  meta.data = r_.data_identity;
+  for (int64_t k = 0; k < method_.rounds(); ++k) meta.round_epochs.push_back(method_.round_epochs(k, r_.cfg.epochs));
+  try {
+    save_checkpoint(r_.dir->checkpoint_path(), *r_.model, *opt_, method_, meta);
+  } catch (const NonFiniteTensor& e) {
+    // A buffer or a state that overflowed while the loss was still finite (a BatchNorm variance):
+    // the run has diverged, and the last checkpoint stays the last good one.
+    throw Error(fmt::format("{}: training diverged at epoch {}{}, step {}: {}; the run stops here and {} is kept as "
+                            "it was (lower optimizer.lr, or clip gradients with optimizer.clip_grad_norm)",
+                            r_.manifest.source, p_.epoch + 1, of_round(method_, p_.round), p_.step, e.what(),
+                            r_.dir->checkpoint_path()));
+  }
 }
 
-// Stops a diverging run before anything is saved, so the last checkpoint stays the last good one.
-void Loop::check_finite() {
+// The bound on an epoch's mean training loss beyond which the run has diverged: 1e6 times ln C,
+// the cross-entropy of the uniform prediction over C classes (what a freshly initialised
+// classifier scores, and more than any model that learnt anything scores). Reaching it takes a
+// logit gap of about 1e6 ln C between a wrong class and the true one, from which no run recovers;
+// a fixed bound needs no reference kept across resumes.
+double Loop::loss_bound() const { return 1e6 * std::log(double(std::max(r_.classes, 2))); }
+
+// Stops a diverging run before anything is saved, so the last checkpoint stays the last good one:
+// a non-finite gradient, or a mean training loss so far (`totals`) that is not finite or above
+// loss_bound().
+void Loop::check_finite(const MetricTotals& totals) {
   int64_t bad = opt_->first_nonfinite_step();
-  if (bad < 0 && std::isfinite(p_.metrics.loss_sum)) return;
+  const double mean = totals.seen > 0 ? totals.loss_sum / double(totals.seen) : 0.0;
+  if (bad < 0 && std::isfinite(totals.loss_sum) && mean <= loss_bound()) return;
   std::string where = bad >= 0 ? fmt::format("a non-finite gradient at epoch {}, step {} (batch {} of the epoch)",
                                              p_.epoch + 1, bad + 1, bad - clock_.first_step + 1)
-                               : fmt::format("a non-finite training loss in epoch {} (steps {} to {})", p_.epoch + 1,
-                                             clock_.first_step + 1, p_.step);
+                      : !std::isfinite(totals.loss_sum)
+                          ? fmt::format("a non-finite training loss in epoch {} (steps {} to {})", p_.epoch + 1,
+                                        clock_.first_step + 1, p_.step)
+                          : fmt::format("a mean training loss of {:.4g} in epoch {} (steps {} to {}), above the bound "
+                                        "of {:.4g} (1e6 x ln {}, the loss of a uniform guess over the classes)",
+                                        mean, p_.epoch + 1, clock_.first_step + 1, p_.step, loss_bound(),
+                                        std::max(r_.classes, 2));
   throw Error(fmt::format("{}: training diverged: {}{}; the run stops here and {} is kept as it was (lower "
                           "optimizer.lr, or clip gradients with optimizer.clip_grad_norm)",
                           r_.manifest.source, where, of_round(method_, p_.round), r_.dir->checkpoint_path()));
 }
 
 // The device sums into the job's totals (progress counts every rank's examples, so a checkpoint
-// holds the job's sums).
+// holds the job's sums); only at an epoch's end.
 void Loop::fold() {
   metrics_.fold(p_.metrics, *r_.comm);
-  check_finite();
+  check_finite(p_.metrics);
 }
 
+// A checkpoint where training stands, with every rank's unfolded sums (folding here would add the
+// epoch's losses in another order than an uninterrupted run does).
 void Loop::save_mid_epoch() {
-  fold();
-  p_.seconds = clock_.seconds_before + since(clock_.t0);
-  save(p_);
+  TrainProgress at = p_;
+  at.pending = metrics_.pending(*r_.comm);
+  MetricTotals all = p_.metrics;
+  for (size_t k = 0; k < at.pending.seen.size(); ++k)
+    all.loss_sum += at.pending.loss[k], all.correct += at.pending.correct[k], all.seen += at.pending.seen[k];
+  check_finite(all);
+  at.seconds = clock_.seconds_before + since(clock_.t0);
+  p_.seconds = at.seconds;
+  save(at);
 }
 
 bool Loop::step(const Batch& batch, float lr, const LrSchedule& sched) {

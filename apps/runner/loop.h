@@ -53,7 +53,7 @@ class Loop {
   // Adds a callback run after every step, after the ones added before.
   void add_step_callback(StepCallback callback);
   // Continues from `ck` (checked with check_resume): where it stood, the optimizer of its round
-  // with its state, the model, the method and the generator.
+  // with its state, the model, the method, the generator and each rank's unfolded metric sums.
   void resume(const Checkpoint& ck);
 
   // Every round and epoch from where training stands; false when a callback stopped it.
@@ -95,7 +95,8 @@ class Loop {
   bool after_step(const StepEvent& event);
   void finish_epoch(nlohmann::json& line, float lr);
   void fold();
-  void check_finite();
+  double loss_bound() const;
+  void check_finite(const MetricTotals& totals);
   void save_mid_epoch();
   void save(const TrainProgress& at);
 

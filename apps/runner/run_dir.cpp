@@ -15,9 +15,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // What trim writes into a run folder: the four files every run has, the deployed model, a slimmed
-// model (GReg's filter mode), LTP's trail of checkpoints (a folder) and trim-deploy's output (a folder).
+// model (GReg's filter mode), LTP's trail of checkpoints (a folder), trim-deploy's output (a folder) and
+// the lock.
 const char* const kRunFiles[] = {"manifest.json",     "metrics.jsonl",          "summary.json", "checkpoint.safetensors",
-                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail", "deploy"};
+                                 "model.safetensors", "model_slim.safetensors", "model_slim.json", "trail",
+                                 "deploy",            kFolderLockName};
 
 // One of trim's files, or the temporary of one ("<file>.tmp-<digits>").
 bool is_run_file(const std::string& name) {
@@ -34,7 +36,7 @@ bool is_run_file(const std::string& name) {
 
 }  // namespace
 
-RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(writes) {
+RunDir::RunDir(std::string path, bool writes, bool resume) : path_(std::move(path)), writes_(writes) {
   if (path_.empty()) throw Error("the output folder name is empty; expected a run folder (--set output=...)");
   if (path_exists(path_)) {
     std::error_code ec;
@@ -53,6 +55,11 @@ RunDir::RunDir(std::string path, bool writes) : path_(std::move(path)), writes_(
                         "(--set output=...)"));
     }
   }
+  // A resume never creates the folder it resumes.
+  if (resume && !has_checkpoint()) throw Error(checkpoint_path() + ": no checkpoint to resume from");
+  // One process per run folder, from here to the end of the run: taken before anything is read
+  // that another run could be rewriting, and before anything is written.
+  if (writes_) lock_ = std::make_unique<FolderLock>(path_);
   // Pick up earlier metrics (a resumed run continues the same file).
   std::string f = file("metrics.jsonl");
   if (path_exists(f)) {

@@ -1,23 +1,29 @@
 #pragma once
 // A run's output folder: the manifest as run, metrics.jsonl (one line per epoch), summary.json and
 // the checkpoint. Every file is replaced atomically, so a killed run never leaves a torn file.
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/io/folder_lock.h"
+
 namespace trim {
 
 class RunDir {
  public:
-  // Checks, without writing anything, that `path` is a run folder: absent (it is created by the
-  // first write), or a directory that is empty or holds only trim's files (manifest.json,
-  // metrics.jsonl, summary.json, checkpoint.safetensors and their ".tmp-<pid>" temporaries), and
-  // reads metrics.jsonl when present. Throws trim::Error naming the path and what was found
-  // (output=/ or a folder of other files is refused, so trim never writes into it).
+  // Checks, without writing anything, that `path` is a run folder: absent, or a directory that is
+  // empty or holds only trim's files (manifest.json, metrics.jsonl, summary.json,
+  // checkpoint.safetensors, .lock and their ".tmp-<pid>" temporaries); then takes the folder's
+  // lock for as long as the RunDir lives (core/io/folder_lock.h: it creates the folder and
+  // ".lock"; another process holding it is refused at once, naming its pid), and reads
+  // metrics.jsonl when present. Throws trim::Error naming the path and what was found (output=/
+  // or a folder of other files is refused, so trim never writes into it).
   // writes = false (ranks other than 0 of a data-parallel job): the same checks and the same
-  // in-memory metrics, but every write is skipped (rank 0 alone writes the folder).
-  explicit RunDir(std::string path, bool writes = true);
+  // in-memory metrics, but no lock and every write skipped (rank 0 alone locks and writes).
+  // resume = true: a folder without a checkpoint is refused before the lock would create it.
+  explicit RunDir(std::string path, bool writes = true, bool resume = false);
   bool writes() const { return writes_; }
 
   const std::string& path() const { return path_; }
@@ -43,6 +49,7 @@ class RunDir {
   void write_metrics() const;
   std::string path_;
   bool writes_ = true;
+  std::unique_ptr<FolderLock> lock_;  // rank 0's
   std::vector<nlohmann::json> metrics_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/runner/data_parallel.h"
 #include "apps/runner/model_check.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -76,6 +77,8 @@ void set_up_data(Run& r) {
     throw Error(fmt::format("{}: /data/mean: {} entries for images with {} channels", source, d.mean.size(),
                             train_set->item_shape()[0]));
   r.train_size = train_set->size();
+  r.classes = train_set->num_classes();
+  r.data_identity = {d.dataset, d.root, train_set->size(), hex64(dataset_fingerprint(*train_set))};
   r.test_size = test_set->size();
   r.example_shape = train_set->item_shape();
   LoaderOptions lo;
@@ -108,14 +111,84 @@ Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& metho
   return r;
 }
 
-void check_resume(const Run& r, const TrainingMethod& method, const Checkpoint& ck) {
+namespace {
+
+// The training data must be the checkpoint's: other data would neither continue the epoch in
+// progress (its shuffle order covers other examples) nor the run.
+void check_data(const Run& r, const Checkpoint& ck, bool data_changed_ok) {
+  if (!ck.data.known()) return;  // written before checkpoints recorded their data
+  const std::string change = describe_data_change(ck.data, r.data_identity);
+  if (change.empty()) return;
+  if (data_changed_ok) {
+    log_warn(fmt::format("{}: resuming on other training data than the checkpoint's ({}), as --resume-data-changed "
+                         "asks",
+                         ck.path, change));
+    return;
+  }
+  throw Error(fmt::format("{}: the training data changed since this checkpoint was written: {}; resuming would not "
+                          "continue the same run (pass --resume-data-changed to resume on the new data anyway, or "
+                          "--set data.root=... to the checkpoint's data)",
+                          ck.path, change));
+}
+
+// The epochs of each round as this run plans them against the checkpoint's plan: the same, or more
+// in the last round where that continues the same run exactly (the method says so, and the
+// learning rate of an epoch does not depend on the total). A finished run then continues its last
+// round from the epoch where it ended.
+void check_epochs(const Run& r, const TrainingMethod& method, Checkpoint& ck, const std::vector<int64_t>& now) {
+  const std::vector<int64_t>& was = ck.round_epochs;
+  if (was.empty() || was == now) return;  // a checkpoint from before the key: check_progress alone
+  const std::string source = r.manifest.source;
+  if (was.size() != now.size())
+    throw Error(fmt::format("{}: written by a run of {} round(s); this run has {} (were the method's settings "
+                            "changed?)",
+                            ck.path, was.size(), now.size()));
+  const size_t last = now.size() - 1;
+  for (size_t k = 0; k < now.size(); ++k) {
+    const std::string round = now.size() > 1 ? fmt::format(" in round {}", k + 1) : "";
+    if (now[k] < was[k])
+      throw Error(fmt::format("{}: /train/epochs: the checkpoint's run planned {} epochs{}, this run {}; a run "
+                              "cannot be shortened on resume (start a new run with fewer epochs)",
+                              source, was[k], round, now[k]));
+    if (now[k] != was[k] && k != last)
+      throw Error(fmt::format("{}: /train/epochs: {} epochs{} instead of the checkpoint's {}: only the last round "
+                              "of a run can be extended",
+                              source, now[k], round, was[k]));
+  }
+  if (!method.extends_exactly())
+    throw Error(fmt::format("{}: /train/epochs: {} epochs instead of the checkpoint's {}: method '{}' plans its "
+                            "schedule over the run's epochs, so more epochs would not continue the same run (start "
+                            "a new run)",
+                            source, now[last], was[last], method.name()));
+  if (r.cfg.schedule.kind == LrSchedule::Kind::cosine)
+    throw Error(fmt::format("{}: /train/epochs: {} epochs instead of the checkpoint's {}: schedule.kind \"cosine\" "
+                            "spans the run's epochs, so more epochs would change the learning rate of the epochs "
+                            "already trained (extend runs whose schedule is constant, step or multistep, or start a "
+                            "new run)",
+                            source, now[last], was[last]));
+  TrainProgress& p = ck.progress;
+  if (p.round == int64_t(was.size())) {  // finished: its last round goes on from where it ended
+    p.round = int64_t(last);
+    p.epoch = was[last];
+    p.batch = 0;
+  }
+  log_info(fmt::format("{}: extending the run from {} to {} epochs", ck.path, was[last], now[last]));
+}
+
+}  // namespace
+
+void check_resume(const Run& r, const TrainingMethod& method, Checkpoint& ck, bool data_changed_ok) {
+  check_data(r, ck, data_changed_ok);
   ResumeBounds b;
   b.method_name = method.name();
   b.rounds = method.rounds();
   for (int64_t k = 0; k < b.rounds; ++k) b.epochs.push_back(method.round_epochs(k, r.cfg.epochs));
   b.batches_per_epoch = r.batches;
   b.examples_per_epoch = r.train_loader->examples_per_epoch() * r.comm->world();  // progress counts every rank's
-  check_progress(ck, b);
+  if (ck.method_name != b.method_name)
+    throw Error(ck.path + ": written by a '" + ck.method_name + "' run, this run is '" + b.method_name + "'");
+  check_epochs(r, method, ck, b.epochs);
+  check_progress(ck.path, ck, b);
   const int64_t world = r.comm->world();
   if (ck.shape.world_size != world) {
     if (ck.shape.global_batch != 0 && ck.shape.global_batch != r.global_batch())

@@ -30,6 +30,8 @@ struct Run {
   int64_t batches = 0;  // per epoch
   int64_t train_size = 0, test_size = 0;
   Shape example_shape;  // one training image [C, H, W]
+  int classes = 0;      // of the training set
+  DataIdentity data_identity;  // of the training set, as checkpoints record it
   std::unique_ptr<RunDir> dir;  // set by the trainer once every check has passed
   // The ranks: the caller's communicator or one of the run's own.
   std::unique_ptr<comm::Communicator> own_comm;
@@ -46,8 +48,13 @@ struct Run {
 // classification task. Throws trim::Error naming the manifest for data that does not fit the model.
 Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm);
 
-// Refuses a checkpoint that this run cannot continue: another method, progress outside the run's
-// rounds, epochs and batches, or a different global batch under another number of ranks.
-void check_resume(const Run& r, const TrainingMethod& method, const Checkpoint& ck);
+// Refuses a checkpoint that this run cannot continue, before anything is written: other training
+// data (data.dataset, data.root, the example count or the fingerprint; unless `data_changed_ok`,
+// the --resume-data-changed flag, when it only warns), fewer epochs than the checkpoint's run
+// planned, more epochs where the method or the learning-rate schedule depends on the total
+// (cosine), another method, progress outside the run's rounds, epochs and batches, or a
+// different global batch under another number of ranks. A finished run resumed with more epochs
+// continues its last round from where it ended (ck.progress is moved there).
+void check_resume(const Run& r, const TrainingMethod& method, Checkpoint& ck, bool data_changed_ok = false);
 
 }  // namespace trim

@@ -10,7 +10,7 @@ StepCallback stop_on_termination() {
   return [](Loop& loop, const StepEvent&) {
     double stop = termination_requested() ? 1.0 : 0.0;
     Run& r = loop.run();
-    if (r.distributed()) r.comm->all_reduce_host({&stop, 1}, comm::ReduceOp::sum, "agreeing whether to stop (SIGTERM)");
+    if (r.distributed()) r.comm->all_reduce_host({&stop, 1}, comm::ReduceOp::sum, "agreeing whether to stop (SIGTERM, SIGINT)");
     return stop > 0.0 ? StepAction::stop : StepAction::go_on;
   };
 }

@@ -6,20 +6,24 @@
 namespace trim {
 namespace {
 
-volatile std::sig_atomic_t g_terminate = 0;
-extern "C" void on_sigterm(int) { g_terminate = 1; }
+// The signal's number; written by the handler, read between steps.
+volatile std::sig_atomic_t g_signal = 0;
+extern "C" void on_termination_signal(int signal_number) { g_signal = signal_number; }
 
 }  // namespace
 
 void install_termination_handler() {
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigterm;
+  sa.sa_handler = on_termination_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 }
-bool termination_requested() { return g_terminate != 0; }
-void request_termination() { g_terminate = 1; }
-void clear_termination_request() { g_terminate = 0; }
+bool termination_requested() { return g_signal != 0; }
+int termination_signal() { return int(g_signal); }
+void request_termination(int signal_number) { g_signal = signal_number; }
+void clear_termination_request() { g_signal = 0; }
+const char* termination_signal_name() { return g_signal == SIGINT ? "SIGINT" : "SIGTERM"; }
 
 }  // namespace trim

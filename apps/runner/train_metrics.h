@@ -4,17 +4,11 @@
 // job's totals, which checkpoints keep and the epoch's metrics.jsonl line reports.
 #include <cstdint>
 
+#include "apps/runner/run_state.h"
 #include "core/comm/communicator.h"
 #include "core/tensor.h"
 
 namespace trim {
-
-// The job's sums over the examples of an epoch trained so far (every rank's).
-struct MetricTotals {
-  double loss_sum = 0.0;  // the loss times the examples of each batch
-  int64_t correct = 0;    // examples the model got right (classification; 0 for other tasks)
-  int64_t seen = 0;       // examples
-};
 
 class MetricsAccumulator {
  public:
@@ -27,9 +21,14 @@ class MetricsAccumulator {
   void add_examples(int64_t n) { seen_here_ += n; }
 
   // Reads the device sums (one host sync), sums them over the ranks of `comm`, adds them to
-  // `totals` and restarts them. Folding only at checkpoints and epoch ends keeps the order of
-  // additions of an interrupted and resumed run the same as an uninterrupted one's.
+  // `totals` and restarts them. Folding only at epoch ends (a mid-epoch checkpoint records the
+  // unfolded sums instead: pending) keeps the order of additions of an interrupted and resumed
+  // run the same as an uninterrupted one's.
   void fold(MetricTotals& totals, comm::Communicator& comm);
+  // Every rank's unfolded sums, gathered on every rank (one small all-reduce), left as they are.
+  PendingSums pending(comm::Communicator& comm) const;
+  // Sets this rank's sums to its entry of `p` (written by a job of as many ranks).
+  void restore(const PendingSums& p, int64_t rank);
   // `totals` plus this rank's sums not yet folded (a host read; for progress lines).
   MetricTotals peek(const MetricTotals& totals) const;
 

@@ -8,6 +8,7 @@
 #include "apps/runner/data_parallel.h"
 #include "apps/runner/run_setup.h"
 #include "apps/runner/step_callbacks.h"
+#include "apps/runner/termination.h"
 #include "core/io/safetensors.h"
 #include "core/log.h"
 #include "core/memory.h"
@@ -21,8 +22,10 @@ namespace {
 
 // The run folder and, when resuming, its checkpoint, checked before anything is written: a refused
 // start leaves the folder as it was. Ranks other than 0 never write.
-std::optional<Checkpoint> open_run_folder(Run& r, const TrainingMethod& method, bool resume) {
-  r.dir = std::make_unique<RunDir>(r.cfg.output, r.writer());  // refuses a folder that is not a run folder
+std::optional<Checkpoint> open_run_folder(Run& r, const TrainingMethod& method, const TrainOptions& options) {
+  const bool resume = options.resume;
+  // Refuses a folder that is not a run folder, or one another process holds; then holds it.
+  r.dir = std::make_unique<RunDir>(r.cfg.output, r.writer(), resume);
   const std::string ck_path = r.dir->checkpoint_path();
   if (!resume) {
     if (r.dir->has_checkpoint())
@@ -32,7 +35,7 @@ std::optional<Checkpoint> open_run_folder(Run& r, const TrainingMethod& method, 
   }
   if (!r.dir->has_checkpoint()) throw Error(ck_path + ": no checkpoint to resume from");
   Checkpoint ck = read_checkpoint(ck_path);
-  check_resume(r, method, ck);
+  check_resume(r, method, ck, options.resume_data_changed);
   return ck;
 }
 
@@ -125,7 +128,7 @@ nlohmann::json finish(Loop& loop, TrainingMethod& method) {
 nlohmann::json train(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method,
                      const TrainOptions& options) {
   Run r = set_up(manifest, cfg, method, options.comm);
-  std::optional<Checkpoint> ck = open_run_folder(r, method, options.resume);
+  std::optional<Checkpoint> ck = open_run_folder(r, method, options);
   Loop loop(r, method);
   if (ck) {
     loop.resume(*ck);
@@ -143,8 +146,8 @@ nlohmann::json train(const Manifest& manifest, const RunConfig& cfg, TrainingMet
   add_step_callbacks(loop, options);
   if (!loop.fit()) {
     if (loop.stopped())
-      log_info(fmt::format("stopped by SIGTERM at step {}: {} holds the run; --resume continues it", loop.at().step,
-                           r.dir->checkpoint_path()));
+      log_info(fmt::format("stopped by {} at step {}: {} holds the run; --resume continues it",
+                           termination_signal_name(), loop.at().step, r.dir->checkpoint_path()));
     return {};
   }
   return finish(loop, method);

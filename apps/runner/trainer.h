@@ -20,6 +20,9 @@ namespace trim {
 
 struct TrainOptions {
   bool resume = false;  // continue from <output>/checkpoint.safetensors
+  // With resume: continue even on training data that differs from the checkpoint's (a warning
+  // instead of the refusal; the --resume-data-changed flag).
+  bool resume_data_changed = false;
   // Step callbacks, run after every optimizer step before the run's own (SIGTERM, progress,
   // checkpoint cadence; apps/runner/step_callbacks.h), in the order of these fields.
   // Called after every optimizer step with the step count and this rank's loss of that step
@@ -38,8 +41,9 @@ struct TrainOptions {
 
 // Trains, evaluates and writes the run folder (manifest.json, metrics.jsonl, summary.json,
 // model.safetensors, checkpoint.safetensors). Returns the summary (empty if interrupted, also by
-// SIGTERM once install_termination_handler() is in place: a checkpoint of where training stood is
-// written first). Under several ranks every rank trains its shard (data parallel, see
+// SIGTERM or SIGINT once install_termination_handler() is in place: a checkpoint of where training
+// stood is written first). The run holds its output folder's lock (RunDir) from before anything is
+// read or written there to its return. Under several ranks every rank trains its shard (data parallel, see
 // core/comm/gradient_reducer.h and apps/runner/data_parallel.h), rank 0 alone writes the folder,
 // and every rank returns the same summary (world_size and global_batch_size included). Refuses
 // an output folder that already holds a checkpoint unless resuming. A non-finite loss or gradient

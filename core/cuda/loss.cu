@@ -33,11 +33,11 @@ __global__ void xent_rows_warp(const float* z, const int32_t* labels, int64_t n,
     float s = 0.0f;
     for (int64_t c = lane; c < classes; c += 32) s += expf(zr[c] - m);
     s = warp_sum(s);
-    const float inv = 1.0f / s, lse = logf(s) + m;
+    const float inv = 1.0f / s, log_s = logf(s);
     float loss = 0.0f;
     for (int64_t c = lane; c < classes; c += 32) {
       pr[c] = expf(zr[c] - m) * inv;
-      loss += xent::target(c, label, eps, classes) * (lse - zr[c]);
+      loss += xent::term(xent::target(c, label, eps, classes), log_s, m, zr[c]);
     }
     loss = warp_sum(loss);
     if (lane == 0) row_loss[r] = loss;

@@ -79,24 +79,28 @@ const Tensor* SafetensorsFile::find(const std::string& name) const {
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   check_names(path, tensors);
-  if (metadata.count(kSafetensorsChecksumKey))
-    refuse(path, cat("cannot save: the metadata key ", in_quotes(kSafetensorsChecksumKey), " is reserved for the checksum"));
+  for (const char* key : {kSafetensorsChecksumKey, kSafetensorsHeaderChecksumKey})
+    if (metadata.count(key)) refuse(path, cat("cannot save: the metadata key ", in_quotes(key), " is reserved for a checksum"));
   // Metadata first, then the tensors in order: the reference implementation's layout. The checksum
   // goes last in the metadata, as a placeholder filled in once the data has been written.
   const std::string placeholder = safetensors_checksum_text(0);
   Json header = Json::object();
   Json m = Json::object();
   for (const auto& [k, v] : metadata) m[k] = v;
-  m[kSafetensorsChecksumKey] = placeholder;
-  header[kMetadataKey] = std::move(m);
+  std::vector<SafetensorsEntry> entries;
   uint64_t offset = 0;
   for (const NamedTensor& t : tensors) {
     uint64_t end = offset + t.tensor.nbytes();
-    header[t.name] = Json{{"dtype", safetensors_dtype_code(t.tensor.dtype())},
-                          {"shape", t.tensor.shape().vec()},
-                          {"data_offsets", Json::array({offset, end})}};
+    entries.push_back({t.name, t.tensor.dtype(), t.tensor.shape().vec(), offset, end});
     offset = end;
   }
+  m[kSafetensorsHeaderChecksumKey] = safetensors_checksum_text(safetensors_header_crc32(metadata, entries));
+  m[kSafetensorsChecksumKey] = placeholder;
+  header[kMetadataKey] = std::move(m);
+  for (const SafetensorsEntry& e : entries)
+    header[e.name] = Json{{"dtype", safetensors_dtype_code(e.dtype)},
+                          {"shape", e.shape},
+                          {"data_offsets", Json::array({e.begin, e.end})}};
   std::string text;
   try {
     text = header.dump();
@@ -152,6 +156,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SafetensorsFile out;
   out.metadata = std::move(index.metadata);
   out.has_checksum = index.checksum.has_value();
+  out.has_header_checksum = index.header_checksum.has_value();
   // The layout check proved the tensors are contiguous in this order, so one sequential pass reads
   // them straight into their storage.
   uint32_t crc = 0;

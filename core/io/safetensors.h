@@ -25,8 +25,9 @@ struct NamedTensor {
 // Writes `tensors` (in the order given, contiguous, no gaps) and `metadata` to `path`, atomically
 // (see write_file_atomic). The header is padded with spaces so that the data starts at a multiple
 // of 8 bytes, as the reference implementation does. "__metadata__" always holds, after `metadata`,
-// the CRC-32 of the data section as "trim.data_crc32" (kSafetensorsChecksumKey, a key `metadata`
-// must not use): one more string to PyTorch's and NumPy's safetensors readers. Tensors may live on any device; each is copied to the host while it is written. Names must
+// the CRC-32 of the data section as "trim.data_crc32" (kSafetensorsChecksumKey) and the CRC-32 of
+// the header's meaning as "trim.header_crc32" (kSafetensorsHeaderChecksumKey; keys `metadata` must
+// not use): two more strings to PyTorch's and NumPy's safetensors readers. Tensors may live on any device; each is copied to the host while it is written. Names must
 // be non-empty, unique, valid UTF-8 and not "__metadata__"; tensors must be defined. Any violation
 // throws trim::Error naming the path and the tensor, before anything is written.
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
@@ -34,8 +35,9 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 
 struct SafetensorsFile {
   std::vector<NamedTensor> tensors;  // CPU tensors, in file order (by data offset)
-  std::map<std::string, std::string> metadata;  // without the checksum key
+  std::map<std::string, std::string> metadata;  // without the two checksum keys
   bool has_checksum = false;                    // the file had one (and its data matched it)
+  bool has_header_checksum = false;             // the file had one (and its header matched it)
 
   // The tensor called `name`, or nullptr if the file has none.
   const Tensor* find(const std::string& name) const;
@@ -51,7 +53,9 @@ struct SafetensorsFile {
 // bytes, and non-string metadata. Unknown keys inside a tensor entry are refused too. Only a
 // regular file is opened (a FIFO or device is refused without blocking). When the metadata holds
 // "trim.data_crc32", the data must match it (a flipped bit is refused as corrupt); files written
-// by other tools have none and load unchecked.
+// by other tools have none and load unchecked. Likewise "trim.header_crc32": when present, the
+// tensor names, dtypes, shapes, offsets and metadata must match it (swapped or edited entries are
+// refused).
 SafetensorsFile load_safetensors(const std::string& path);
 
 }  // namespace trim

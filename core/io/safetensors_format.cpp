@@ -255,7 +255,7 @@ void check_layout(const std::string& path, const std::vector<Entry>& entries, ui
 }
 
 
-uint32_t parse_checksum(const std::string& path, const std::string& text) {
+uint32_t parse_checksum(const std::string& path, const std::string& text, const char* key) {
   bool ok = text.size() == 8;
   uint32_t v = 0;
   for (char c : text) {
@@ -264,7 +264,7 @@ uint32_t parse_checksum(const std::string& path, const std::string& text) {
     v = v << 4 | uint32_t(d < 0 ? 0 : d);
   }
   if (!ok)
-    refuse(path, cat("metadata ", in_quotes(kSafetensorsChecksumKey), " must be 8 lowercase hex digits (a CRC-32), found ",
+    refuse(path, cat("metadata ", in_quotes(key), " must be 8 lowercase hex digits (a CRC-32), found ",
                      in_quotes(text.substr(0, 40))));
   return v;
 }
@@ -314,8 +314,13 @@ SafetensorsIndex parse_safetensors_header(const std::string& path, const std::st
   }
   auto sum = out.metadata.find(kSafetensorsChecksumKey);
   if (sum != out.metadata.end()) {
-    out.checksum = parse_checksum(path, sum->second);
+    out.checksum = parse_checksum(path, sum->second, kSafetensorsChecksumKey);
     out.metadata.erase(sum);
+  }
+  auto header_sum = out.metadata.find(kSafetensorsHeaderChecksumKey);
+  if (header_sum != out.metadata.end()) {
+    out.header_checksum = parse_checksum(path, header_sum->second, kSafetensorsHeaderChecksumKey);
+    out.metadata.erase(header_sum);
   }
   // Stable, so zero-size tensors that share an offset keep their header order.
   std::stable_sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) {
@@ -324,7 +329,41 @@ SafetensorsIndex parse_safetensors_header(const std::string& path, const std::st
   out.data_start = 8 + text.size();
   out.data_size = file_size - out.data_start;
   check_layout(path, out.entries, out.data_start, out.data_size);
+  if (out.header_checksum) {
+    const uint32_t computed = safetensors_header_crc32(out.metadata, out.entries);
+    if (computed != *out.header_checksum)
+      refuse(path, cat("the header (tensor names, dtypes, shapes, offsets and metadata values) does not match its "
+                       "checksum: metadata ", in_quotes(kSafetensorsHeaderChecksumKey), " says ",
+                       safetensors_checksum_text(*out.header_checksum), ", the header has ",
+                       safetensors_checksum_text(computed), " (the file was edited or is corrupt)"));
+  }
   return out;
+}
+
+uint32_t safetensors_header_crc32(const std::map<std::string, std::string>& metadata,
+                                  const std::vector<SafetensorsEntry>& entries) {
+  std::string text = "metadata";
+  text.push_back('\0');
+  auto field = [&](const std::string& s) {
+    text += s;
+    text.push_back('\0');
+  };
+  for (const auto& [k, v] : metadata) {
+    if (k == kSafetensorsChecksumKey || k == kSafetensorsHeaderChecksumKey) continue;
+    field(k);
+    field(v);
+  }
+  field("tensors");
+  for (const SafetensorsEntry& e : entries) {
+    field(e.name);
+    field(safetensors_dtype_code(e.dtype));
+    std::string dims;
+    for (int64_t d : e.shape) dims += std::to_string(d) + ",";
+    field(dims);
+    field(std::to_string(e.begin));
+    field(std::to_string(e.end));
+  }
+  return safetensors_crc32(0, text.data(), text.size());
 }
 
 void check_safetensors_checksum(const std::string& path, const SafetensorsIndex& index, uint32_t computed) {

@@ -1,6 +1,7 @@
 #pragma once
 // Softmax cross-entropy with label smoothing, per row, shared by the CPU and CUDA backends.
-// Target distribution: q_c = (1 - eps) [c == label] + eps / C.  Row loss: sum_c q_c (lse - z_c).
+// Target distribution: q_c = (1 - eps) [c == label] + eps / C.  Row loss: sum_c q_c (lse - z_c),
+// with lse = m + log sum_c exp(z_c - m) for the row's maximum m (no overflow for any finite logits).
 #include <cmath>
 #include <cstdint>
 
@@ -11,6 +12,13 @@ namespace trim::xent {
 TRIM_HD float target(int64_t c, int32_t label, float eps, int64_t classes) {
   return (c == label ? 1.0f - eps : 0.0f) + eps / float(classes);
 }
+
+// One class's share of the row loss, q (lse - z) with lse = log_s + m (m the row's maximum, log_s
+// the log of sum exp(z - m)), written as q (log_s + (m - z)): m - z >= 0 stays exact for logits
+// near each other however large they are, where lse - z cancels to 0 once m is above about 1e7
+// ln C (a head bias of 3e38 scored a loss of 0). A class with q = 0 adds nothing, even where
+// m - z overflows to infinity (logits of both signs near the float range): 0 * inf would be NaN.
+TRIM_HD float term(float q, float log_s, float m, float z) { return q == 0.0f ? 0.0f : q * (log_s + (m - z)); }
 
 // Writes the row's softmax into p and returns its loss; NaN (and NaN probabilities) for a label
 // outside [0, classes).
@@ -26,10 +34,10 @@ TRIM_HD float row_forward(const float* z, int64_t classes, int32_t label, float 
     p[c] = expf(z[c] - m);
     s += p[c];
   }
-  float inv = 1.0f / s, lse = logf(s) + m, loss = 0.0f;
+  float inv = 1.0f / s, log_s = logf(s), loss = 0.0f;
   for (int64_t c = 0; c < classes; ++c) {
     p[c] *= inv;
-    loss += target(c, label, eps, classes) * (lse - z[c]);
+    loss += term(target(c, label, eps, classes), log_s, m, z[c]);
   }
   return loss;
 }

@@ -190,7 +190,7 @@ TEST_CASE("class 2: a refused resume leaves the run folder byte for byte as it w
   const size_t key = unchecked.find("trim.data_crc32");
   REQUIRE(key != std::string::npos);
   unchecked[key + 14] = 'X';  // "trim.data_crc3X": any other metadata key
-  refused_bytes(unchecked, "has no data checksum");
+  refused_bytes(unchecked, "does not match its checksum");  // the header checksum sees the renamed key
 
   // A checkpoint of another model: refused before anything is written too.
   save_safetensors(ck, good.tensors, good.metadata);

@@ -169,7 +169,7 @@ TEST_CASE("save_safetensors writes the layout the spec describes", "[io]") {
   nlohmann::json h = nlohmann::json::parse(header);
   // The metadata given, then the data checksum (zlib's CRC-32 of the data section).
   CHECK(h["__metadata__"]["k"] == "v");
-  CHECK(h["__metadata__"].size() == 2);
+  CHECK(h["__metadata__"].size() == 3);  // and the header checksum
   CHECK(h.size() == 5);
   CHECK(h["b"] == nlohmann::json::parse(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})"));
   CHECK(h["a"] == nlohmann::json::parse(R"({"dtype":"I32","shape":[1,1],"data_offsets":[8,12]})"));
@@ -179,6 +179,10 @@ TEST_CASE("save_safetensors writes the layout the spec describes", "[io]") {
   const std::string data("\x00\x00\x80\x3f\x00\x00\x00\xc0\x02\x01\x00\x00\x07\x08\x09", 15);
   CHECK(bytes.substr(8 + n) == data);
   CHECK(h["__metadata__"]["trim.data_crc32"] == safetensors_checksum_text(safetensors_crc32(0, data.data(), data.size())));
+  CHECK(h["__metadata__"]["trim.header_crc32"] ==
+        safetensors_checksum_text(safetensors_header_crc32(
+            {{"k", "v"}}, {{"b", DType::f32, {2}, 0, 8}, {"a", DType::i32, {1, 1}, 8, 12},
+                           {"z", DType::u8, {0, 4}, 12, 12}, {"m", DType::u8, {3}, 12, 15}})));
   // Tensors appear in the header in the order given, after the metadata (as the reference does).
   CHECK(header.find("__metadata__") < header.find("\"b\""));
   CHECK(header.find("\"b\"") < header.find("\"a\""));
