@@ -510,7 +510,8 @@ if want deploy; then
   if ! built; then
     record deploy_test SKIPPED 0 "no build"
   else
-    run_step deploy_test "${deploy_caps[deploy_test]}" "$ctest_log" 0 \
+    # Into run.log: ctest.log's per-case lines are counted for the report's CUDA case totals.
+    run_step deploy_test "${deploy_caps[deploy_test]}" "$run_log" 0 \
       ctest --test-dir "$root/$build" -L cuda -R sparse --output-on-failure
   fi
   if [ -z "$(app_path trim-deploy)" ]; then

@@ -163,7 +163,7 @@ TEST_CASE("sparse_conv2d: a single centre tap scales the image; a shifted tap sh
     // Top-left tap with padding 1: y[i, j] = x[i - 1, j - 1], 0 off the image; bias -3 then relu.
     CsrMatrix wk = CsrMatrix::from_dense(Tensor::from_vector(Shape{1, 1, 3, 3}, corner));
     Tensor b = Tensor::from_vector(Shape{1}, std::vector<float>{-3.0f});
-    std::vector<float> shifted{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3};  // relu(x[i-1, j-1] - 3)
+    std::vector<float> shifted{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4};  // relu(x[i-1, j-1] - 3)
     CHECK(sparse_conv2d(x, wk, 3, 3, b, same, Epilogue::relu).to_vector<float>() == shifted);
   }
 }
