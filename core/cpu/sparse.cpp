@@ -31,10 +31,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/cpu/conv_impl.h"
+#include "core/cpu/parallel.h"
 #include "core/cpu/sparse_impl.h"
 #include "core/error.h"
 #include "core/kernels/kernels.h"
@@ -439,7 +441,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
     float* yn = Yp + n * O * P;
     const float* B = xn;
     if (implicit) {
-      for (int64_t c = 0; c < C; ++c) {
+      parallel_for(C, parallel, [&](int64_t c) {
         float* plane = buf + c * Hp * Wp;
         std::fill(plane, plane + p.pad_h * Wp, 0.0f);
         for (int64_t i = 0; i < H; ++i) {
@@ -449,7 +451,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
           std::fill(row + p.pad_w + W, row + Wp, 0.0f);
         }
         std::fill(plane + (p.pad_h + H) * Wp, plane + Hp * Wp, 0.0f);
-      }
+      });
       std::fill(buf + C * Hp * Wp, buf + operand, 0.0f);
       B = buf;
     } else if (!direct) {
@@ -461,23 +463,27 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
       return;
     }
     spmm(a, off.data(), B, grid, C * kh, bp, act, wide, grid, parallel);
-    for (int64_t o = 0; o < O; ++o)
+    parallel_for(O, parallel, [&](int64_t o) {
       for (int64_t i = 0; i < Ho; ++i)
         std::memcpy(yn + (o * Ho + i) * Wo, wide + (o * Ho + i) * Wp, sizeof(float) * size_t(Wo));
+    });
   };
 
+  // Every element of both buffers is written before it is read: no zero-filling pass.
   const size_t buf_size = size_t(operand), wide_size = implicit ? size_t(O * grid) : 0;
   const int threads = omp_get_max_threads();
   if (threads > 1 && N >= threads && !omp_in_parallel() && N * nnz * P >= kParallelWork) {
 #pragma omp parallel
     {
-      std::vector<float> buf(buf_size), wide(wide_size);
+      auto buf = std::make_unique_for_overwrite<float[]>(buf_size);
+      auto wide = std::make_unique_for_overwrite<float[]>(wide_size);
 #pragma omp for schedule(static)
-      for (int64_t n = 0; n < N; ++n) image(n, buf.data(), wide.data(), false);
+      for (int64_t n = 0; n < N; ++n) image(n, buf.get(), wide.get(), false);
     }
   } else {
-    std::vector<float> buf(buf_size), wide(wide_size);
-    for (int64_t n = 0; n < N; ++n) image(n, buf.data(), wide.data(), go_parallel(nnz * P));
+    auto buf = std::make_unique_for_overwrite<float[]>(buf_size);
+    auto wide = std::make_unique_for_overwrite<float[]>(wide_size);
+    for (int64_t n = 0; n < N; ++n) image(n, buf.get(), wide.get(), go_parallel(nnz * P));
   }
 }
 

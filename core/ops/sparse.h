@@ -30,6 +30,8 @@ struct CsrMatrix {
   // dtypes and sizes above, row_ptr is monotone from 0 to nnz, and every column index is in
   // [0, cols) and increasing within its row. Reads the indices (copies them to the host if needed).
   void validate(const std::string& what) const;
+  // from_dense, to_dense and validate go through host memory for CUDA tensors too (a copy each
+  // way): they run once per deployed weight, never per inference call.
 };
 
 // The products below trust the weight's indices (validate() once where a weight is read from a
