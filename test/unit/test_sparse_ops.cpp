@@ -144,7 +144,7 @@ TEST_CASE("sparse_linear: closed-form values with bias and every epilogue", "[sp
   }
 }
 
-TEST_CASE("sparse_conv2d: a single centre tap scales the image; a shifted tap shifts it", "[sparse]") {
+TEST_CASE("sparse_conv2d: a single centre tap scales the image, a shifted tap shifts it", "[sparse]") {
   // x [1, 1, 3, 4] = 1..12; a 3x3 kernel with only the centre (2) or only the top-left (1) tap.
   std::vector<float> xs(12);
   for (int i = 0; i < 12; ++i) xs[size_t(i)] = float(i + 1);
