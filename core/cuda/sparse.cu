@@ -162,6 +162,9 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
   }
   SpMat a;
   make_csr(a, row_ptr, col_idx, values, O, K);
+  // beta = 0 below; zeroing y first keeps a NaN in fresh (poisoned) memory from surviving as
+  // 0 * NaN should the library read the output anyway.
+  memset_zero(x.device().index, Y, sizeof(float) * size_t(y.numel()));
   if (n == 1) {
     check_i32("input length", K);
     DnVec xv;
@@ -203,6 +206,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
   }
   SpMat a;
   make_csr(a, row_ptr, col_idx, values, O, K);
+  memset_zero(x.device().index, Y, sizeof(float) * size_t(y.numel()));  // as in csr_linear
   const bool direct = kh == 1 && kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
   // Images per im2col chunk.
   const int64_t per_image = K * P * int64_t(sizeof(float));
