@@ -21,8 +21,8 @@
 #   cuda_test 130 s  every CUDA case (label cuda, one CTest test per case, -j 4); none may be skipped
 #   train      35 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
 #   deploy     25 s  the sparse CUDA cases again (ctest -R sparse: cuSPARSE and its CPU twin), then, when
-#                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run (10 steps on 2500 images,
-#                    pruned to 90% by step 6) deployed with `trim-deploy RUN --device cuda --eval`
+#                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run of trim-magnitude (10 steps
+#                    on 2500 images, 90% zeros from step 6) deployed by `trim-deploy RUN --device cuda --eval`
 #   sync       30 s  the op and pruning cases again under TRIM_CUDA_SYNC=1 (a fault shows at its kernel)
 #   memcheck   35 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
 #                    sanitizer refuses the device: "Device not supported" under gVisor)
@@ -516,9 +516,9 @@ if want deploy; then
   fi
   if [ -z "$(app_path trim-deploy)" ]; then
     record deploy_app SKIPPED 0 "$build/bin/trim-deploy was not built (not in this tree yet?)"
-  elif [ -z "$(app_path trim-train)" ]; then
-    record deploy_app FAILED 0 "$build/bin/trim-train was not built: no run folder to deploy"
-  elif run_step deploy_run "${deploy_caps[deploy_run]}" "$run_log" 0 "$(app_path trim-train)" \
+  elif [ -z "$(app_path trim-magnitude)" ]; then
+    record deploy_app FAILED 0 "$build/bin/trim-magnitude was not built: no run folder to deploy"
+  elif run_step deploy_run "${deploy_caps[deploy_run]}" "$run_log" 0 "$(app_path trim-magnitude)" \
     "$root/apps/manifests/fmnist_mlp_gmp_90.json" --set device=cuda --set train.epochs=1 \
     --set data.train_limit=2500 --set data.test_limit=1000 --set pruning.start_step=2 \
     --set pruning.interval_steps=1 --set pruning.events=5 --set output="$deploy_run"; then
