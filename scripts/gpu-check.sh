@@ -19,12 +19,15 @@
 #   build     160 s  the CUDA tests and apps first, then everything, -j 16, -k 0 (later steps use
 #                    whatever did build)
 #   cuda_test 130 s  every CUDA case (label cuda, one CTest test per case, -j 4); none may be skipped
-#   train      40 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
+#   train      35 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
+#   deploy     25 s  the sparse CUDA cases again (ctest -R sparse: cuSPARSE and its CPU twin), then, when
+#                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run of trim-magnitude (10 steps
+#                    on 2500 images, 90% zeros from step 6) deployed by `trim-deploy RUN --device cuda --eval`
 #   sync       30 s  the op and pruning cases again under TRIM_CUDA_SYNC=1 (a fault shows at its kernel)
-#   memcheck   40 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
+#   memcheck   35 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
 #                    sanitizer refuses the device: "Device not supported" under gVisor)
-#   bench      60 s  trim-bench and scripts/bench_torch.py (ResNet-50 shapes, short timing), compared
-# Total 530 s, plus at most 15 s to write the report: inside the 600 s call with a margin.
+#   bench      50 s  trim-bench and scripts/bench_torch.py (ResNet-50 shapes, short timing), compared
+# Total 535 s, plus at most 15 s to write the report: inside the 600 s call with a margin.
 #
 # Options: --dry-run (print the plan; last line "total budget: N s"), --steps a,b,c (a subset, in
 # the order above), --commit SHA (recorded in the report: the device copy has no .git), --batch N
@@ -44,11 +47,12 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-plan="preflight,unpack,data,configure,build,cuda_test,train,sync,memcheck,bench"
+plan="preflight,unpack,data,configure,build,cuda_test,train,deploy,sync,memcheck,bench"
 declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=160 [cuda_test]=130
-                 [train]=40 [sync]=30 [memcheck]=40 [bench]=60)
-# bench is three commands sharing its 60 s.
-declare -A bench_caps=([bench_trim]=25 [bench_torch]=30 [bench_cmp]=5)
+                 [train]=35 [deploy]=25 [sync]=30 [memcheck]=35 [bench]=50)
+# bench is three commands sharing its 50 s; deploy is three sharing its 25 s.
+declare -A bench_caps=([bench_trim]=20 [bench_torch]=25 [bench_cmp]=5)
+declare -A deploy_caps=([deploy_test]=8 [deploy_run]=7 [deploy_app]=10)
 reserve=15      # seconds for the report after the last step
 call_limit=600  # the device tool's timeout_s
 
@@ -97,6 +101,7 @@ if [ $dry_run = 1 ]; then
   for st in "${step_list[@]}"; do
     note=""
     [ "$st" = bench ] && note="  (bench_trim ${bench_caps[bench_trim]}, bench_torch ${bench_caps[bench_torch]}, bench_cmp ${bench_caps[bench_cmp]})"
+    [ "$st" = deploy ] && note="  (deploy_test ${deploy_caps[deploy_test]}, deploy_run ${deploy_caps[deploy_run]}, deploy_app ${deploy_caps[deploy_app]})"
     printf '  %-10s %4d s%s\n' "$st" "${caps[$st]}" "$note"
   done
   echo "  report: gpu-check.md (summary table, then logs) + up to 7 more files in \$OUT, within ${reserve} s after the last step"
@@ -125,6 +130,7 @@ start=$(date +%s)
 deadline=$((start + budget))
 gpu_name="not checked"
 train_out=$OUT/fmnist_cuda
+deploy_run=$scratch/deploy_run
 bench_table=$scratch/bench_table.md
 
 want() { [[ ",$steps," == *",$1,"* ]]; }
@@ -231,6 +237,10 @@ EOF
     else
       echo "no summary.json"
     fi
+    echo
+    echo "## Deploy (tiny fmnist_mlp_gmp_90 run, trim-deploy --device cuda --eval)"
+    echo
+    if [ -s "$deploy_run/deploy/deploy_report.md" ]; then cat "$deploy_run/deploy/deploy_report.md"; else echo "no deploy_report.md (see run.log)"; fi
     echo
     echo "## Benchmark: forward + backward, ResNet-50 shapes, batch $batch, trim vs PyTorch"
     echo
@@ -489,6 +499,31 @@ if want train; then
       find "$train_out" -mindepth 1 -maxdepth 1 ! -name summary.json ! -name metrics.jsonl \
         -exec mv -t "$scratch/fmnist_cuda" {} +
     fi
+  fi
+fi
+
+# ---- deploy -----------------------------------------------------------------------------------
+# The sparse kernels on cuSPARSE (their CUDA cases ran in cuda_test already; again here on their own
+# so this step's verdict covers them), then the deployment app end to end on a run folder made here:
+# gmp pruning to 90% within 10 steps of 2500 images, evaluated on 1000.
+if want deploy; then
+  if ! built; then
+    record deploy_test SKIPPED 0 "no build"
+  else
+    # Into run.log: ctest.log's per-case lines are counted for the report's CUDA case totals.
+    run_step deploy_test "${deploy_caps[deploy_test]}" "$run_log" 0 \
+      ctest --test-dir "$root/$build" -L cuda -R sparse --output-on-failure
+  fi
+  if [ -z "$(app_path trim-deploy)" ]; then
+    record deploy_app SKIPPED 0 "$build/bin/trim-deploy was not built (not in this tree yet?)"
+  elif [ -z "$(app_path trim-magnitude)" ]; then
+    record deploy_app FAILED 0 "$build/bin/trim-magnitude was not built: no run folder to deploy"
+  elif run_step deploy_run "${deploy_caps[deploy_run]}" "$run_log" 0 "$(app_path trim-magnitude)" \
+    "$root/apps/manifests/fmnist_mlp_gmp_90.json" --set device=cuda --set train.epochs=1 \
+    --set data.train_limit=2500 --set data.test_limit=1000 --set pruning.start_step=2 \
+    --set pruning.interval_steps=1 --set pruning.events=5 --set output="$deploy_run"; then
+    run_step deploy_app "${deploy_caps[deploy_app]}" "$run_log" 0 "$(app_path trim-deploy)" "$deploy_run" \
+      --device cuda --eval
   fi
 fi
 

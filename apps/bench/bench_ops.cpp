@@ -3,7 +3,9 @@
 // --shapes picks the cases: a zoo model's distinct conv2d, batch_norm and linear layers
 // (apps/bench/zoo_cases.h; resnet50, resnet18, sap_cnn or any other model of models/models.h, on
 // its default input), or `table`, every row of the op table that the gradient and CUDA-vs-CPU tests
-// check (apps/bench/op_cases.h). --list prints the cases (inputs and arguments) without timing
+// check (apps/bench/op_cases.h), or `sparse`: dense against CSR inference at 80-98% sparsity
+// (sparse_perf_cases), forward only, each layer shape's cases timed interleaved with a
+// "speedup" (dense ms / this case's ms) per line. --list prints the cases (inputs and arguments) without timing
 // them: scripts/bench_torch.py reads that list and times the same cases in PyTorch with the same
 // "op" and "shape" strings and the same timing method, and scripts/bench_compare.py joins the two
 // files into a trim/PyTorch ratio table. Absolute times mean little on their own; the ratio
@@ -23,8 +25,10 @@
 #include "apps/bench/zoo_cases.h"
 #include "core/cpu/conv_backend.h"
 #include "core/device.h"
+#include "core/cpu/sparse_impl.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "models/models.h"
 
 namespace {
@@ -35,11 +39,13 @@ using trim::test::OpCase;
 // The cases of --shapes, in order.
 std::vector<OpCase> cases_for(const std::string& shapes, int64_t batch, const std::string& input) {
   if (shapes == "table") return trim::test::op_cases();
+  if (shapes == "sparse") return trim::test::sparse_perf_cases(batch);
   const std::vector<std::string> models = trim::model_registry().names();
   if (std::find(models.begin(), models.end(), shapes) == models.end()) {
     std::string names;
     for (const std::string& m : models) names += ", " + m;
-    throw trim::Error(trim::cat("--shapes: expected table or a zoo model (", names.substr(2), "), found '", shapes, "'"));
+    throw trim::Error(
+        trim::cat("--shapes: expected table, sparse or a zoo model (", names.substr(2), "), found '", shapes, "'"));
   }
   trim::Shape image;
   if (!input.empty()) image = trim::Shape(trim::bench::parse_input(input));
@@ -67,17 +73,47 @@ nlohmann::json listing(const OpCase& c) {
   return j;
 }
 
+// --shapes sparse: each layer shape's cases (dense first) timed round-robin; speedup = dense / case.
+void time_sparse(const std::vector<OpCase>& cases, Device d, int warmup, int iters, int repeats, int64_t batch,
+                 std::ostream& out) {
+  for (size_t b = 0; b < cases.size();) {
+    size_t e = b;
+    while (e < cases.size() && cases[e].layer == cases[b].layer) ++e;
+    std::vector<std::function<void()>> steps;
+    for (size_t i = b; i < e; ++i) steps.push_back(trim::test::timed_step(cases[i], d));
+    std::vector<trim::test::Timing> t = trim::test::time_interleaved(steps, d, warmup, iters, repeats);
+    double dense_ms = 0;
+    for (size_t i = b; i < e; ++i)
+      if (cases[i].name.rfind("dense ", 0) == 0) dense_ms = t[i - b].median_ms;
+    for (size_t i = b; i < e; ++i) {
+      nlohmann::json j = describe(cases[i]);
+      j.update({{"ms", t[i - b].median_ms}, {"ms_min", t[i - b].min_ms}, {"ms_max", t[i - b].max_ms},
+                {"speedup", dense_ms > 0 ? dense_ms / t[i - b].median_ms : 0.0}, {"batch", batch},
+                {"iters", iters}, {"repeats", repeats}, {"device", d.str()}, {"framework", "trim"},
+                {"threads", trim::num_threads()}, {"shapes", "sparse"},
+                {"sparse_isa", trim::cpu::sparse_isa_name(trim::cpu::sparse_isa())},
+                {"sparse_conv", trim::cpu::sparse_conv_method() == trim::cpu::SparseConvMethod::implicit ? "implicit"
+                                                                                                       : "im2col"}});
+      out << j.dump() << "\n" << std::flush;
+      trim::log_info(trim::cat("trim-bench: ", cases[i].name, ": ", t[i - b].median_ms, " ms, x",
+                               dense_ms > 0 ? dense_ms / t[i - b].median_ms : 0.0, " vs dense"));
+    }
+    b = e;
+  }
+}
+
 int run(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "model") return trim::bench::run_model(argc - 1, argv + 1);
   std::string device_spec = "cuda", out_path, filter, shapes = "resnet50", input;
   int64_t batch = 64;
-  int iters = 20, repeats = 5, warmup = 5;
+  int iters = 20, repeats = 5, warmup = 5, threads = 0;
   bool list = false;
   CLI::App app{"trim-bench: forward + backward timings of op cases: a zoo model's conv2d, batch_norm and linear "
                "layer shapes, or the op table's rows (`trim-bench model --help`: whole training steps)"};
   app.add_option("--shapes", shapes,
                  "the cases: a zoo model's distinct layer shapes (resnet50 | resnet18 | sap_cnn | any model of "
-                 "models/models.h, on its default input) or `table` (every op-table row)")
+                 "models/models.h, on its default input), `table` (every op-table row) or `sparse` (dense vs CSR "
+                 "inference, interleaved)")
       ->capture_default_str();
   app.add_option("--input", input, "image size C,H,W of a model's cases (default: the model's usual input)");
   app.add_option("--device", device_spec, "cpu | cuda | cuda:N | auto")->capture_default_str();
@@ -91,6 +127,7 @@ int run(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed steps before the timed runs")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
+  app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
   app.add_option("--filter", filter, "only cases whose op, layer name or shape contains this text");
   app.add_option("--out", out_path, "write the JSON lines here instead of stdout");
   app.add_flag("--list", list,
@@ -128,11 +165,16 @@ int run(int argc, char** argv) {
     }
   } else {
     const Device d = trim::resolve_device(device_spec, "--device");
+    if (threads > 0) trim::set_num_threads(threads);
     trim::set_benchmark(cudnn_benchmark);
     trim::set_deterministic(true);  // trim's default; bench_torch.py sets cudnn.deterministic = True too
     trim::log_info(trim::cat("trim-bench: ", cases.size(), " ", shapes, " cases on ", d.str(), ", batch ", batch, ", ",
                              warmup, " warm-up + ", repeats, " x ", iters, " timed steps each, cuDNN algorithms by ",
                              cudnn_benchmark ? "timing (cudnnFind)" : "heuristics"));
+    if (shapes == "sparse") {
+      time_sparse(cases, d, warmup, iters, repeats, batch, out);
+      cases.clear();
+    }
     for (size_t i = 0; i < cases.size(); ++i) {
       const OpCase& c = cases[i];
       trim::test::Timing t;

@@ -1,8 +1,11 @@
 #include "apps/bench/op_cases.h"
 
 #include <cmath>
+#include <memory>
 
+#include "core/cpu/sparse_impl.h"
 #include "core/ops/ops.h"
+#include "core/ops/sparse.h"
 #include "core/random/generator.h"
 #include "core/random/philox.h"
 
@@ -21,6 +24,53 @@ void add_conv(std::vector<OpCase>& cases, const std::string& name, Shape x, Shap
 }
 
 void add_bn(std::vector<OpCase>& cases, Shape x) { cases.push_back(batch_norm_case("batch_norm train x" + x.str(), x, true)); }
+
+const char* act_name(int act) { return act == 0 ? "" : act == 1 ? " relu" : " relu6"; }
+
+// The sparse ops: batch 1 (the matrix-vector path), 2..3 (per-sample gathers) and larger (packed
+// batch); sizes off the vector widths (tails of 16 and 64); densities 0, low, half and 1; every
+// convolution path of cpu/sparse.cpp (1x1 direct, stride-1 implicit with padding and dilation,
+// strided im2col) and every epilogue; a few rows large enough for the threaded paths.
+void add_sparse(std::vector<OpCase>& c) {
+  struct L {
+    Shape x, w;
+    bool bias;
+    float density;
+    int act;
+  };
+  for (L l : {L{Shape{1, 37}, Shape{29, 37}, true, 0.3f, 1}, L{Shape{3, 50}, Shape{17, 50}, false, 0.5f, 0},
+              L{Shape{8, 70}, Shape{33, 70}, true, 0.1f, 2}, L{Shape{67, 45}, Shape{9, 45}, true, 1.0f, 0},
+              L{Shape{5, 20}, Shape{6, 20}, true, 0.0f, 1}, L{Shape{1, 1000}, Shape{200, 1000}, true, 0.2f, 1},
+              L{Shape{64, 300}, Shape{100, 300}, false, 0.1f, 2}}) {
+    std::string name = "sparse_linear " + l.x.str() + " -> " + std::to_string(l.w[0]) + " density " +
+                       std::to_string(int(l.density * 100)) + "%" + act_name(l.act) + (l.bias ? " +bias" : "");
+    c.push_back(sparse_linear_case(name, l.x, l.w, l.bias, l.density, l.act));
+  }
+  struct C {
+    const char* tag;
+    Shape x, w;
+    bool bias;
+    Conv2dParams p;
+    float density;
+    int act;
+  };
+  for (C k : {C{"k3 s1 p1", Shape{2, 3, 7, 9}, Shape{5, 3, 3, 3}, true, conv(1, 1), 0.5f, 1},
+              C{"k3 s2 p0", Shape{2, 2, 8, 7}, Shape{3, 2, 3, 3}, false, conv(2, 0), 0.3f, 0},
+              C{"k1 s1 p0 (direct)", Shape{3, 5, 4, 3}, Shape{6, 5, 1, 1}, true, conv(1, 0), 0.5f, 2},
+              C{"k1 s2 p0", Shape{2, 4, 6, 5}, Shape{3, 4, 1, 1}, false, conv(2, 0), 1.0f, 0},
+              C{"k3 s1 p2 dilation=2", Shape{1, 2, 8, 9}, Shape{4, 2, 3, 3}, true, conv(1, 2, 2), 0.4f, 0},
+              C{"k3 stride (2,1) pad (1,0)", Shape{2, 2, 7, 6}, Shape{3, 2, 3, 3}, true, Conv2dParams{2, 1, 1, 0, 1, 1, 1},
+                0.6f, 1},
+              C{"k3 s1 p1 batch 1", Shape{1, 8, 13, 70}, Shape{16, 8, 3, 3}, true, conv(1, 1), 0.2f, 1},
+              C{"k5 s1 p2 empty", Shape{1, 1, 6, 6}, Shape{2, 1, 5, 5}, true, conv(1, 2), 0.0f, 2},
+              C{"k3 s1 p0 dense", Shape{4, 3, 5, 5}, Shape{2, 3, 3, 3}, false, conv(1, 0), 1.0f, 0},
+              C{"k3 s1 p1 threaded", Shape{4, 16, 20, 20}, Shape{32, 16, 3, 3}, true, conv(1, 1), 0.1f, 1},
+              C{"k1 s1 p0 batch 1 threaded", Shape{1, 64, 17, 17}, Shape{48, 64, 1, 1}, false, conv(1, 0), 0.3f, 2}}) {
+    std::string name = std::string("sparse_conv2d ") + k.tag + " x" + k.x.str() + " w" + k.w.str() + " density " +
+                       std::to_string(int(k.density * 100)) + "%" + act_name(k.act) + (k.bias ? " +bias" : "");
+    c.push_back(sparse_conv2d_case(name, k.x, k.w, k.bias, k.p, k.density, k.act));
+  }
+}
 
 std::vector<OpCase> build() {
   std::vector<OpCase> c;
@@ -122,6 +172,7 @@ std::vector<OpCase> build() {
   add_conv(c, "k3 s2 p1 depthwise even", Shape{2, 5, 8, 8}, Shape{5, 1, 3, 3}, false, conv(2, 1, 1, 5));
   add_conv(c, "k5 s1 p2 dilation=2 depthwise", Shape{1, 3, 9, 7}, Shape{3, 1, 5, 5}, false, conv(1, 2, 2, 3));
   add_conv(c, "k3 s1 p0 depthwise batch 1", Shape{1, 2, 4, 4}, Shape{2, 1, 3, 3}, false, conv(1, 0, 1, 2));
+  add_sparse(c);
   return c;
 }
 
@@ -154,6 +205,119 @@ OpCase linear_case(const std::string& name, const Shape& x, const Shape& w, bool
   return {name, ins, [bias](std::vector<Tensor>& t) { return linear(t[0], t[1], bias ? t[2] : Tensor()); }, 0.05f};
 }
 
+namespace {
+
+Tensor dense_act(const Tensor& y, int act) { return act == 0 ? y : act == 1 ? relu(y) : relu6(y); }
+
+std::vector<InputSpec> sparse_inputs(const Shape& x, const Shape& w, bool bias, float density) {
+  std::vector<InputSpec> ins{in(x, K::normal, false), in(w, K::normal, false)};
+  ins[1].density = density;
+  if (bias) ins.push_back(in(Shape{w[0]}, K::normal, false));
+  return ins;
+}
+
+}  // namespace
+
+OpCase sparse_linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias, float density, int act) {
+  OpCase c{name, sparse_inputs(x, w, bias, density), [bias, act](std::vector<Tensor>& t) {
+             return sparse_linear(t[0], CsrMatrix::from_dense(t[1]), bias ? t[2] : Tensor(), Epilogue(act));
+           }};
+  c.dense = [bias, act](std::vector<Tensor>& t) { return dense_act(linear(t[0], t[1], bias ? t[2] : Tensor()), act); };
+  c.args = {{"act", act}};
+  return c;
+}
+
+OpCase sparse_conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
+                          float density, int act) {
+  const int kh = int(w[2]), kw = int(w[3]);
+  OpCase c{name, sparse_inputs(x, w, bias, density), [=](std::vector<Tensor>& t) {
+             return sparse_conv2d(t[0], CsrMatrix::from_dense(t[1]), kh, kw, bias ? t[2] : Tensor(), p, Epilogue(act));
+           }};
+  c.dense = [bias, act, p](std::vector<Tensor>& t) { return dense_act(conv2d(t[0], t[1], bias ? t[2] : Tensor(), p), act); };
+  c.args = {{"stride_h", p.stride_h}, {"stride_w", p.stride_w}, {"pad_h", p.pad_h}, {"pad_w", p.pad_w},
+            {"dil_h", p.dil_h},       {"dil_w", p.dil_w},       {"groups", p.groups}, {"act", act}};
+  return c;
+}
+
+namespace {
+
+// The CSR of a weight tensor, kept with the tensor it came from (held, so its address cannot be
+// reused by another weight while the cache lives).
+struct CsrCache {
+  Tensor source;
+  CsrMatrix csr;
+  const CsrMatrix& of(const Tensor& w) {
+    if (!source.defined() || source.raw_data() != w.raw_data() || source.device() != w.device()) {
+      csr = CsrMatrix::from_dense(w);
+      source = w;
+    }
+    return csr;
+  }
+};
+
+}  // namespace
+
+std::vector<OpCase> sparse_perf_cases(int64_t batch) {
+  std::vector<OpCase> out;
+  const float densities[] = {0.2f, 0.1f, 0.05f, 0.02f};
+  auto add = [&](const std::string& geometry, std::vector<InputSpec> ins, float density, OpCase::Run sparse_run,
+                 OpCase::Run dense_run) {
+    for (InputSpec& i : ins) i.grad = false;
+    ins[1].density = density;
+    bool sparse = sparse_run != nullptr;
+    std::string tag = sparse ? " sparsity " + std::to_string(int(std::lround((1 - density) * 100))) + "%" : " dense";
+    OpCase c{std::string(sparse ? "sparse " : "dense ") + geometry + tag, ins, sparse ? sparse_run : dense_run};
+    c.layer = geometry;
+    out.push_back(c);
+  };
+  struct Conv {
+    int64_t c, o, hw, k;
+  };
+  std::vector<int64_t> batches{1};
+  if (batch != 1) batches.push_back(batch);
+  for (int64_t n : batches)
+    for (Conv v : {Conv{64, 64, 56, 3}, Conv{256, 256, 14, 3}, Conv{256, 64, 56, 1}, Conv{1024, 256, 14, 1}}) {
+      Shape x{n, v.c, v.hw, v.hw}, w{v.o, v.c, v.k, v.k};
+      Conv2dParams p = conv(1, int(v.k / 2));
+      int kk = int(v.k);
+      std::string geometry = "conv " + x.str() + " k" + std::to_string(v.k) + " o" + std::to_string(v.o) + " +bias relu";
+      std::vector<InputSpec> ins{in(x), in(w), in(Shape{v.o})};
+      add(geometry, ins, 0.2f, nullptr, [p](std::vector<Tensor>& t) { return relu(conv2d(t[0], t[1], t[2], p)); });
+      for (float d : densities) {
+        auto cache = std::make_shared<CsrCache>();
+        add(geometry, ins, d, [cache, p, kk](std::vector<Tensor>& t) {
+          return sparse_conv2d(t[0], cache->of(t[1]), kk, kk, t[2], p, Epilogue::relu);
+        }, nullptr);
+      }
+      // The k x k method's alternative (cpu/sparse_impl.h), timed beside the default at 90% and 95%.
+      for (float d : {0.1f, 0.05f}) {
+        if (v.k == 1) break;
+        auto cache = std::make_shared<CsrCache>();
+        add(geometry, ins, d, [cache, p, kk](std::vector<Tensor>& t) {
+          const cpu::SparseConvMethod before = cpu::sparse_conv_method();
+          cpu::set_sparse_conv_method(cpu::SparseConvMethod::im2col);
+          Tensor y = sparse_conv2d(t[0], cache->of(t[1]), kk, kk, t[2], p, Epilogue::relu);
+          cpu::set_sparse_conv_method(before);
+          return y;
+        }, nullptr);
+        out.back().name += " im2col";
+      }
+    }
+  for (int64_t n : {int64_t(1), int64_t(64)}) {
+    Shape x{n, 784}, w{128, 784};
+    std::string geometry = "linear " + x.str() + " -> 128 +bias relu";
+    std::vector<InputSpec> ins{in(x), in(w), in(Shape{128})};
+    add(geometry, ins, 0.2f, nullptr, [](std::vector<Tensor>& t) { return relu(linear(t[0], t[1], t[2])); });
+    for (float d : densities) {
+      auto cache = std::make_shared<CsrCache>();
+      add(geometry, ins, d, [cache](std::vector<Tensor>& t) {
+        return sparse_linear(t[0], cache->of(t[1]), t[2], Epilogue::relu);
+      }, nullptr);
+    }
+  }
+  return out;
+}
+
 const std::vector<OpCase>& op_cases() {
   static const std::vector<OpCase> cases = build();
   return cases;
@@ -180,6 +344,8 @@ std::vector<Tensor> make_inputs(const OpCase& c, uint64_t seed) {
         float x = z(i);
         if (s.kind == InputSpec::Kind::away_from_zero) x = (x < 0 ? -0.1f : 0.1f) + x;
         if (s.kind == InputSpec::Kind::positive) x = 0.5f + u(i);
+        // Its own stream for the pattern (key seed + 1), so it does not correlate with the values.
+        if (s.density < 1.0f && philox::uniform(seed + 1, offset, i) >= s.density) x = 0.0f;
         v[size_t(i)] = x;
       }
       Tensor t = Tensor::from_vector(s.shape, v);

@@ -31,6 +31,9 @@ struct InputSpec {
   Kind kind = Kind::normal;
   bool grad = true;  // f32 input whose gradient is checked
   int classes = 0;   // labels only
+  // Below 1: each element is kept with this probability and the rest are exact zeros (a pruned
+  // weight for the sparse ops' rows; 0 gives an all-zero tensor).
+  float density = 1.0f;
 };
 
 // One case. Its name is the op's name, a space, then what sets the case apart
@@ -57,6 +60,10 @@ struct OpCase {
   // The op's integer arguments, which the inputs' shapes do not say (stride_h, pad_h, groups, ...),
   // as `trim-bench --list` prints them for scripts/bench_torch.py.
   std::vector<std::pair<std::string, int64_t>> args;
+  // Forward-only rows (the sparse ops, which have no gradient): the same output from dense ops on
+  // the same inputs, which test_sparse_ops compares with run's on the CPU (the CUDA-vs-CPU test
+  // compares run's on both devices, as for every row).
+  Run dense;
 
   std::string op() const { return name.substr(0, name.find(' ')); }
   std::string shape() const { return name.find(' ') == std::string::npos ? "" : name.substr(name.find(' ') + 1); }
@@ -75,5 +82,21 @@ OpCase conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool
                    bool input_grad = true);
 OpCase batch_norm_case(const std::string& name, const Shape& x, bool training);
 OpCase linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias);
+
+// The sparse ops' forward-only rows (core/ops/sparse.h): inputs x, the dense weight w with the given
+// density of nonzeros (converted to CSR inside run; `dense` runs linear / conv2d on it) and with
+// `bias` b [out]; act 0 none, 1 relu, 2 relu6 (Epilogue). None of them takes a gradient.
+OpCase sparse_linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias, float density, int act);
+OpCase sparse_conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
+                          float density, int act);
+
+// trim-bench --shapes sparse: dense against CSR inference (forward only, bias and ReLU fused in the
+// sparse op, conv2d/linear + relu for dense) at 80/90/95/98% zeros, for ResNet-50's 3x3 and 1x1
+// layer shapes (64 at 56x56 and 256 at 14x14; 256->64 at 56x56 and 1024->256 at 14x14) at batch 1
+// and `batch`, and the Fashion-MNIST MLP's first layer (784 -> 128) at batch 1 and 64. Cases of one
+// layer shape share `layer` (trim-bench times them interleaved and reports ratios to dense). The
+// CSR weight is built on the first call and reused while the weight tensor is the same (deployment
+// converts once).
+std::vector<OpCase> sparse_perf_cases(int64_t batch);
 
 }  // namespace trim::test

@@ -47,21 +47,41 @@ std::function<void()> timed_step(const OpCase& c, Device device) {
   };
 }
 
-Timing time_steps(const std::function<void()>& step, Device device, int warmup, int iters, int repeats) {
-  for (int i = 0; i < warmup; ++i) step();
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    synchronize(device);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters; ++i) step();
-    synchronize(device);
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / iters);
-  }
+namespace {
+
+// Per-step milliseconds of one timed run of `iters` steps, the device synchronised on both sides.
+double timed_run(const std::function<void()>& step, Device device, int iters) {
+  synchronize(device);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) step();
+  synchronize(device);
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::milli>(t1 - t0).count() / iters;
+}
+
+Timing summarise(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   const size_t m = ms.size();
   const double median = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
   return {median, ms.front(), ms.back()};
+}
+
+}  // namespace
+
+Timing time_steps(const std::function<void()>& step, Device device, int warmup, int iters, int repeats) {
+  return time_interleaved({step}, device, warmup, iters, repeats).front();
+}
+
+std::vector<Timing> time_interleaved(const std::vector<std::function<void()>>& steps, Device device, int warmup,
+                                     int iters, int repeats) {
+  for (const auto& step : steps)
+    for (int i = 0; i < warmup; ++i) step();
+  std::vector<std::vector<double>> ms(steps.size());
+  for (int r = 0; r < repeats; ++r)
+    for (size_t s = 0; s < steps.size(); ++s) ms[s].push_back(timed_run(steps[s], device, iters));
+  std::vector<Timing> out;
+  for (auto& m : ms) out.push_back(summarise(std::move(m)));
+  return out;
 }
 
 }  // namespace trim::test

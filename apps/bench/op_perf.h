@@ -2,6 +2,7 @@
 // The op table's timing mode (ggml's test-backend-ops MODE_PERF): any OpCase, forward + backward,
 // on any device, timed the same way for the table's rows and for cases made from a zoo model.
 #include <functional>
+#include <vector>
 
 #include "apps/bench/op_cases.h"
 #include "core/device.h"
@@ -24,5 +25,11 @@ struct Timing {
 // timed runs of `iters` steps each, with the device synchronised on both sides of every run so that
 // the host clock spans all queued device work. Per-step milliseconds over the runs.
 Timing time_steps(const std::function<void()>& step, Device device, int warmup, int iters, int repeats);
+
+// The same for several steps timed round-robin: `warmup` untimed steps of each, then `repeats`
+// rounds in which each step runs one timed run of `iters` steps in turn, so the ratios between
+// them are measured under the same load (the machine is noisy). One Timing per step, in order.
+std::vector<Timing> time_interleaved(const std::vector<std::function<void()>>& steps, Device device, int warmup,
+                                     int iters, int repeats);
 
 }  // namespace trim::test

@@ -113,6 +113,10 @@ void for_images(int64_t images, size_t scratch, const F& body) {
 
 }  // namespace
 
+void im2col_image(const float* x, const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, float* col) {
+  im2col(x, geom(xs, ws, ys, p), col);
+}
+
 void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   Geom g = geom(x.shape(), w.shape(), y.shape(), p);
   const float *X = x.data<float>(), *Wt = w.data<float>();

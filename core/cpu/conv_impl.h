@@ -11,6 +11,11 @@ namespace trim::cpu {
 // groups == input channels == output channels (one 2-D filter per channel, multiplier 1).
 bool is_depthwise(const Shape& x, const Shape& w, const Conv2dParams& p);
 
+// The column matrix [C/g * kh * kw, Ho * Wo] of one image's first group x [C/g, H, W] (shapes of
+// the whole convolution: x [N, C, H, W], w [O, C/g, kh, kw], y [N, O, Ho, Wo]); the sparse
+// convolutions (sparse.cpp) use it too.
+void im2col_image(const float* x, const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, float* col);
+
 // im2col + GEMM per image and group (any groups).
 void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
 void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);

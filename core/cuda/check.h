@@ -1,9 +1,10 @@
 #pragma once
-// Status checks for CUDA, cuBLAS and cuDNN calls: a failure throws trim::Error with file:line and
+// Status checks for CUDA, cuBLAS, cuDNN and cuSPARSE calls: a failure throws trim::Error with file:line and
 // the library's own description.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <cusparse.h>
 
 #include "core/error.h"
 
@@ -49,6 +50,14 @@ void sync_check(const char* file, int line);
     if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                           \
       ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cudnnGetErrorString(trim_status_))); \
     TRIM_CUDA_SYNC_POINT();                                                                             \
+  } while (0)
+
+#define TRIM_CUSPARSE_CHECK(expr)                                                                          \
+  do {                                                                                                     \
+    cusparseStatus_t trim_status_ = (expr);                                                                \
+    if (trim_status_ != CUSPARSE_STATUS_SUCCESS)                                                           \
+      ::trim::fail_at(__FILE__, __LINE__, ::trim::cat(#expr, ": ", cusparseGetErrorString(trim_status_))); \
+    TRIM_CUDA_SYNC_POINT();                                                                                \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations at the launch site (and, with

@@ -1,6 +1,7 @@
 #pragma once
 // Backend kernels: the same list, declared for the CPU and for CUDA. The op layer picks one with
 // TRIM_DISPATCH; kernels never allocate their outputs or record autograd.
+#include "core/kernels/epilogue.h"
 #include "core/kernels/params.h"
 #include "core/tensor.h"
 

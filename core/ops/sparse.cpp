@@ -5,28 +5,36 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/kernels/kernels.h"
 
-// Reference implementation: plain loops on the CPU, correct and slow. The vectorised CPU kernels
-// and cuSPARSE replace it behind the same functions.
+// The CSR weight's conversions and checks, and the sparse ops: argument checks here, the products
+// in the backends (cpu/sparse.cpp, cuda/sparse.cu; kernel_list.inc: csr_linear, csr_conv2d). The
+// conversions go through host vectors on every device: they run once per deployed weight.
 namespace trim {
 namespace {
-
-float apply(Epilogue act, float v) {
-  switch (act) {
-    case Epilogue::none: return v;
-    case Epilogue::relu: return v > 0.0f ? v : 0.0f;
-    case Epilogue::relu6: return std::min(std::max(v, 0.0f), 6.0f);
-  }
-  return v;
-}
 
 // User input (a deployed file): one clear trim::Error, no file:line of ours.
 void need(bool ok, const std::string& message) {
   if (!ok) throw Error(message);
 }
 
-void check_cpu(const char* op, const Tensor& x) {
-  TRIM_CHECK(!x.is_cuda(), cat(op, ": the CUDA path is not built yet"));
+// The weight's tensors agree with each other and with x (cheap checks only: the indices themselves
+// are validate()'s job, once, when the weight is read).
+void check_weight(const char* op, const Tensor& x, const CsrMatrix& w, const Tensor& bias) {
+  check_dtype(op, x, DType::f32, "x");
+  TRIM_CHECK(w.row_ptr.defined() && w.col_idx.defined() && w.values.defined(), cat(op, ": the CSR weight is empty"));
+  TRIM_CHECK(w.row_ptr.dtype() == DType::i32 && w.col_idx.dtype() == DType::i32 && w.values.dtype() == DType::f32,
+             cat(op, ": the CSR weight needs i32 row_ptr and col_idx and f32 values"));
+  TRIM_CHECK(w.row_ptr.numel() == w.rows + 1 && w.col_idx.numel() == w.values.numel(),
+             cat(op, ": the CSR weight's row_ptr has ", w.row_ptr.numel(), " entries for ", w.rows, " rows and col_idx ",
+                 w.col_idx.numel(), " for ", w.values.numel(), " values"));
+  check_same_device(op, x, w.row_ptr);
+  check_same_device(op, x, w.col_idx);
+  check_same_device(op, x, w.values);
+  if (bias.defined()) {
+    check_same_device(op, x, bias);
+    check_shape(op, bias, Shape{w.rows}, "bias");
+  }
 }
 
 }  // namespace
@@ -34,7 +42,10 @@ void check_cpu(const char* op, const Tensor& x) {
 CsrMatrix CsrMatrix::from_dense(const Tensor& w) {
   check_dtype("CsrMatrix::from_dense", w, DType::f32, "weight");
   TRIM_CHECK(w.ndim() >= 2, cat("CsrMatrix::from_dense: expected a matrix or a conv weight, found ", w.shape().str()));
-  int64_t rows = w.size(0), cols = w.numel() / std::max<int64_t>(rows, 1);
+  int64_t rows = w.size(0), cols = 1;
+  for (int i = 1; i < w.ndim(); ++i) cols *= w.size(i);
+  TRIM_CHECK(rows < std::numeric_limits<int32_t>::max() && cols <= std::numeric_limits<int32_t>::max(),
+             cat("CsrMatrix::from_dense: ", w.shape().str(), " has more rows or columns than i32 indices address"));
   std::vector<float> dense = w.to_vector<float>();
   std::vector<int32_t> ptr(size_t(rows) + 1, 0), col;
   std::vector<float> val;
@@ -104,59 +115,29 @@ void CsrMatrix::validate(const std::string& what) const {
 }
 
 Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias, Epilogue act) {
-  check_dtype("sparse_linear", x, DType::f32, "x");
-  check_cpu("sparse_linear", x);
+  check_weight("sparse_linear", x, w, bias);
   TRIM_CHECK(x.ndim() == 2 && x.size(1) == w.cols,
              cat("sparse_linear: input ", x.shape().str(), " does not match weight [", w.rows, ", ", w.cols, "]"));
-  if (bias.defined()) check_shape("sparse_linear", bias, Shape{w.rows}, "bias");
-  int64_t n = x.size(0);
-  Tensor y = Tensor::empty(Shape{n, w.rows}, DType::f32, x.device());
-  const int32_t* ptr = w.row_ptr.data<int32_t>();
-  const int32_t* col = w.col_idx.data<int32_t>();
-  const float* val = w.values.data<float>();
-  const float* xp = x.data<float>();
-  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
-  float* yp = y.data<float>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t r = 0; r < w.rows; ++r) {
-      float s = bp ? bp[r] : 0.0f;
-      for (int32_t k = ptr[r]; k < ptr[r + 1]; ++k) s += val[k] * xp[i * w.cols + col[k]];
-      yp[i * w.rows + r] = apply(act, s);
-    }
+  Tensor y = Tensor::empty(Shape{x.size(0), w.rows}, DType::f32, x.device());
+  TRIM_DISPATCH(x.device(), csr_linear, w.row_ptr, w.col_idx, w.values, x, bias, act, y);
   return y;
 }
 
 Tensor sparse_conv2d(const Tensor& x, const CsrMatrix& w, int kh, int kw, const Tensor& bias, const Conv2dParams& p,
                      Epilogue act) {
-  check_dtype("sparse_conv2d", x, DType::f32, "x");
-  check_cpu("sparse_conv2d", x);
+  check_weight("sparse_conv2d", x, w, bias);
   TRIM_CHECK(p.groups == 1, "sparse_conv2d: groups must be 1");
+  TRIM_CHECK(kh > 0 && kw > 0 && p.stride_h > 0 && p.stride_w > 0 && p.dil_h > 0 && p.dil_w > 0 && p.pad_h >= 0 &&
+                 p.pad_w >= 0,
+             cat("sparse_conv2d: kernel ", kh, "x", kw, ", strides, dilations must be positive and padding >= 0"));
   TRIM_CHECK(x.ndim() == 4 && x.size(1) * kh * kw == w.cols,
              cat("sparse_conv2d: input ", x.shape().str(), " does not match weight [", w.rows, ", ", w.cols, "] with a ",
                  kh, "x", kw, " kernel"));
-  if (bias.defined()) check_shape("sparse_conv2d", bias, Shape{w.rows}, "bias");
-  int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  int64_t h = x.size(2), wd = x.size(3);
   int64_t ho = window_out(h, kh, p.stride_h, p.pad_h, p.dil_h), wo = window_out(wd, kw, p.stride_w, p.pad_w, p.dil_w);
   TRIM_CHECK(ho > 0 && wo > 0, cat("sparse_conv2d: input ", x.shape().str(), " is smaller than the kernel"));
-  Tensor y = Tensor::empty(Shape{n, w.rows, ho, wo}, DType::f32, x.device());
-  const int32_t* ptr = w.row_ptr.data<int32_t>();
-  const int32_t* col = w.col_idx.data<int32_t>();
-  const float* val = w.values.data<float>();
-  const float* xp = x.data<float>();
-  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
-  float* yp = y.data<float>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t o = 0; o < w.rows; ++o)
-      for (int64_t oy = 0; oy < ho; ++oy)
-        for (int64_t ox = 0; ox < wo; ++ox) {
-          float s = bp ? bp[o] : 0.0f;
-          for (int32_t k = ptr[o]; k < ptr[o + 1]; ++k) {
-            int64_t ci = col[k] / (kh * kw), rem = col[k] % (kh * kw), ky = rem / kw, kx = rem % kw;
-            int64_t iy = oy * p.stride_h - p.pad_h + ky * p.dil_h, ix = ox * p.stride_w - p.pad_w + kx * p.dil_w;
-            if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += val[k] * xp[((i * c + ci) * h + iy) * wd + ix];
-          }
-          yp[((i * w.rows + o) * ho + oy) * wo + ox] = apply(act, s);
-        }
+  Tensor y = Tensor::empty(Shape{x.size(0), w.rows, ho, wo}, DType::f32, x.device());
+  TRIM_DISPATCH(x.device(), csr_conv2d, w.row_ptr, w.col_idx, w.values, x, kh, kw, bias, p, act, y);
   return y;
 }
 

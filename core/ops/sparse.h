@@ -5,6 +5,7 @@
 // deployed file reads back in PyTorch unchanged.
 #include <string>
 
+#include "core/kernels/epilogue.h"  // Epilogue: none, relu, relu6
 #include "core/kernels/params.h"
 #include "core/tensor.h"
 
@@ -29,10 +30,14 @@ struct CsrMatrix {
   // dtypes and sizes above, row_ptr is monotone from 0 to nnz, and every column index is in
   // [0, cols) and increasing within its row. Reads the indices (copies them to the host if needed).
   void validate(const std::string& what) const;
+  // from_dense, to_dense and validate go through host memory for CUDA tensors too (a copy each
+  // way): they run once per deployed weight, never per inference call.
 };
 
-// What follows the product in the same pass (deployment fuses the activation into the layer).
-enum class Epilogue { none, relu, relu6 };
+// The products below trust the weight's indices (validate() once where a weight is read from a
+// file); they check shapes, dtypes and devices. On the CPU: vectorised (AVX-512 / AVX2 chosen at run
+// time) and multi-threaded kernels (core/cpu/sparse.cpp); on CUDA: cuSPARSE (core/cuda/sparse.cu).
+// Epilogue (core/kernels/epilogue.h): the activation applied after the bias in the same pass.
 
 // y [N, rows] = act(x [N, cols] · Wᵀ + bias); bias [rows] or undefined. x, W, bias on one device.
 Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias, Epilogue act = Epilogue::none);
