@@ -62,7 +62,7 @@ namespace trim {
 // an integer in [1, 1048576], found 0"); an mlp, sap_cnn or cnn_small whose parameters, with
 // gradients and optimizer state, exceed the machine's memory is refused before anything is
 // allocated (the conv nets above are not size-checked yet).
-// Spiking models (specs/spiking.md). Besides their own keys they take the neuron keys of
+// Spiking models (spiking/README.md). Besides their own keys they take the neuron keys of
 // spiking/README.md (neuron, tau, decay_input, v_threshold, v_reset, detach_reset, surrogate,
 // alpha) with SEW ResNet's IF neuron as the default: {neuron: "if", detach_reset: true,
 // surrogate: "atan"} (alpha 2, V_th 1, V_reset 0). Input [N, C, H, W]; direct encoding (the first

@@ -1,5 +1,5 @@
 #pragma once
-// SEW ResNet (Fang et al., NeurIPS 2021, arXiv 2102.04159; specs/spiking.md, "SEW ResNet-18"):
+// SEW ResNet (Fang et al., NeurIPS 2021, arXiv 2102.04159; spiking/README.md, "SEW ResNet-18"):
 // ResNet-18 / -34 at ImageNet shapes with spiking neurons and spike-element-wise residual
 // connections. Module and parameter names follow SpikingJelly's
 // activation_based/model/sew_resnet.py, so state dicts read "conv1.weight", "bn1.running_mean",

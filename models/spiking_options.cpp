@@ -17,7 +17,7 @@ spiking::NeuronConfig read_model_neuron(const Config& spec, std::initializer_lis
     for (const char* k : model_keys) own = own || it.key() == k;
     if (!own) keys[it.key()] = it.value();
   }
-  // SEW ResNet's neuron (specs/spiking.md, "Defaults"); the parser's own defaults are LIF's.
+  // SEW ResNet's neuron (spiking/README.md, "Defaults"); the parser's own defaults are LIF's.
   if (!keys.contains("neuron")) keys["neuron"] = "if";
   if (!keys.contains("detach_reset")) keys["detach_reset"] = true;
   if (!keys.contains("surrogate")) keys["surrogate"] = "atan";

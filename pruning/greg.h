@@ -1,5 +1,5 @@
 #pragma once
-// GReg-1 and GReg-2: pruning by growing L2 regularization (specs/greg.md).
+// GReg-1 and GReg-2: pruning by growing L2 regularization (pruning/README.md#greg).
 //
 // Rounds: [pretrain] -> regularize -> fine-tune.
 //   pretrain (only when pretrain_epochs > 0): dense training with the manifest's schedule.
@@ -33,7 +33,7 @@
 //    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
 //    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
 //    "finetune_epochs": 0, "finetune_lr": 0}
-// Bounds (published values in brackets, specs/greg.md): ratio in [0, 1]; reg_granularity_prune and
+// Bounds (published values in brackets, pruning/README.md#greg): ratio in [0, 1]; reg_granularity_prune and
 // _pick in [1e-8, 1] (1e-4, 1e-5); reg_upper_limit and _pick in (0, 1e3] (1, 1e-2), pick below
 // prune; reg_granularity_recover in [-1, 0] (-1e-4); mag_ratio_limit in (0, 1e9] (1000);
 // update_interval in [1, 10^6] (5, 10); stabilize_iterations in [0, 2^40] (10,000, 40,000);

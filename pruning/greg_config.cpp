@@ -7,7 +7,7 @@ namespace trim {
 namespace {
 
 constexpr Config::Interval kRatio{0.0, 1.0};  // a layer's pruning ratio
-// Bounds (documented in greg.h): around the published values (specs/greg.md) by 10^3 or more, and
+// Bounds (documented in greg.h): around the published values (pruning/README.md#greg) by 10^3 or more, and
 // such that the worst-case length of the regularization, (ceiling / granularity) x update_interval
 // iterations, stays below 2^62.
 constexpr Config::Interval kGranularity{1e-8, 1.0};                  // delta, delta_pick: 1e-4, 1e-5

@@ -1,5 +1,5 @@
 #pragma once
-// GReg's settings: the manifest's "pruning" object (specs/greg.md; the keys are listed in
+// GReg's settings: the manifest's "pruning" object (pruning/README.md#greg; the keys are listed in
 // pruning/greg.h), read through the bounded Config readers.
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The GReg rule of the SGD step (specs/greg.md): the growing L2 penalty enters the gradient before
+// The GReg rule of the SGD step (pruning/README.md#greg): the growing L2 penalty enters the gradient before
 // weight decay and momentum, and the hard mask of the pruned phase is applied on top, so that one
 // rule covers both phases of the method:
 //   g <- (g + lambda[i / row_size] * w) * m[i]        (then weight decay, momentum: core/optim/sgd_update.h)

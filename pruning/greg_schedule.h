@@ -1,5 +1,5 @@
 #pragma once
-// GReg's schedule math (specs/greg.md): lambda's growth, the updates to reach a ceiling, the stop
+// GReg's schedule math (pruning/README.md#greg): lambda's growth, the updates to reach a ceiling, the stop
 // rules' magnitude ratio and history. Pure functions, exposed for the oracle tests.
 #include <cstdint>
 #include <vector>

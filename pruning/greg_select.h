@@ -1,5 +1,5 @@
 #pragma once
-// GReg's selection (specs/greg.md "Selection"): which groups of each layer its penalty targets and
+// GReg's selection (pruning/README.md#greg "Selection"): which groups of each layer its penalty targets and
 // the hard prune removes, ranked by current magnitude.
 #include <cstdint>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// LATS: soft threshold pruning (specs/lats.md; Chen et al., ICLR 2023). Each prunable weight is a
+// LATS: soft threshold pruning (pruning/README.md#lats; Chen et al., ICLR 2023). Each prunable weight is a
 // latent theta (the store's master copy, updated by the step); the forward pass reads
 // w = S_d(theta) = sign(theta) max(|theta| - d, 0), written by the same fused step launch
 // (LatsRule::store) with d the threshold of the *next* forward pass, so the first forward uses d = 0

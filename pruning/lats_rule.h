@@ -1,5 +1,5 @@
 #pragma once
-// The LATS rule of the SGD step (specs/lats.md), a soft-threshold piece. The step updates the
+// The LATS rule of the SGD step (pruning/README.md#lats), a soft-threshold piece. The step updates the
 // latent theta (the parameter's master copy) and, in the same pass, writes the forward weight
 //   w = S_d(theta) = sign(theta) * max(|theta| - d, 0)
 // with d the threshold of the next forward pass (Scalars::threshold, set before each step).

@@ -1,5 +1,5 @@
 #pragma once
-// LATS threshold schedules (specs/lats.md, "Schedules"): the threshold in force after n of the N
+// LATS threshold schedules (pruning/README.md#lats, "Schedules"): the threshold in force after n of the N
 // pruning iterations is d = D * f(x), x = n / N, f(0) = 0, f(1) = 1.
 //   slats     S-LATS, per iteration: f(x) = x + sin(pi x) / pi (slope ~ 1 + cos(pi x), a cosine LR)
 //   lats      LATS, the exact per-epoch LR sum of a warm-up-free cosine over the E pruning epochs:

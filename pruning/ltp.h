@@ -1,5 +1,5 @@
 #pragma once
-// LTP, learned threshold pruning (specs/ltp.md; Azarian et al., arXiv 2003.00075).
+// LTP, learned threshold pruning (pruning/README.md#ltp; Azarian et al., arXiv 2003.00075).
 //
 // Phase A (round 0, train.epochs): every prunable layer l trains through the soft mask
 // v = w ⊙ σ((w² − τ_l)/T_l) (pruning/ltp_op.h), T_l = t0·Var(|w_l|) recomputed every forward,

@@ -1,5 +1,5 @@
 #pragma once
-// Backend kernels of LTP's soft-mask op (specs/ltp.md), declared for the CPU (ltp_kernels.cpp)
+// Backend kernels of LTP's soft-mask op (pruning/README.md#ltp), declared for the CPU (ltp_kernels.cpp)
 // and CUDA (ltp_kernels.cu) in trim::cpu / trim::cuda, so TRIM_DISPATCH picks one. Both call the
 // per-element math of pruning/ltp_math.h. f32 tensors; τ and T are [1] tensors on the weight's
 // device (read by the kernels, never copied to the host). Kernels never allocate their outputs

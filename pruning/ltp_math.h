@@ -1,5 +1,5 @@
 #pragma once
-// LTP's element-wise math (specs/ltp.md, Azarian et al. arXiv 2003.00075): the soft mask
+// LTP's element-wise math (pruning/README.md#ltp, Azarian et al. arXiv 2003.00075): the soft mask
 // m = σ((w² − τ)/T), the masked weight v = w·m, the paper's approximate weight gradient (eq. 14)
 // and the exact threshold gradient. Templated on the real type R: kernels use float (the spec asks
 // for FP32 w², m and L0), tests also use double for finite differences. The per-layer reductions

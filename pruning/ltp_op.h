@@ -1,5 +1,5 @@
 #pragma once
-// LTP's soft-mask op (specs/ltp.md), autograd-recorded, on the CPU or CUDA (pruning/ltp_kernels.h).
+// LTP's soft-mask op (pruning/README.md#ltp), autograd-recorded, on the CPU or CUDA (pruning/ltp_kernels.h).
 //   v = w ⊙ m,  m = σ((w² − τ)/T)            forward: one fused element-wise kernel
 //   ∂L/∂w ≈ g ⊙ m (eq. 14),  ∂L/∂τ = −(1/T)·Σ g·w·m(1 − m)   backward: one fused kernel
 // and, from the same forward pass, the layer's soft L0 = Σ m whose gradient goes to τ only

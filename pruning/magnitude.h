@@ -1,5 +1,5 @@
 #pragma once
-// Magnitude baselines without rewinding (specs/baselines.md §1, §2).
+// Magnitude baselines without rewinding (pruning/README.md §1, §2).
 //
 // "omp", one-shot magnitude pruning: round 0 trains densely for train.epochs; then the smallest
 // |w| are pruned once to the target and round 1 fine-tunes for `finetune_epochs` with the mask

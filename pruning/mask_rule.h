@@ -1,5 +1,5 @@
 #pragma once
-// The hard-mask piece of the SGD step (specs/baselines.md, "Mask enforcement"): for a parameter
+// The hard-mask piece of the SGD step (pruning/README.md, "Mask enforcement"): for a parameter
 // with a mask m in {0, 1}, the gradient is masked before weight decay and momentum, and after the
 // update both the weight and its momentum are multiplied by m. Masking the gradient alone would let
 // momentum or weight decay revive pruned weights. A parameter without a mask (nullptr) is dense.

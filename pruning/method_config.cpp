@@ -15,7 +15,7 @@ namespace {
 // used as a float (the constant schedule's start), so its lower end is a positive float.
 constexpr Config::Interval kFinalThreshold{1e-30, 100.0};
 constexpr Config::Interval kPghBeta{1e-6, 1e6};
-// SAP (rewind.h): the paper's values times 10 or more (specs/sap.md: eta 0-1, gamma 1-9).
+// SAP (rewind.h): the paper's values times 10 or more (pruning/README.md#sap: eta 0-1, gamma 1-9).
 constexpr Config::Interval kSapEta{0.0, 100.0};
 constexpr Config::Interval kSapGamma{0.0, 100.0};
 constexpr int64_t kMaxRounds = 1000;  // SAP's papers: 15-30
@@ -23,7 +23,7 @@ constexpr int64_t kMaxRounds = 1000;  // SAP's papers: 15-30
 // An LTP setting of the spec's "no default" kind, in `range`.
 double read_required(const Config& cfg, const std::string& key, const Config::Interval& range, const char* what) {
   if (!cfg.has(key))
-    cfg.fail(key, cat("required key is missing (", what, "; specs/ltp.md gives it no default: sweep it)"));
+    cfg.fail(key, cat("required key is missing (", what, "; pruning/README.md#ltp gives it no default: sweep it)"));
   return cfg.real_in(key, range);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The prunable set: which parameters a pruner ranks, masks and reports on (specs/baselines.md,
+// The prunable set: which parameters a pruner ranks, masks and reports on (pruning/README.md,
 // "Prunable set P": conv and linear weights, never biases or BN).
 //
 // Name patterns are globs matched against the whole parameter name (as Module::named_parameters()

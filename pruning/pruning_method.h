@@ -3,8 +3,8 @@
 // (pruning/training_method.h):
 //   - the prunable set: conv and linear weights, or the manifest's include/exclude patterns;
 //   - one mask per prunable weight, in the parameter store's "mask" arena, enforced inside the
-//     optimizer step on gradient, weight and momentum (MaskRule, specs/baselines.md);
-//   - per-epoch reports: sparsity (global and per layer) and the PQ Index (specs/sap.md);
+//     optimizer step on gradient, weight and momentum (MaskRule, pruning/README.md);
+//   - per-epoch reports: sparsity (global and per layer) and the PQ Index (pruning/README.md#sap);
 //   - the deployed model at the end (hard masks) and the summary's sparsity.
 // A method derives from it and overrides the hooks of its schedule; the keys every method shares
 // are read here from the manifest's "pruning" object:
@@ -31,7 +31,7 @@ constexpr int64_t kMaxMethodSteps = int64_t(1) << 40;
 // Open-ended ranges of Config::real_in, for the methods' settings.
 constexpr Config::Interval kPositive{0.0, std::numeric_limits<double>::infinity(), true, true};      // (0, inf)
 constexpr Config::Interval kNonNegative{0.0, std::numeric_limits<double>::infinity(), false, true};  // [0, inf)
-// The exponents p, q of a PQ Index: (0, 10], ten times the largest published q (specs/sap.md: 2);
+// The exponents p, q of a PQ Index: (0, 10], ten times the largest published q (pruning/README.md#sap: 2);
 // beyond it |w|^q under- or overflows for ordinary weights.
 constexpr Config::Interval kPqiExponent{0.0, 10.0, true, false};
 

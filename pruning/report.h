@@ -1,5 +1,5 @@
 #pragma once
-// Sparsity and PQ Index reports over the prunable set (specs/sap.md "PQ Index", baselines.md
+// Sparsity and PQ Index reports over the prunable set (pruning/README.md#sap "PQ Index", baselines.md
 // "Counting": sparsity over P only). Reports read every tensor to the host once and compute in
 // float64 there; they run once per epoch or round, not per step.
 #include <cstdint>

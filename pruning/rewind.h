@@ -1,5 +1,5 @@
 #pragma once
-// Train-prune-rewind rounds (specs/baselines.md §3-4, specs/sap.md). Rounds t = 0..T train
+// Train-prune-rewind rounds (pruning/README.md §3-4, pruning/README.md#sap). Rounds t = 0..T train
 // train.epochs each with a fresh optimizer and schedule; before round t > 0 the method prunes by
 // magnitude within each scope unit and rewinds: prunable weights <- w_init * m, every other
 // parameter <- its initial value, BN running statistics kept. An optional "target" caps the

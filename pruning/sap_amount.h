@@ -1,5 +1,5 @@
 #pragma once
-// SAP's pruning amount from the PQ Index (specs/sap.md "Pruning amount", Thm. 2 and Alg. 1).
+// SAP's pruning amount from the PQ Index (pruning/README.md#sap "Pruning amount", Thm. 2 and Alg. 1).
 #include <cstdint>
 
 namespace trim {

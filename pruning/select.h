@@ -1,5 +1,5 @@
 #pragma once
-// Magnitude selection (specs/baselines.md) and GReg's structured L1 filter selection (specs/greg.md)
+// Magnitude selection (pruning/README.md) and GReg's structured L1 filter selection (pruning/README.md#greg)
 // on the CPU or on CUDA, decided by where the weights live. Both backends give the same masks.
 //
 // Masks: f32 tensors of 0/1 shaped like each weight, on the weights' device; an entry is unpruned

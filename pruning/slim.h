@@ -1,5 +1,5 @@
 #pragma once
-// Physical removal of pruned filters and of residual-stream channels (specs/greg.md "Parameters touched", oracle 7) for models that
+// Physical removal of pruned filters and of residual-stream channels (pruning/README.md#greg "Parameters touched", oracle 7) for models that
 // describe their channel coupling (layers/channels.h: every conv net of the zoo, mlp, sap_cnn and
 // cnn_small). Filters can be removed from the layers that make a prunable channel group; removing
 // channel c removes it from every member of the group: the producer's row and bias, each BN's four

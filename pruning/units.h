@@ -1,5 +1,5 @@
 #pragma once
-// Scope units of magnitude pruning (specs/baselines.md "Scope"): the whole prunable set (global),
+// Scope units of magnitude pruning (pruning/README.md "Scope"): the whole prunable set (global),
 // one tensor (layer), or one output row of W reshaped to [out, -1] (neuron). Selection within each
 // unit is pruning/select.h's: the k smallest |w| of the still-unpruned entries, ties toward the
 // lower flat index, on the weights' device.

@@ -28,6 +28,10 @@ const char* kind_name(NeuronKind k) { return k == NeuronKind::if_node ? "if" : k
 
 }  // namespace
 
+// Bound of the neuron settings (tau, voltages, surrogate alpha), read as the floats they become:
+// published values are O(1) (tau 2, V_th 1, alpha 2-4); beyond 1e6 the dynamics are meaningless.
+constexpr double kMaxNeuronValue = 1e6;
+
 NeuronConfig parse_neuron_config(const Config& c) {
   NeuronConfig cfg;
   if (!c.has("neuron")) c.fail("neuron", "required key is missing (\"if\", \"lif\" or \"plif\")");
@@ -37,21 +41,17 @@ NeuronConfig parse_neuron_config(const Config& c) {
     for (const char* key : {"tau", "decay_input"})
       if (c.has(key)) c.fail(key, "IF neurons have no leak; this key applies to \"lif\" and \"plif\" only");
   } else {
-    cfg.tau = c.get<float>("tau", cfg.tau);
-    if (!(cfg.tau > 1.0f) || !std::isfinite(cfg.tau))
-      c.fail("tau", cat("expected a finite number > 1, found ", cfg.tau));
+    cfg.tau = c.float_in("tau", cfg.tau, Config::Interval{1.0, kMaxNeuronValue, true, false});
     cfg.decay_input = c.get<bool>("decay_input", cfg.decay_input);
   }
-  cfg.v_threshold = c.get<float>("v_threshold", cfg.v_threshold);
-  if (!std::isfinite(cfg.v_threshold)) c.fail("v_threshold", "expected a finite number");
+  cfg.v_threshold = c.float_in("v_threshold", cfg.v_threshold, Config::Interval{-kMaxNeuronValue, kMaxNeuronValue});
   if (c.has("v_reset") && c.json().at("v_reset").is_null()) {
     c.accept("v_reset");
     cfg.v_reset = std::nullopt;
   } else {
     if (c.has("v_reset") && !c.json().at("v_reset").is_number())
       c.fail("v_reset", "expected a number, or null for soft reset, found " + describe_json(c.json().at("v_reset")));
-    cfg.v_reset = c.get<float>("v_reset", 0.0f);
-    if (!std::isfinite(*cfg.v_reset)) c.fail("v_reset", "expected a finite number");
+    cfg.v_reset = c.float_in("v_reset", 0.0f, Config::Interval{-kMaxNeuronValue, kMaxNeuronValue});
     if (!(*cfg.v_reset < cfg.v_threshold))
       c.fail("v_reset", cat("expected a value below v_threshold (", cfg.v_threshold, "), found ", *cfg.v_reset));
   }
@@ -60,9 +60,8 @@ NeuronConfig parse_neuron_config(const Config& c) {
   cfg.surrogate.kind = sg == "sigmoid"  ? surrogate::Kind::sigmoid
                        : sg == "atan" ? surrogate::Kind::atan
                                       : surrogate::Kind::piecewise_linear;
-  cfg.surrogate.alpha = c.get<float>("alpha", surrogate::default_alpha(cfg.surrogate.kind));
-  if (!(cfg.surrogate.alpha > 0.0f) || !std::isfinite(cfg.surrogate.alpha))
-    c.fail("alpha", cat("expected a finite number > 0, found ", cfg.surrogate.alpha));
+  cfg.surrogate.alpha =
+      c.float_in("alpha", surrogate::default_alpha(cfg.surrogate.kind), Config::Interval{0.0, kMaxNeuronValue, true, false});
   c.finish();
   return cfg;
 }

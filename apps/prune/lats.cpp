@@ -1,5 +1,5 @@
 // trim-lats: LATS soft threshold pruning, S-LATS / LATS / PGH / constant / exact schedules
-// (specs/lats.md, pruning/lats.h).
+// (pruning/README.md#lats, pruning/lats.h).
 //   trim-lats apps/manifests/fmnist_mlp_lats_90.json [--set key=value ...] [--resume]
 #include "apps/runner/app_main.h"
 

@@ -1,4 +1,4 @@
-// trim-ltp: learned threshold pruning (specs/ltp.md) on a JSON manifest.
+// trim-ltp: learned threshold pruning (pruning/README.md#ltp) on a JSON manifest.
 //   trim-ltp apps/manifests/fmnist_mlp_ltp_90.json [--set key=value ...] [--resume]
 #include "apps/runner/app_main.h"
 

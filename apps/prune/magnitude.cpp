@@ -1,4 +1,4 @@
-// trim-magnitude: the magnitude baselines (specs/baselines.md) on a JSON manifest.
+// trim-magnitude: the magnitude baselines (pruning/README.md) on a JSON manifest.
 //   trim-magnitude apps/manifests/fmnist_mlp_gmp_90.json [--set key=value ...] [--resume]
 #include "apps/runner/app_main.h"
 

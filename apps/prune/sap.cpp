@@ -1,4 +1,4 @@
-// trim-sap: SAP, PQ-Index-informed adaptive pruning with rewinding (specs/sap.md).
+// trim-sap: SAP, PQ-Index-informed adaptive pruning with rewinding (pruning/README.md#sap).
 //   trim-sap apps/manifests/fmnist_mlp_sap_90.json [--set key=value ...] [--resume]
 #include "apps/runner/app_main.h"
 

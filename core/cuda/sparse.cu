@@ -11,6 +11,7 @@
 //    of images at a time into a workspace of at most kColumnBytes.
 // cuSPARSE takes 32-bit indices here: rows, columns, nonzeros and every dense operand's dimensions
 // and leading dimensions are checked against INT32_MAX before any call.
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <mutex>
@@ -42,7 +43,10 @@ cusparseHandle_t cusparse() {
   if (!handles[device]) {
     cusparseHandle_t h = nullptr;
     TRIM_CUSPARSE_CHECK(cusparseCreate(&h));
-    TRIM_CUSPARSE_CHECK(cusparseSetStream(h, compute));
+    if (cusparseStatus_t st = cusparseSetStream(h, compute); st != CUSPARSE_STATUS_SUCCESS) {
+      cusparseDestroy(h);  // not cached: the next call tries again
+      TRIM_CUSPARSE_CHECK(st);
+    }
     handles[device] = h;
   }
   return handles[device];
@@ -85,13 +89,12 @@ void make_dn(DnMat& m, int64_t rows, int64_t cols, int64_t ld, const float* p, c
 }
 
 // C = A · B (alpha 1, beta 0) into the dense output described by `c`.
-void spmm(const SpMat& a, const DnMat& b, cusparseDnMatDescr_t c) {
+void spmm(cusparseHandle_t h, const SpMat& a, const DnMat& b, cusparseDnMatDescr_t c) {
   const float one = 1.0f, zero = 0.0f;
-  cusparseHandle_t h = cusparse();
   size_t bytes = 0;
   TRIM_CUSPARSE_CHECK(cusparseSpMM_bufferSize(h, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                               &one, a.d, b.d, &zero, c, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, &bytes));
-  Scratch work(bytes);
+  Scratch work(std::max<size_t>(bytes, 16));  // never a null buffer: the docs do not promise it is allowed
   TRIM_CUSPARSE_CHECK(cusparseSpMM(h, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, a.d,
                                    b.d, &zero, c, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, work.get()));
 }
@@ -154,6 +157,7 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
                 const Tensor& bias, Epilogue act, Tensor& y) {
   const int64_t n = x.size(0), K = x.size(1), O = row_ptr.numel() - 1;
   if (n == 0 || O == 0) return;
+  cusparseHandle_t h = cusparse();  // first: refuses a StreamGuard before anything is queued
   float* Y = y.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   if (values.numel() == 0 || K == 0) {  // nothing to multiply: y = act(bias)
@@ -176,18 +180,17 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
       ~Destroy() { cusparseDestroyDnVec(d); }
     } destroy{yv};
     const float one = 1.0f, zero = 0.0f;
-    cusparseHandle_t h = cusparse();
     size_t bytes = 0;
     TRIM_CUSPARSE_CHECK(cusparseSpMV_bufferSize(h, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, a.d, xv.d, &zero, yv,
                                                 CUDA_R_32F, CUSPARSE_SPMV_ALG_DEFAULT, &bytes));
-    Scratch work(bytes);
+    Scratch work(std::max<size_t>(bytes, 16));
     TRIM_CUSPARSE_CHECK(cusparseSpMV(h, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, a.d, xv.d, &zero, yv, CUDA_R_32F,
                                      CUSPARSE_SPMV_ALG_DEFAULT, work.get()));
   } else {
     DnMat b;
     make_dn(b, K, n, K, x.data<float>(), CUSPARSE_ORDER_COL);  // xᵀ [K, n]
     OutMat c(O, n, O, Y, CUSPARSE_ORDER_COL);                 // yᵀ [O, n]
-    spmm(a, b, c.d);
+    spmm(h, a, b, c.d);
   }
   if (bp || act != Epilogue::none) map(y.numel(), BiasAct{Y, bp, 1, O, act});
 }
@@ -197,6 +200,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t O = y.size(1), Ho = y.size(2), Wo = y.size(3), P = Ho * Wo, K = C * kh * kw;
   if (N == 0 || O == 0 || P == 0) return;
+  cusparseHandle_t h = cusparse();  // first: refuses a StreamGuard before anything is queued
   float* Y = y.data<float>();
   const float* X = x.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
@@ -221,7 +225,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
       DnMat b;
       make_dn(b, K, P, P, B, CUSPARSE_ORDER_ROW);
       OutMat c(O, P, P, Y + (n0 + i) * O * P, CUSPARSE_ORDER_ROW);
-      spmm(a, b, c.d);
+      spmm(h, a, b, c.d);
     }
   }
   if (bp || act != Epilogue::none) map(y.numel(), BiasAct{Y, bp, P, O, act});

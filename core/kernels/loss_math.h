@@ -1,7 +1,9 @@
 #pragma once
 // Softmax cross-entropy with label smoothing, per row, shared by the CPU and CUDA backends.
 // Target distribution: q_c = (1 - eps) [c == label] + eps / C.  Row loss: sum_c q_c (lse - z_c),
-// with lse = m + log sum_c exp(z_c - m) for the row's maximum m (no overflow for any finite logits).
+// with lse = m + log sum_c exp(z_c - m) for the row's maximum m, summed as q_c (log s + (m - z_c)) over
+// the classes with q_c > 0: exact without smoothing for any finite logits; with smoothing, logits more
+// than the float range apart give inf (m - z_c overflows), which the divergence check stops.
 #include <cmath>
 #include <cstdint>
 

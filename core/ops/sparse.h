@@ -2,7 +2,8 @@
 // Inference-only sparse weights: a pruned conv or linear weight in compressed sparse rows, and the
 // products that skip its zeros. No autograd (deployment runs in eval mode). The layout is PyTorch's
 // torch.sparse_csr_tensor(crow_indices, col_indices, values, (rows, cols)) with i32 indices, so a
-// deployed file reads back in PyTorch unchanged.
+// deployed file reads back in PyTorch unchanged. Because pruned weights are skipped, a NaN or Inf in
+// the input reaches only the outputs of its nonzero weights (the dense product spreads it to all).
 #include <string>
 
 #include "core/kernels/epilogue.h"  // Epilogue: none, relu, relu6

@@ -1,9 +1,10 @@
 // Cross-entropy on the GPU against the CPU for logits up to the float range (the stable
 // log-sum-exp of core/kernels/loss_math.h): both row kernels, the per-thread one (few classes) and
-// the warp-per-row one (more than 32 classes).
+// the warp-per-row one (32 classes or more).
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <vector>
 
 #include "core/ops/loss.h"
 
@@ -35,7 +36,8 @@ void compare(int64_t classes) {
       INFO("classes " << classes << ", row " << r << ", smoothing " << eps << ": cpu " << cpu << ", gpu " << gpu);
       if (std::isinf(cpu)) CHECK(std::isinf(gpu));
       else CHECK(gpu == Approx(cpu).epsilon(1e-5).margin(1e-6));
-      if (r == 0) CHECK(cpu == Approx(std::log(float(classes))).epsilon(1e-6));
+      // Sum of C float terms q ln C: 2.6e-6 relative from ln C at 100 classes with smoothing.
+      if (r == 0) CHECK(cpu == Approx(std::log(float(classes))).epsilon(1e-5));
     }
   }
 }

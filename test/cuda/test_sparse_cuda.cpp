@@ -55,7 +55,12 @@ TEST_CASE("CUDA sparse ops at deployment sizes match the CPU kernels", "[cuda][s
                  Conv{"1x1 1024->256 at 14x14", Shape{8, 1024, 14, 14}, Shape{256, 1024, 1, 1}, {1, 1, 0, 0, 1, 1, 1},
                       0.05f},
                  Conv{"3x3/2 128->128 at 56x56", Shape{3, 128, 56, 56}, Shape{128, 128, 3, 3}, {2, 2, 1, 1, 1, 1, 1},
-                      0.2f}}) {
+                      0.2f},
+                 // one output pixel per image: the row-major operands' leading dimension is 1
+                 Conv{"3x3 8->16 at 3x3, no padding", Shape{4, 8, 3, 3}, Shape{16, 8, 3, 3}, {1, 1, 0, 0, 1, 1, 1}, 0.5f},
+                 // 576 x 12544 im2col floats (29 MB) per image: a chunk of 9 images in 256 MiB, then one of 1
+                 Conv{"3x3 64->64 at 112x112, batch 10", Shape{10, 64, 112, 112}, Shape{64, 64, 3, 3},
+                      {1, 1, 1, 1, 1, 1, 1}, 0.1f}}) {
     SECTION(k.name) {
       OpCase c = sparse_conv2d_case(k.name, k.x, k.w, true, k.p, k.density, 1);
       std::vector<Tensor> inputs = make_inputs(c, 11);

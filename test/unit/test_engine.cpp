@@ -163,7 +163,7 @@ TEST_CASE("record takes a run-time number of inputs", "[engine][autograd]") {
 }
 
 TEST_CASE("a master/forward pair updated by the LATS rule holds w = S_d(theta) exactly", "[engine][optim][lats]") {
-  SECTION("specs/lats.md oracle 6: the ISTA identity") {
+  SECTION("pruning/README.md#lats oracle 6: the ISTA identity") {
     Tensor w = leaf({0.4f});
     Sgd<LatsRule> opt({{"w", w, false, 1.0f, 0.0f, true}}, {0.1f, 0.0f, false, 0.0f});
     Tensor master = opt.store().slot(0).master;

@@ -1,4 +1,4 @@
-// GReg-1 / GReg-2 (specs/greg.md): the spec's test oracles, the penalty rule of the step, physical
+// GReg-1 / GReg-2 (pruning/README.md#greg): the spec's test oracles, the penalty rule of the step, physical
 // filter removal, and the methods end to end (sparsity, lambda metrics, resume mid-growth, the
 // slimmed export, bad settings).
 #include <catch2/catch.hpp>

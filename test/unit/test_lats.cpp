@@ -1,4 +1,4 @@
-// LATS (specs/lats.md): the threshold schedules (oracles 3, 4, 5, 8 and the exact mode), constant
+// LATS (pruning/README.md#lats): the threshold schedules (oracles 3, 4, 5, 8 and the exact mode), constant
 // mode's init (oracle 7), bad settings, and the method end to end on a Fashion-MNIST subset:
 // forward = S_d(theta) after every step, the deployed model = S_D(theta), resume mid-pruning.
 #include <catch2/catch.hpp>
@@ -123,7 +123,7 @@ std::map<std::string, std::vector<float>> tensors_of(const std::string& path, co
 
 }  // namespace
 
-TEST_CASE("S-LATS: specs/lats.md oracle 3", "[lats][schedule]") {
+TEST_CASE("S-LATS: pruning/README.md#lats oracle 3", "[lats][schedule]") {
   LatsSchedule s;
   s.final_threshold = 2.0;
   CHECK(s.threshold(1, 1, 4) == Approx(0.9501582).epsilon(1e-7));
@@ -133,7 +133,7 @@ TEST_CASE("S-LATS: specs/lats.md oracle 3", "[lats][schedule]") {
   CHECK(2.0 * slats_f(0.25) == Approx(0.9501582).epsilon(1e-7));
 }
 
-TEST_CASE("LATS per epoch: specs/lats.md oracle 4, closed form = explicit sum", "[lats][schedule]") {
+TEST_CASE("LATS per epoch: pruning/README.md#lats oracle 4, closed form = explicit sum", "[lats][schedule]") {
   LatsSchedule s;
   s.kind = LatsSchedule::Kind::lats;
   s.final_threshold = 1.0;
@@ -152,7 +152,7 @@ TEST_CASE("LATS per epoch: specs/lats.md oracle 4, closed form = explicit sum", 
   CHECK(d2 - d1 == Approx(d3 - d2).epsilon(1e-12));
 }
 
-TEST_CASE("PGH: specs/lats.md oracle 5", "[lats][schedule]") {
+TEST_CASE("PGH: pruning/README.md#lats oracle 5", "[lats][schedule]") {
   CHECK(pgh_f(0.5, 0.1) == Approx(0.921835).margin(1e-6));
   CHECK(pgh_f(0.5, 10.0) == Approx(0.644038).margin(1e-6));
   for (double beta : {0.01, 0.1, 0.5, 2.0, 10.0}) {

@@ -1,4 +1,4 @@
-// LTP's element-wise math (pruning/ltp_math.h): the oracles of specs/ltp.md and finite differences.
+// LTP's element-wise math (pruning/ltp_math.h): the oracles of pruning/README.md#ltp and finite differences.
 #include <catch2/catch.hpp>
 
 #include <vector>

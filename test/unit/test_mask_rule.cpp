@@ -1,4 +1,4 @@
-// specs/baselines.md test oracle 5: after 10 SGD steps (momentum 0.9, wd 5e-4, random gradients),
+// pruning/README.md test oracle 5: after 10 SGD steps (momentum 0.9, wd 5e-4, random gradients),
 // pruned weights and their momentum are exactly 0.
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-// specs/spiking.md oracles 1-5 for the fused neurons and the connect functions; time folding.
+// spiking/README.md oracles 1-5 for the fused neurons and the connect functions; time folding.
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -53,12 +53,15 @@ TEST_CASE("neuron specs are read strictly from JSON", "[spiking][config]") {
   CHECK_THROWS_WITH(parse({{"neuron", "LIFF"}}), Contains("/layers/3/neuron: expected one of"));
   CHECK_THROWS_WITH(parse({{"neuron", "if"}, {"tau", 2.0}}), Contains("/layers/3/tau: IF neurons have no leak"));
   CHECK_THROWS_WITH(parse({{"neuron", "if"}, {"decay_input", true}}), Contains("/layers/3/decay_input"));
-  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"tau", 1.0}}), Contains("/layers/3/tau: expected a finite number > 1"));
+  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"tau", 1.0}}), Contains("/layers/3/tau: expected a number in (1, 1000000]"));
+  // Checked as the float it becomes: 1 + 1e-9 passes in double and rounds to 1.0f.
+  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"tau", 1.000000001}}), Contains("/layers/3/tau: expected a number in (1, 1000000]"));
+  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"v_threshold", 1e30}}), Contains("/layers/3/v_threshold: expected a number in"));
   CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"v_reset", "none"}}),
                     Contains("/layers/3/v_reset: expected a number, or null for soft reset, found a string"));
   CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"v_reset", 1.5}}), Contains("below v_threshold"));
   CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"surrogate", "relu"}}), Contains("/layers/3/surrogate: expected one of"));
-  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"alpha", 0}}), Contains("/layers/3/alpha: expected a finite number > 0"));
+  CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"alpha", 0}}), Contains("/layers/3/alpha: expected a number in (0, 1000000]"));
   CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"detach_reset", 1}}), Contains("/layers/3/detach_reset: expected true or false"));
   CHECK_THROWS_WITH(parse({{"neuron", "lif"}, {"taus", 2.0}}), Contains("/layers/3/taus: unknown key"));
 }

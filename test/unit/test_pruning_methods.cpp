@@ -1,4 +1,4 @@
-// The magnitude baselines and SAP on the training pipeline (specs/baselines.md, specs/sap.md):
+// The magnitude baselines and SAP on the training pipeline (pruning/README.md, pruning/README.md#sap):
 // schedules and counts, rewinding, nesting, deployed sparsity counted from model.safetensors,
 // resume in the middle of pruning, and bad settings.
 #include <catch2/catch.hpp>
@@ -93,7 +93,7 @@ int64_t zeros_of(const std::vector<float>& v) {
 
 }  // namespace
 
-TEST_CASE("GMP's cubic schedule (specs/baselines.md oracle 1)", "[pruning][gmp]") {
+TEST_CASE("GMP's cubic schedule (pruning/README.md oracle 1)", "[pruning][gmp]") {
   auto s = [](int64_t t) { return gmp_sparsity(0.0, 0.9, 0, 100, 10, t); };
   CHECK(s(0) == 0.0);
   CHECK(s(100) == Approx(0.2439).margin(1e-4));

@@ -1,5 +1,5 @@
 // Sparsity and PQ Index reports (pruning/report.h) and SAP's pruning amount (pruning/sap_amount.h):
-// the oracles of specs/sap.md and the properties of Thm. 1.
+// the oracles of pruning/README.md#sap and the properties of Thm. 1.
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,5 +1,5 @@
-// Magnitude and filter selection on the CPU (pruning/select.h): the oracles of specs/baselines.md
-// and specs/greg.md, hand-made ties, and a brute-force reference.
+// Magnitude and filter selection on the CPU (pruning/select.h): the oracles of pruning/README.md
+// and pruning/README.md#greg, hand-made ties, and a brute-force reference.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The zoo's spiking models: SEW ResNet-18 / -34 (specs/spiking.md, oracle 6 and the parameter counts
+// The zoo's spiking models: SEW ResNet-18 / -34 (spiking/README.md, oracle 6 and the parameter counts
 // of torchvision's ResNets), SEW connect functions inside a block, time folding, firing rates, and a
 // short training run of the Fashion-MNIST spiking CNN through the trainer.
 #include <catch2/catch.hpp>

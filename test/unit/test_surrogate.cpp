@@ -1,4 +1,4 @@
-// specs/spiking.md test oracle 1.
+// spiking/README.md test oracle 1.
 #include <catch2/catch.hpp>
 
 #include "spiking/surrogate.h"
