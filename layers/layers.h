@@ -57,6 +57,9 @@ class BatchNorm2d : public Module {
   Tensor weight, bias, running_mean, running_var;
   float momentum, eps;
   Shape last_input;  // shape of the last forward's input (layers/profile.h: layer_inputs)
+  // Inference only (trim-deploy, apps/deploy/plan.h): its statistics were folded into the conv
+  // before it, so forward() returns its input without a pass over it.
+  bool folded = false;
 };
 
 class Linear : public WeightedLayer {

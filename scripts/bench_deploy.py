@@ -174,6 +174,7 @@ def main():
     ap.add_argument("--nets", default="mlp,cnn", help="comma list of mlp, cnn, resnet50, slim (default mlp,cnn)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--resnet50-sparsities", default="80,90,95,98", help="percent, comma list (default 80,90,95,98)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "bench_deploy"))
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -192,7 +193,7 @@ def main():
             a.bin, "trim-magnitude", "fmnist_mlp_gmp_90.json", os.path.join(a.work, "fmnist_cnn_gmp_90"),
             MLP_SHORT["gmp"] + ["--set", 'model={"name": "cnn_small", "widths": [32, 64], "hidden": 128}'])))
     if "resnet50" in nets:
-        for s in (80, 90, 95, 98):
+        for s in [int(v) for v in a.resnet50_sparsities.split(",")]:
             jobs.append(("resnet50_mag_%d" % s, lambda s=s: resnet50_run(os.path.join(a.work, "resnet50_mag_%d" % s), s / 100)))
     if "slim" in nets:
         print("slim: ResNet-56 / VGG-19 slimmed by GReg filter mode need CIFAR-10 and hours of training: skipped here")
@@ -214,7 +215,7 @@ def main():
                 row["trim_dense_%d" % b] = n["dense"]["median_s"]
                 row["trim_deployed_%d" % b] = n["deployed"]["median_s"]
                 if dense is not None:
-                    td, ts = time_torch(dense, sparse, spec["input"], b, a.runs if b == 1 else max(3, a.runs // 5))
+                    td, ts = time_torch(dense, sparse, spec["input"], b, a.runs if b == 1 else max(3, a.runs // 10))
                     row["torch_dense_%d" % b], row["torch_sparse_%d" % b] = td, ts
             rows.append(row)
             print(json.dumps(row))
@@ -227,9 +228,11 @@ def write(rows, a):
     os.makedirs(a.out, exist_ok=True)
     ms = lambda v: "%.3f" % (v * 1e3) if v is not None else "-"
     lines = ["# trim-deploy benchmark", "",
-             "`python3 scripts/bench_deploy.py --nets %s --threads %d --runs %d` (fp32, CPU, %s). Batch 1: median "
+             "`python3 scripts/bench_deploy.py --nets %s --resnet50-sparsities %s --threads %d --runs %d` (fp32, CPU, %s). "
+             "ResNet-50: random weights (torchvision's initialisation) pruned by magnitude per layer, which is fine "
+             "for timing. Batch 1: median "
              "latency in ms; batch 64: median ms per batch. Speed-up = trim dense / trim deployed. Formats: one "
-             "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.threads, a.runs, time.strftime("%Y-%m-%d")),
+             "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.resnet50_sparsities, a.threads, a.runs, time.strftime("%Y-%m-%d")),
              "",
              "| network | sparsity | bytes dense | bytes deployed | formats | trim dense b1 | trim deployed b1 | torch dense b1 "
              "| torch sparse b1 | speed-up b1 | trim dense b64 | trim deployed b64 | torch dense b64 | torch sparse b64 "

@@ -92,7 +92,8 @@ void time_sparse(const std::vector<OpCase>& cases, Device d, int warmup, int ite
                 {"iters", iters}, {"repeats", repeats}, {"device", d.str()}, {"framework", "trim"},
                 {"threads", trim::num_threads()}, {"shapes", "sparse"},
                 {"sparse_isa", trim::cpu::sparse_isa_name(trim::cpu::sparse_isa())},
-                {"sparse_conv", trim::cpu::sparse_conv_method() == trim::cpu::SparseConvMethod::implicit ? "implicit"
+                {"sparse_conv", trim::cpu::sparse_conv_method() == trim::cpu::SparseConvMethod::automatic ? "automatic"
+                                : trim::cpu::sparse_conv_method() == trim::cpu::SparseConvMethod::implicit ? "implicit"
                                                                                                        : "im2col"}});
       out << j.dump() << "\n" << std::flush;
       trim::log_info(trim::cat("trim-bench: ", cases[i].name, ": ", t[i - b].median_ms, " ms, x",

@@ -61,12 +61,15 @@ void fold(DeployedLayer& l, const BatchNorm2d& bn, const std::string& bn_name) {
   l.folded_bn = bn_name;
 }
 
-// Makes a BN whose statistics were folded into the conv before it pass its input through.
+// Makes a BN whose statistics were folded into the conv before it pass its input through, without
+// touching it (a pass over every activation cost a third of ResNet-50's deployed batch-1 time), and
+// with the parameters of an identity, should anything read them.
 void make_identity(BatchNorm2d& bn) {
   bn.weight.fill_(1.0f);
   bn.bias.fill_(0.0f);
   bn.running_mean.fill_(0.0f);
   bn.running_var.fill_(1.0f - bn.eps);
+  bn.folded = true;
 }
 
 // The conv a BN of a zoo model normalises, by name: "P.bnK" follows "P.convK", "P.k" follows

@@ -273,9 +273,10 @@ std::atomic<SparseIsa>& isa_slot() {
 
 SparseConvMethod initial_method() {
   const char* env = std::getenv("TRIM_SPARSE_CONV");
-  if (!env || !*env || std::string(env) == "implicit") return SparseConvMethod::implicit;
+  if (!env || !*env || std::string(env) == "automatic") return SparseConvMethod::automatic;
+  if (std::string(env) == "implicit") return SparseConvMethod::implicit;
   if (std::string(env) == "im2col") return SparseConvMethod::im2col;
-  throw Error(cat("TRIM_SPARSE_CONV: expected implicit or im2col, found '", env, "'"));
+  throw Error(cat("TRIM_SPARSE_CONV: expected implicit, im2col or automatic, found '", env, "'"));
 }
 
 std::atomic<SparseConvMethod>& method_slot() {
@@ -336,11 +337,38 @@ void spmm(const Csr& a, const int64_t* off, const float* B, int64_t ncols, int64
   }
 }
 
-// Per nonzero: off[k] = col[k] * stride (B's row col[k] starts there).
-std::vector<int64_t> row_offsets(const Csr& a, int64_t nnz, int64_t stride) {
-  std::vector<int64_t> off(size_t(nnz) + 1);  // + 1: never empty, so .data() is a valid pointer
-  for (int64_t k = 0; k < nnz; ++k) off[size_t(k)] = int64_t(a.col[k]) * stride;
-  return off;
+// One 8 x 8 block: dst[c * ldd + r] = src[r * lds + c] for r, c < 8 (unpack, shuffle, then swap the
+// 128-bit halves).
+TRIM_AVX2 void transpose8x8_avx2(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+// dst [cols, rows] = src [rows, cols]ᵀ: 8 x 8 register blocks with AVX2 (scalar at the edges and
+// without AVX2), in bands of 8 rows. On the calling thread: at the sizes of a layer's activations,
+// spreading it over the threads cost more than it saved. A plain loop made the transposes most of a
+// batch-64 layer's time (a 784 x 64 transpose strides 256 bytes per element).
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  const bool vector = sparse_isa() != SparseIsa::scalar;
+  const int64_t r8 = vector ? rows / 8 * 8 : 0, c8 = vector ? cols / 8 * 8 : 0;
+  for (int64_t r0 = 0; r0 < r8; r0 += 8)
+    for (int64_t c0 = 0; c0 < c8; c0 += 8) transpose8x8_avx2(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows);
+  for (int64_t r = 0; r < rows; ++r)  // the edges: rows below r8 have columns from c8, the rest all
+    for (int64_t c = r < r8 ? c8 : 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
 }  // namespace
@@ -398,14 +426,15 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
     }
     return;
   }
-  // xᵀ [cols, n] so that the loop over the batch is contiguous; yᵀ [rows, n] transposed back.
-  std::vector<float> xt(size_t(cols * n)), yt(size_t(a.rows * n));
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t c = 0; c < cols; ++c) xt[size_t(c * n + s)] = X[s * cols + c];
-  const std::vector<int64_t> off = row_offsets(a, nnz, n);
-  spmm(a, off.data(), xt.data(), n, cols, bp, act, yt.data(), n, go_parallel(n * nnz));
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t r = 0; r < a.rows; ++r) Yp[s * a.rows + r] = yt[size_t(r * n + s)];
+  // xᵀ [cols, n] so that the loop over the batch is contiguous; yᵀ [rows, n] transposed back (the
+  // buffers are not zeroed: every element is written).
+  const bool parallel = go_parallel(n * nnz);
+  std::unique_ptr<float[]> xt(new float[size_t(cols * n)]), yt(new float[size_t(a.rows * n)]);
+  transpose(X, n, cols, xt.get());
+  std::unique_ptr<int64_t[]> off(new int64_t[size_t(nnz) + 1]);  // + 1: never a zero-size array
+  for (int64_t k = 0; k < nnz; ++k) off[size_t(k)] = int64_t(a.col[k]) * n;
+  spmm(a, off.get(), xt.get(), n, cols, bp, act, yt.get(), n, parallel);
+  transpose(yt.get(), a.rows, n, Yp);
 }
 
 void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& values, const Tensor& x, int kh, int kw,
@@ -420,7 +449,10 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
 
   const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
   const bool direct = kh == 1 && kw == 1 && stride1 && p.pad_h == 0 && p.pad_w == 0;
-  const bool implicit = !direct && stride1 && sparse_conv_method() == SparseConvMethod::implicit;
+  const SparseConvMethod method = sparse_conv_method();
+  const bool implicit = !direct && stride1 &&
+                        (method == SparseConvMethod::implicit ||
+                         (method == SparseConvMethod::automatic && P >= kMinImplicitPixels));
   // The dense operand per image, and the width of the product's column grid.
   const int64_t Hp = H + 2 * int64_t(p.pad_h), Wp = W + 2 * int64_t(p.pad_w);
   const int64_t tail = int64_t(kw - 1) * p.dil_w;  // the last plane's shifted reads run past its end

@@ -153,7 +153,8 @@ TEST_CASE("sparse_conv2d: a single centre tap scales the image, a shifted tap sh
   std::vector<float> centre(9, 0.0f), corner(9, 0.0f);
   centre[4] = 2.0f;
   corner[0] = 1.0f;
-  for (cpu::SparseConvMethod m : {cpu::SparseConvMethod::implicit, cpu::SparseConvMethod::im2col}) {
+  for (cpu::SparseConvMethod m : {cpu::SparseConvMethod::implicit, cpu::SparseConvMethod::im2col,
+                                         cpu::SparseConvMethod::automatic}) {
     SparseChoiceGuard guard;
     cpu::set_sparse_conv_method(m);
     CsrMatrix wc = CsrMatrix::from_dense(Tensor::from_vector(Shape{1, 1, 3, 3}, centre));
@@ -181,7 +182,8 @@ TEST_CASE("every sparse op-table row matches the dense op and the reference loop
       const std::vector<float> reference = reference_of(c, inputs);
       CHECK(compare(reference, dense, kFp32) == "");
       for (cpu::SparseIsa isa : isas())
-        for (cpu::SparseConvMethod m : {cpu::SparseConvMethod::implicit, cpu::SparseConvMethod::im2col})
+        for (cpu::SparseConvMethod m : {cpu::SparseConvMethod::implicit, cpu::SparseConvMethod::im2col,
+                                         cpu::SparseConvMethod::automatic})
           for (int threads : {1, 2}) {
             SparseChoiceGuard guard;
             cpu::set_sparse_isa(isa);
@@ -192,7 +194,10 @@ TEST_CASE("every sparse op-table row matches the dense op and the reference loop
             const std::vector<float> got = c.run(args).to_vector<float>();
             set_num_threads(before);
             INFO(c.name << " on " << cpu::sparse_isa_name(isa) << ", "
-                        << (m == cpu::SparseConvMethod::implicit ? "implicit" : "im2col") << ", " << threads
+                        << (m == cpu::SparseConvMethod::implicit ? "implicit"
+                            : m == cpu::SparseConvMethod::im2col ? "im2col"
+                                                                 : "automatic")
+                        << ", " << threads
                         << " threads");
             CHECK(compare(got, reference, kFp32) == "");
           }
