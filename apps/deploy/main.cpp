@@ -79,17 +79,6 @@ std::shared_ptr<Module> load_model(const json& spec, const std::string& spec_sou
   return model;
 }
 
-// x in [0, 255] -> (x / 255 - mean) / std, as the run's evaluation normalises (apps/runner/run_setup.cpp).
-ChannelAffine normalisation(const DataConfig& d) {
-  ChannelAffine a;
-  a.channels = int(d.mean.size());
-  for (int c = 0; c < a.channels; ++c) {
-    a.scale[c] = 1.0f / (255.0f * d.stddev[size_t(c)]);
-    a.shift[c] = -d.mean[size_t(c)] / d.stddev[size_t(c)];
-  }
-  return a;
-}
-
 Tensor random_input(const Shape& example, int64_t batch, Device device, uint64_t seed) {
   std::vector<int64_t> dims = {batch};
   for (int i = 0; i < example.ndim(); ++i) dims.push_back(example[i]);

@@ -125,4 +125,14 @@ RunConfig parse_run_config(const Manifest& m) {
   return r;
 }
 
+ChannelAffine normalisation(const DataConfig& d) {
+  ChannelAffine a;
+  a.channels = int(d.mean.size());
+  for (int c = 0; c < a.channels; ++c) {
+    a.scale[c] = 1.0f / (255.0f * d.stddev[size_t(c)]);
+    a.shift[c] = -d.mean[size_t(c)] / d.stddev[size_t(c)];
+  }
+  return a;
+}
+
 }  // namespace trim

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/runner/manifest.h"
+#include "core/kernels/params.h"  // ChannelAffine
 #include "core/comm/gradient_reducer.h"
 #include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
@@ -25,6 +26,9 @@ struct DataConfig {
   std::vector<float> mean, stddev;  // per channel, on the [0, 1] scale
   DataOptions options;              // the dataset-specific keys (data/data_options.h)
 };
+
+// The input normalisation the data section asks for: x in [0, 255] -> (x / 255 - mean) / std.
+ChannelAffine normalisation(const DataConfig& d);
 
 // The manifest's optional "distributed" section: the reducer's buckets and the collectives' deadline.
 struct DistributedConfig : comm::ReducerOptions {

@@ -16,17 +16,6 @@
 namespace trim {
 namespace {
 
-ChannelAffine normalisation(const DataConfig& d) {
-  // x in [0, 255] -> (x / 255 - mean) / std
-  ChannelAffine a;
-  a.channels = int(d.mean.size());
-  for (int c = 0; c < a.channels; ++c) {
-    a.scale[c] = 1.0f / (255.0f * d.stddev[size_t(c)]);
-    a.shift[c] = -d.mean[size_t(c)] / d.stddev[size_t(c)];
-  }
-  return a;
-}
-
 std::vector<OptimParam> model_params(const Module& model, bool decay_bn_and_bias) {
   std::vector<OptimParam> out;
   for (const NamedParameter& p : model.named_parameters())

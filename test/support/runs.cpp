@@ -34,8 +34,12 @@ std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir) {
 }
 
 bool same_checkpoint_weights(const std::string& run_a, const std::string& run_b) {
-  SafetensorsFile a = load_safetensors(run_a + "/checkpoint.safetensors");
-  SafetensorsFile b = load_safetensors(run_b + "/checkpoint.safetensors");
+  return same_tensors(run_a + "/checkpoint.safetensors", run_b + "/checkpoint.safetensors");
+}
+
+bool same_tensors(const std::string& file_a, const std::string& file_b) {
+  SafetensorsFile a = load_safetensors(file_a);
+  SafetensorsFile b = load_safetensors(file_b);
   if (a.tensors.size() != b.tensors.size()) return false;
   for (size_t i = 0; i < a.tensors.size(); ++i) {
     if (a.tensors[i].name != b.tensors[i].name) return false;

@@ -14,7 +14,9 @@ nlohmann::json small_run(const std::string& output, const std::string& device = 
 Manifest as_manifest(const nlohmann::json& j);
 // The run's metrics.jsonl lines without the timing fields (seconds, img/s, peak memory).
 std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir);
-// True when both runs' checkpoints hold bit-identical f32 tensors with the same names.
+// True when both safetensors files hold bit-identical f32 tensors with the same names.
+bool same_tensors(const std::string& file_a, const std::string& file_b);
+// same_tensors on both runs' checkpoint.safetensors.
 bool same_checkpoint_weights(const std::string& run_a, const std::string& run_b);
 
 }  // namespace trim::test

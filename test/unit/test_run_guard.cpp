@@ -49,15 +49,7 @@ void edit_in_place(const std::string& path, const std::string& from, const std::
 
 // Both runs' model.safetensors hold bit-identical tensors of the same names.
 bool same_models(const std::string& run_a, const std::string& run_b) {
-  SafetensorsFile a = load_safetensors(run_a + "/model.safetensors");
-  SafetensorsFile b = load_safetensors(run_b + "/model.safetensors");
-  if (a.tensors.size() != b.tensors.size()) return false;
-  for (size_t i = 0; i < a.tensors.size(); ++i) {
-    if (a.tensors[i].name != b.tensors[i].name) return false;
-    const Tensor &ta = a.tensors[i].tensor, &tb = b.tensors[i].tensor;
-    if (ta.dtype() == DType::f32 && ta.to_vector<float>() != tb.to_vector<float>()) return false;
-  }
-  return true;
+  return test::same_tensors(run_a + "/model.safetensors", run_b + "/model.safetensors");
 }
 
 // A method that keeps the default extends_exactly() = false, as every pruning method does (their
