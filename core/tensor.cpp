@@ -54,6 +54,7 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values, Dev
 template Tensor Tensor::from_vector<float>(const Shape&, const std::vector<float>&, Device);
 template Tensor Tensor::from_vector<int32_t>(const Shape&, const std::vector<int32_t>&, Device);
 template Tensor Tensor::from_vector<uint8_t>(const Shape&, const std::vector<uint8_t>&, Device);
+template Tensor Tensor::from_vector<bf16>(const Shape&, const std::vector<bf16>&, Device);
 
 const Shape& Tensor::shape() const { return checked().shape; }
 DType Tensor::dtype() const { return checked().dtype; }
@@ -114,6 +115,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+template std::vector<bf16> Tensor::to_vector<bf16>() const;
 
 float Tensor::item() const {
   TRIM_CHECK(numel() == 1, cat("item() of a tensor with ", numel(), " elements"));
@@ -121,6 +123,7 @@ float Tensor::item() const {
     case DType::f32: return to_vector<float>()[0];
     case DType::i32: return float(to_vector<int32_t>()[0]);
     case DType::u8: return float(to_vector<uint8_t>()[0]);
+    case DType::bf16: return bf16_to_float(to_vector<bf16>()[0]);
   }
   return 0.0f;
 }

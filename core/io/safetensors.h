@@ -43,7 +43,7 @@ struct SafetensorsFile {
   const Tensor* find(const std::string& name) const;
 };
 
-// Reads a whole safetensors file into CPU tensors. Supports the dtypes F32, I32 and U8 and shapes
+// Reads a whole safetensors file into CPU tensors. Supports the dtypes F32, I32, U8 and BF16 and shapes
 // of at most 5 dimensions (a 0-d scalar has shape []); zero-size tensors have begin == end.
 // Refuses every malformed file with one trim::Error whose message starts with the path and says
 // what was expected and what was found, with the byte offset or header key where it applies:

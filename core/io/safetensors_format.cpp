@@ -20,6 +20,7 @@ const char* safetensors_dtype_code(DType t) {
     case DType::f32: return "F32";
     case DType::i32: return "I32";
     case DType::u8: return "U8";
+    case DType::bf16: return "BF16";
   }
   return "?";
 }
@@ -47,12 +48,13 @@ struct DTypeCode {
   const char* code;
   DType dtype;
 };
-constexpr DTypeCode kSupportedDTypes[] = {{"F32", DType::f32}, {"I32", DType::i32}, {"U8", DType::u8}};
-constexpr const char* kSupportedList = "F32, I32, U8";
+constexpr DTypeCode kSupportedDTypes[] = {
+    {"F32", DType::f32}, {"I32", DType::i32}, {"U8", DType::u8}, {"BF16", DType::bf16}};
+constexpr const char* kSupportedList = "F32, I32, U8, BF16";
 // Valid safetensors dtypes that trim has no tensor type for; named so the message can say the file
 // is fine but trim cannot hold it.
 constexpr const char* kUnsupportedDTypes[] = {"BOOL", "F4", "F6_E2M3", "F6_E3M2", "F8_E4M3", "F8_E5M2",
-                                              "F8_E8M0", "F16", "BF16", "F64", "I8", "I16", "I64",
+                                              "F8_E8M0", "F16", "F64", "I8", "I16", "I64",
                                               "U16", "U32", "U64", "C64"};
 
 

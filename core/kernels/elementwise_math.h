@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/base.h"
+#include "core/bf16.h"
 #include "core/kernels/params.h"
 #include "core/random/philox.h"
 
@@ -14,6 +15,19 @@ struct Fill {
   T* y;
   T value;
   TRIM_HD void operator()(int64_t i) const { y[i] = value; }
+};
+
+// f32 -> bf16, rounding to nearest even, and back (exact).
+struct ToBf16 {
+  const float* x;
+  bf16* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = float_to_bf16(x[i]); }
+};
+
+struct FromBf16 {
+  const bf16* x;
+  float* y;
+  TRIM_HD void operator()(int64_t i) const { y[i] = bf16_to_float(x[i]); }
 };
 
 struct Add {
