@@ -26,4 +26,21 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
                                 int(k), &alpha, b, int(tb ? k : n), a, int(ta ? m : k), &beta, c, int(n)));
 }
 
+// bf16 operands, f32 output and accumulation (CUBLAS_COMPUTE_32F): the bf16 precision policy.
+void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const bf16* a, const bf16* b,
+               float beta, float* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.0f) TRIM_CUDA_CHECK(cudaMemsetAsync(c, 0, sizeof(float) * size_t(m * n), stream()));
+    else map(m * n, ew::Scale{c, beta, c});
+    return;
+  }
+  TRIM_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
+             cat("gemm_bf16: m = ", m, ", n = ", n, ", k = ", k, "; cuBLAS's 32-bit API takes at most 2^31 - 1 each"));
+  cublasHandle_t h = cublas();
+  TRIM_CUBLAS_CHECK(cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
+                                 int(k), &alpha, b, CUDA_R_16BF, int(tb ? k : n), a, CUDA_R_16BF, int(ta ? m : k), &beta,
+                                 c, CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 }  // namespace trim::cuda
