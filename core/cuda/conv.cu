@@ -14,7 +14,12 @@
 // temporary, which is widened into the f32 output (added to it where beta = 1). The outputs hold
 // bf16-rounded values (as PyTorch autocast's bf16 conv outputs do); the CPU backend's oneDNN may
 // keep them unrounded, so the two agree within one bf16 rounding of the result.
-// The layout stays NCHW: see the note above rank() on why not NHWC.
+// The layout stays NCHW, trim's own. NHWC (channels-last) descriptors would need a transpose of
+// every activation on the way in and out of each call, since batch norm, pooling, the neurons and
+// every other kernel read NCHW; they could ride along in the conversion passes above (Operand,
+// Result) at no extra memory traffic, and would pay where cuDNN's heuristics pick an NHWC-only
+// engine and transpose internally. Whether that happens for trim's shapes on Hopper, and whether
+// it beats the NCHW engines, is a measurement (scripts/gpu-check.sh's speed step), not made yet.
 #include <algorithm>
 #include <array>
 #include <climits>
