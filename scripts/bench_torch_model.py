@@ -7,13 +7,23 @@ weights only, as trim's default), and writes one JSON line with the same "op" an
 as trim-bench, so scripts/bench_compare.py joins the two. Timing as trim-bench: warm-up steps, then
 `repeats` runs of `iters` steps, median per-step time.
 
-Models: resnet18 (torchvision's), sap_cnn (SAP's CNN as models/cnn.cpp builds it: per width
-conv3x3 with bias + BN + ReLU, 2x2 max-pool between, global average pool, Linear).
+Models: resnet18/34/50 (torchvision's), sap_cnn (SAP's CNN as models/cnn.cpp builds it: per width
+conv3x3 with bias + BN + ReLU, 2x2 max-pool between, global average pool, Linear), sew_resnet18
+(SEW ResNet-18 as models/sew_resnet.h builds it: T = 4, IF neurons with V_th 1, hard reset to 0,
+detached reset and the ATan(2) surrogate, ADD connections; stem conv + BN once, then repeated over T
+with T folded into the batch; the head averages the pooled features over T before fc).
+
+Precision: --amp runs forward and loss under torch.autocast(bfloat16) (PyTorch's mixed precision:
+bf16 convolutions and matrix products, f32 master weights, no loss scaling needed for bf16);
+--channels-last puts the model and the input in channels_last (NHWC) memory format. The record
+says which ("amp", "channels_last"), and "precision" is "bf16" under --amp, else "fp32".
 
 Usage: OMP_NUM_THREADS=2 python3 scripts/bench_torch_model.py resnet18 --batch 8 --input 3,224,224
+       python3 scripts/bench_torch_model.py resnet50 --device cuda --batch 64 --amp --channels-last
 """
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -34,16 +44,98 @@ def sap_cnn(in_channels, num_classes, widths=(64, 128, 256, 512)):
     return nn.Sequential(*layers)
 
 
+class ATanSpike(torch.autograd.Function):
+    """Heaviside(x) forward; ATan surrogate alpha / 2 / (1 + (pi / 2 alpha x)^2) backward."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return g * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+class IFNode(nn.Module):
+    """Multi-step IF neuron over [T * N, ...] (T leading): V_th 1, hard reset to 0, detached reset.
+    The membrane potential stays f32 under autocast (as trim's policy keeps it)."""
+
+    def __init__(self, T):
+        super().__init__()
+        self.T = T
+
+    def forward(self, x):
+        xs = x.reshape(self.T, -1, *x.shape[1:])
+        v = torch.zeros_like(xs[0], dtype=torch.float32)
+        out = []
+        for t in range(self.T):
+            v = v + xs[t].float()
+            s = ATanSpike.apply(v - 1.0, 2.0)
+            v = v * (1.0 - s.detach())
+            out.append(s)
+        return torch.stack(out).reshape(x.shape).to(x.dtype)
+
+
+class SewBlock(nn.Module):
+    def __init__(self, cin, cout, stride, T):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.sn1 = IFNode(T)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.sn2 = IFNode(T)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.downsample_sn = IFNode(T)
+
+    def forward(self, x):
+        out = self.sn2(self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(x))))))
+        identity = x if self.downsample is None else self.downsample_sn(self.downsample(x))
+        return out + identity  # ADD
+
+
+class SewResNet18(nn.Module):
+    def __init__(self, in_channels, classes, T=4):
+        super().__init__()
+        self.T = T
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.sn1 = IFNode(T)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        blocks, c = [], 64
+        for i, w in enumerate((64, 128, 256, 512)):
+            for b in range(2):
+                blocks.append(SewBlock(c, w, 2 if (i > 0 and b == 0) else 1, T))
+                c = w
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        y = self.bn1(self.conv1(x))  # once, then repeated over T (direct encoding)
+        y = y.unsqueeze(0).expand(self.T, *y.shape).reshape(-1, *y.shape[1:])
+        y = self.layers(self.maxpool(self.sn1(y)))
+        pooled = F.adaptive_avg_pool2d(y, 1).flatten(1)
+        return self.fc(pooled.reshape(self.T, -1, pooled.shape[1]).mean(0))
+
+
 def build(name, in_channels, classes):
     if name == "sap_cnn":
         return sap_cnn(in_channels, classes or 10)
+    if name == "sew_resnet18":
+        return SewResNet18(in_channels, classes or 1000)
     if name in ("resnet18", "resnet34", "resnet50"):
         import torchvision
         model = getattr(torchvision.models, name)(num_classes=classes or 1000)
         if in_channels != 3:
             model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         return model
-    sys.exit(f"bench_torch_model: unknown model {name!r} (expected sap_cnn, resnet18, resnet34, resnet50)")
+    sys.exit(f"bench_torch_model: unknown model {name!r} (expected sap_cnn, sew_resnet18, resnet18, resnet34, resnet50)")
 
 
 def input_dims(text):
@@ -67,17 +159,27 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--out", help="append the JSON line to this file instead of stdout")
+    ap.add_argument("--amp", action="store_true", help="forward and loss under torch.autocast(bfloat16)")
+    ap.add_argument("--channels-last", action="store_true", help="model and input in channels_last memory format")
     args = ap.parse_args()
 
     device = torch.device(args.device)
+    if args.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        sys.exit(f"bench_torch_model: --amp: {torch.cuda.get_device_name(device)} has no bf16 support")
     c, h, w = args.input
     model = build(args.name, c, args.classes).to(device).train()
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     decay = [p for p in model.parameters() if p.ndim > 1]
     other = [p for p in model.parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": other, "weight_decay": 0.0}],
                           lr=0.01, momentum=0.9)
-    x = torch.randn(args.batch, c, h, w, device=device)
-    with torch.no_grad():
+    x = torch.randn(args.batch, c, h, w, device=device).to(memory_format=fmt)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
+
+    with torch.no_grad(), autocast():
         classes = model(x).shape[1]
     labels = (torch.arange(args.batch, device=device) * 7919) % classes
 
@@ -86,7 +188,8 @@ def main():
             torch.cuda.synchronize(device)
 
     def step():
-        loss = F.cross_entropy(model(x), labels)
+        with autocast():
+            loss = F.cross_entropy(model(x), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -106,14 +209,16 @@ def main():
     shape = f"{args.name} {args.batch}x{c}x{h}x{w}"
     record = dict(op="model", shape=shape, name=args.name, count=1, ms=ms, ms_min=min(runs), ms_max=max(runs),
                   images_per_s=1e3 * args.batch / ms, cpu_ms_min=min(cpu_runs), batch=args.batch, iters=args.iters, repeats=args.repeats,
-                  device=str(device), threads=torch.get_num_threads(), framework="torch", torch=torch.__version__)
+                  device=str(device), threads=torch.get_num_threads(), framework="torch", torch=torch.__version__,
+                  precision="bf16" if args.amp else "fp32", amp=args.amp, channels_last=args.channels_last)
     line = json.dumps(record) + "\n"
     if args.out:
         with open(args.out, "a") as f:
             f.write(line)
     else:
         sys.stdout.write(line)
-    print(f"bench_torch_model: {shape} on {device}, {torch.get_num_threads()} threads: {ms:.4g} ms per step, "
+    mode = ("AMP bf16" if args.amp else "fp32") + (", channels_last" if args.channels_last else "")
+    print(f"bench_torch_model: {shape} ({mode}) on {device}, {torch.get_num_threads()} threads: {ms:.4g} ms per step, "
           f"{1e3 * args.batch / ms:.1f} images/s", file=sys.stderr)
 
 

@@ -16,18 +16,22 @@
 #   unpack     15 s  .deps/debs/*.deb -> .deps/root with dpkg -x (never into /)
 #   data        5 s  Fashion-MNIST to /usr/share/datasets/fashion-mnist (where the code looks)
 #   configure  35 s  CUDA Release build folder build-gpu against .deps/root
-#   build     160 s  the CUDA tests and apps first, then everything, -j 16, -k 0 (later steps use
+#   build     155 s  the CUDA tests and apps first, then everything, -j 16, -k 0 (later steps use
 #                    whatever did build)
 #   cuda_test 130 s  every CUDA case (label cuda, one CTest test per case, -j 4); none may be skipped
-#   train      35 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
+#   train      30 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
+#   speed      55 s  whole training steps in images/s (issue 17): ResNet-50 at batch 64 and SEW
+#                    ResNet-18 (T = 4) at batch 32, trim-bench model in fp32 and in bf16 (33 s, each
+#                    run under 12 s), then PyTorch eager AMP bf16 channels_last on the same GPU
+#                    (scripts/bench_torch_model.py --amp --channels-last; 22 s); a table in the report
 #   deploy     25 s  the sparse CUDA cases again (ctest -R sparse: cuSPARSE and its CPU twin), then, when
 #                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run of trim-magnitude (10 steps
 #                    on 2500 images, 90% zeros from step 6) deployed by `trim-deploy RUN --device cuda --eval`
-#   sync       30 s  the op and pruning cases again under TRIM_CUDA_SYNC=1 (a fault shows at its kernel)
-#   memcheck   35 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
+#   sync       20 s  the op, pruning and bf16 cases again under TRIM_CUDA_SYNC=1 (a fault shows at its kernel)
+#   memcheck   25 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
 #                    sanitizer refuses the device: "Device not supported" under gVisor)
-#   bench      50 s  trim-bench and scripts/bench_torch.py (ResNet-50 shapes, short timing), compared
-# Total 535 s, plus at most 15 s to write the report: inside the 600 s call with a margin.
+#   bench      30 s  trim-bench and scripts/bench_torch.py (ResNet-50 shapes, short timing), compared
+# Total 540 s, plus at most 15 s to write the report: inside the 600 s call with a margin.
 #
 # Options: --dry-run (print the plan; last line "total budget: N s"), --steps a,b,c (a subset, in
 # the order above), --commit SHA (recorded in the report: the device copy has no .git), --batch N
@@ -47,11 +51,13 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-plan="preflight,unpack,data,configure,build,cuda_test,train,deploy,sync,memcheck,bench"
-declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=160 [cuda_test]=130
-                 [train]=35 [deploy]=25 [sync]=30 [memcheck]=35 [bench]=50)
-# bench is three commands sharing its 50 s; deploy is three sharing its 25 s.
-declare -A bench_caps=([bench_trim]=20 [bench_torch]=25 [bench_cmp]=5)
+plan="preflight,unpack,data,configure,build,cuda_test,train,speed,deploy,sync,memcheck,bench"
+declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=155 [cuda_test]=130
+                 [train]=30 [speed]=55 [deploy]=25 [sync]=20 [memcheck]=25 [bench]=30)
+# bench is three commands sharing its 30 s; deploy is three sharing its 25 s; speed is two sharing its 55 s.
+declare -A bench_caps=([bench_trim]=12 [bench_torch]=13 [bench_cmp]=5)
+declare -A speed_caps=([speed_trim]=33 [speed_torch]=22)
+speed_run_cap=12  # each model run of the speed step
 declare -A deploy_caps=([deploy_test]=8 [deploy_run]=7 [deploy_app]=10)
 reserve=15      # seconds for the report after the last step
 call_limit=600  # the device tool's timeout_s
@@ -102,6 +108,7 @@ if [ $dry_run = 1 ]; then
     note=""
     [ "$st" = bench ] && note="  (bench_trim ${bench_caps[bench_trim]}, bench_torch ${bench_caps[bench_torch]}, bench_cmp ${bench_caps[bench_cmp]})"
     [ "$st" = deploy ] && note="  (deploy_test ${deploy_caps[deploy_test]}, deploy_run ${deploy_caps[deploy_run]}, deploy_app ${deploy_caps[deploy_app]})"
+    [ "$st" = speed ] && note="  (speed_trim ${speed_caps[speed_trim]}, speed_torch ${speed_caps[speed_torch]}; each run ${speed_run_cap})"
     printf '  %-10s %4d s%s\n' "$st" "${caps[$st]}" "$note"
   done
   echo "  report: gpu-check.md (summary table, then logs) + up to 7 more files in \$OUT, within ${reserve} s after the last step"
@@ -132,6 +139,7 @@ gpu_name="not checked"
 train_out=$OUT/fmnist_cuda
 deploy_run=$scratch/deploy_run
 bench_table=$scratch/bench_table.md
+speed_dir=$scratch/speed  # the speed step's JSON lines (the 8 returned files are all taken)
 
 want() { [[ ",$steps," == *",$1,"* ]]; }
 
@@ -193,6 +201,39 @@ run_step() {
 
 # ---- the report: written on every exit --------------------------------------------------------
 count_tests() { grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: $1.*$2" "$ctest_log"; }
+# The speed step's table: one row per model shape, trim fp32 / bf16 and PyTorch AMP images/s.
+speed_table() {
+  if [ ! -d "$speed_dir" ]; then
+    echo "not run"
+    return
+  fi
+  "$python" - "$speed_dir" <<'EOF'
+import json, os, sys
+d = sys.argv[1]
+def load(name):
+    try:
+        with open(os.path.join(d, name)) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+rows = {}
+for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jsonl"), ("torch", "torch_amp.jsonl")):
+    for r in load(name):
+        rows.setdefault(r.get("shape", "?"), {})[col] = float(r.get("images_per_s", 0.0))
+if not rows:
+    print("no results (see run.log)")
+    sys.exit(0)
+print("| model, batch x C x H x W | trim fp32 img/s | trim bf16 img/s | PyTorch AMP bf16 channels_last img/s | trim bf16 / PyTorch | trim bf16 / fp32 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+def cell(v):
+    return f"{v:.1f}" if v else "no result"
+for shape, r in rows.items():
+    f32, b16, pt = r.get("trim fp32"), r.get("trim bf16"), r.get("torch")
+    vs_pt = f"{b16 / pt:.2f}x" if b16 and pt else "-"
+    vs_f32 = f"{b16 / f32:.2f}x" if b16 and f32 else "-"
+    print(f"| {shape} | {cell(f32)} | {cell(b16)} | {cell(pt)} | {vs_pt} | {vs_f32} |")
+EOF
+}
 write_report() {
   local summary=$OUT/gpu-check.md i n_total n_passed n_skipped n_listed
   n_total=$(count_tests 'cuda:' '')
@@ -237,6 +278,10 @@ EOF
     else
       echo "no summary.json"
     fi
+    echo
+    echo "## Training speed (whole steps, random input; issue 17: ResNet-50 bf16 >= 1.25x PyTorch AMP)"
+    echo
+    speed_table
     echo
     echo "## Deploy (tiny fmnist_mlp_gmp_90 run, trim-deploy --device cuda --eval)"
     echo
@@ -502,6 +547,56 @@ if want train; then
   fi
 fi
 
+# ---- speed -------------------------------------------------------------------------------------
+# Whole training steps (forward, cross-entropy, backward, SGD with momentum) on random input, in
+# images/s: trim-bench model in fp32 and bf16 (--precision), and PyTorch eager with autocast bf16 and
+# channels_last (its fastest everyday mode; cuDNN heuristics on both sides). Each run has its own
+# cap, so one slow model cannot take the others' time; short timing (4 steps x 2 repeats after 2
+# warm-up steps), since ResNet-50's host-side initialisation alone takes seconds.
+speed_models="resnet50:64 sew_resnet18:32"
+speed_timing=(--iters 4 --repeats 2 --warmup 2)
+speed_trim() {  # speed_trim TRIM_BENCH DIR RUN_CAP TIMING...
+  local bench=$1 dir=$2 cap=$3 m prec rc=0
+  shift 3
+  for m in $speed_models; do
+    for prec in fp32 bf16; do
+      echo "--- trim ${m%%:*}, batch ${m##*:}, $prec"
+      timeout --kill-after=2 "$cap" "$bench" model "${m%%:*}" --device cuda --batch "${m##*:}" --precision "$prec" \
+        "$@" --out "$dir/trim_$prec.jsonl" || rc=1
+    done
+  done
+  return "$rc"
+}
+speed_torch() {  # speed_torch PYTHON SCRIPT DIR RUN_CAP TIMING...
+  local py=$1 script=$2 dir=$3 cap=$4 m rc=0
+  shift 4
+  for m in $speed_models; do
+    echo "--- PyTorch ${m%%:*}, batch ${m##*:}, AMP bf16, channels_last"
+    timeout --kill-after=2 "$cap" "$py" "$script" "${m%%:*}" --device cuda --batch "${m##*:}" --amp --channels-last \
+      "$@" --out "$dir/torch_amp.jsonl" || rc=1
+  done
+  return "$rc"
+}
+export speed_models
+if want speed; then
+  mkdir -p "$speed_dir"
+  if [ -z "$(app_path trim-bench)" ]; then
+    record speed_trim FAILED 0 "$build/bin/trim-bench was not built"
+  else
+    # shellcheck disable=SC2016  # the inner script expands its own arguments
+    run_step speed_trim "${speed_caps[speed_trim]}" "$run_log" 0 bash -c "$(declare -f speed_trim)"'; speed_trim "$@"' \
+      speed "$(app_path trim-bench)" "$speed_dir" "$speed_run_cap" "${speed_timing[@]}"
+  fi
+  if ! timeout 20 "${torch_env[@]}" "$python" -c 'import torch, torchvision' >/dev/null 2>&1; then
+    record speed_torch SKIPPED 0 "$python has no torch/torchvision (or importing them took over 20 s)"
+  else
+    # shellcheck disable=SC2016
+    run_step speed_torch "${speed_caps[speed_torch]}" "$run_log" 0 "${torch_env[@]}" bash -c \
+      "$(declare -f speed_torch)"'; speed_torch "$@"' speed "$python" "$root/scripts/bench_torch_model.py" \
+      "$speed_dir" "$speed_run_cap" "${speed_timing[@]}"
+  fi
+fi
+
 # ---- deploy -----------------------------------------------------------------------------------
 # The sparse kernels on cuSPARSE (their CUDA cases ran in cuda_test already; again here on their own
 # so this step's verdict covers them), then the deployment app end to end on a run folder made here:
@@ -532,7 +627,7 @@ if want sync; then
   if [ ! -x "$cuda_tests" ]; then
     record sync SKIPPED 0 "no trim_cuda_tests"
   else
-    TRIM_CUDA_SYNC=1 run_step sync "${caps[sync]}" "$run_log" 0 "$cuda_tests" "[ops],[pruning]"
+    TRIM_CUDA_SYNC=1 run_step sync "${caps[sync]}" "$run_log" 0 "$cuda_tests" "[ops],[pruning],[bf16]"
   fi
 fi
 if want memcheck; then

@@ -6,6 +6,20 @@
 //
 // The legacy API describes tensors with 32-bit ints: a batch whose activations exceed 2^31 - 1
 // elements runs in chunks of images (as PyTorch's split_batch_dim_to_32bit_out does).
+//
+// bf16 (kernel_list.inc: any bf16 input => bf16 operands, f32 accumulation, f32 outputs): cuDNN's
+// legacy API offers one bf16 configuration, PSEUDO_BFLOAT16_CONFIG: x, w and y (dx, dw) all
+// BFLOAT16 with a FLOAT convolution (compute) type. So f32 inputs are rounded into stream-ordered
+// bf16 temporaries (the cast kernel's rule, ew::ToBf16), cuDNN accumulates in f32 and writes a bf16
+// temporary, which is widened into the f32 output (added to it where beta = 1). The outputs hold
+// bf16-rounded values (as PyTorch autocast's bf16 conv outputs do); the CPU backend's oneDNN may
+// keep them unrounded, so the two agree within one bf16 rounding of the result.
+// The layout stays NCHW, trim's own. NHWC (channels-last) descriptors would need a transpose of
+// every activation on the way in and out of each call, since batch norm, pooling, the neurons and
+// every other kernel read NCHW; they could ride along in the conversion passes above (Operand,
+// Result) at no extra memory traffic, and would pay where cuDNN's heuristics pick an NHWC-only
+// engine and transpose internally. Whether that happens for trim's shapes on Hopper, and whether
+// it beats the NCHW engines, is a measurement (scripts/gpu-check.sh's speed step), not made yet.
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -18,7 +32,9 @@
 #include "core/cuda/check.h"
 #include "core/cuda/context.h"
 #include "core/cuda/cudnn_util.h"
+#include "core/cuda/launch.cuh"
 #include "core/cuda/runtime.h"
+#include "core/kernels/elementwise_math.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::cuda {
@@ -41,6 +57,7 @@ struct Pass {
 };
 
 struct Plan {
+  cudnnDataType_t dtype = CUDNN_DATA_FLOAT;  // of x, w and y (the compute type is always FLOAT)
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -53,7 +70,7 @@ struct Plan {
   }
 };
 
-using Key = std::array<int64_t, 20>;
+using Key = std::array<int64_t, 21>;
 std::mutex g_plans_mutex;
 // Never destroyed: at exit cuDNN may already be unloaded when static destructors run.
 auto& g_plans = *new std::map<Key, std::unique_ptr<Plan>>();
@@ -61,22 +78,25 @@ auto& g_plans = *new std::map<Key, std::unique_ptr<Plan>>();
 int to_int(int64_t v) { return static_cast<int>(v); }  // callers have checked v <= INT_MAX
 
 // xs, ws, ys: one chunk's shapes, each with fewer than 2^31 elements (so every dim fits an int).
-Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p) {
+// dt: FLOAT or BFLOAT16, the type of x, w and y; part of the key, so f32 and bf16 calls of one
+// shape have their own descriptors and ranked algorithms.
+Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, cudnnDataType_t dt) {
   Key key{current_device(), xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.stride_h, p.stride_w, p.pad_h,
-          p.pad_w, p.dil_h, p.dil_w, p.groups, conv_tf32(), deterministic(), benchmark(), ys[2], ys[3]};
+          p.pad_w, p.dil_h, p.dil_w, p.groups, conv_tf32(), deterministic(), benchmark(), ys[2], ys[3], int64_t(dt)};
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   auto& slot = g_plans[key];
   if (slot) return *slot;
   auto plan = std::make_unique<Plan>();
+  plan->dtype = dt;
   TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
   TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
   TRIM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
   TRIM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(xs[0]),
+  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, dt, to_int(xs[0]),
                                               to_int(xs[1]), to_int(xs[2]), to_int(xs[3])));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, to_int(ys[0]),
+  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, dt, to_int(ys[0]),
                                               to_int(ys[1]), to_int(ys[2]), to_int(ys[3])));
-  TRIM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, to_int(ws[0]),
+  TRIM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, dt, CUDNN_TENSOR_NCHW, to_int(ws[0]),
                                               to_int(ws[1]), to_int(ws[2]), to_int(ws[3])));
   TRIM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dil_h,
                                                    p.dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -89,13 +109,28 @@ Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dPa
   return *slot;
 }
 
-cudnnMathType_t base_math() { return conv_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+bool is_bf16(const Plan& pl) { return pl.dtype == CUDNN_DATA_BFLOAT16; }
 
-// FP32 math may be plain FMA, or TF32 tensor cores (DEFAULT / TENSOR_OP) when TF32 is on; never
-// ALLOW_CONVERSION, which lets cuDNN round FP32 down to FP16 (PyTorch asserts the same).
-bool math_allowed(cudnnMathType_t m) {
+// bf16 operands: tensor cores (what bf16 is for; they accumulate in FP32). FP32: TF32 tensor cores
+// when TF32 is on, else plain FMA.
+cudnnMathType_t base_math(const Plan& pl) {
+  if (is_bf16(pl)) return CUDNN_TENSOR_OP_MATH;
+  return conv_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+// Never ALLOW_CONVERSION, which lets cuDNN round its operands down to FP16 (PyTorch asserts the
+// same for FP32; for bf16 it would trade bf16's range for FP16's). FP32 may be plain FMA, or TF32
+// tensor cores (DEFAULT / TENSOR_OP) when TF32 is on; bf16 may use any other math type, all of
+// which read the bf16 operands exactly and accumulate in FP32 (the FLOAT compute type).
+bool math_allowed(const Plan& pl, cudnnMathType_t m) {
   if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
-  return conv_tf32() || m != CUDNN_TENSOR_OP_MATH;
+  return is_bf16(pl) || conv_tf32() || m != CUDNN_TENSOR_OP_MATH;
+}
+
+// The math type a search result runs with: its own, except FP32 with TF32 off, which is pinned to
+// FMA (a DEFAULT result could otherwise pick a TF32 kernel).
+cudnnMathType_t run_math(const Plan& pl, cudnnMathType_t reported) {
+  return is_bf16(pl) || conv_tf32() ? reported : CUDNN_FMA_MATH;
 }
 
 // Algorithms that accumulate with atomics, whatever a search reports.
@@ -121,7 +156,7 @@ struct Workspace {
 //   heuristic(perf, count), find(perf, count, workspace, bytes), workspace_size(algo, bytes) -> status
 template <class Perf, class AlgoT, int kCount, class Heuristic, class Find, class WorkspaceSize>
 std::vector<Algo> rank(Plan& pl, const Heuristic& heuristic, const Find& find, const WorkspaceSize& workspace_size) {
-  TRIM_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, base_math()));
+  TRIM_CUDNN_CHECK(cudnnSetConvolutionMathType(pl.conv, base_math(pl)));
   Perf perf[kCount > 0 ? 2 * kCount : 16];
   int count = 0;
   const int capacity = int(sizeof(perf) / sizeof(perf[0]));
@@ -151,13 +186,13 @@ std::vector<Algo> rank(Plan& pl, const Heuristic& heuristic, const Find& find, c
   for (int i = 0; i < count; ++i) {
     const Perf& r = perf[i];
     if (int(r.algo) >= 0 && int(r.algo) < kCount) listed[size_t(r.algo)] = true;
-    if (r.status != CUDNN_STATUS_SUCCESS || !math_allowed(r.mathType)) continue;
+    if (r.status != CUDNN_STATUS_SUCCESS || !math_allowed(pl, r.mathType)) continue;
     if (deterministic() && (r.determinism != CUDNN_DETERMINISTIC || known_nondeterministic(r.algo))) continue;
-    consider(r.algo, conv_tf32() ? r.mathType : CUDNN_FMA_MATH);
+    consider(r.algo, run_math(pl, r.mathType));
   }
   for (int a = 0; a < kCount; ++a) {
     if (listed[size_t(a)] || (deterministic() && known_nondeterministic(AlgoT(a)))) continue;
-    consider(AlgoT(a), base_math());
+    consider(AlgoT(a), base_math(pl));
   }
   return out;
 }
@@ -213,16 +248,86 @@ void for_chunks(const Shape& xs, const Shape& ws, const Shape& ys, const char* w
 
 Shape with_batch(const Shape& s, int64_t n) { return Shape{n, s[1], s[2], s[3]}; }
 
+// gw = beta gw + widen(d), beta 0 or 1: the bf16 dW of one chunk into the f32 gradient.
+struct AccumulateBf16 {
+  const bf16* d;
+  float* gw;
+  float beta;
+  TRIM_HD void operator()(int64_t i) const {
+    const float v = bf16_to_float(d[i]);
+    gw[i] = beta == 0.0f ? v : gw[i] + v;  // beta 0 never reads gw (it may be uninitialised)
+  }
+};
+
+// The cuDNN data type of a call: BFLOAT16 when any input is bf16, else FLOAT. Refuses other
+// dtypes and non-f32 outputs (kernel_list.inc's contract).
+cudnnDataType_t compute_type(const char* what, const Tensor& a, const char* a_name, const Tensor& b,
+                             const char* b_name, const Tensor& out, const char* out_name) {
+  auto ok = [](const Tensor& t) { return t.dtype() == DType::f32 || t.dtype() == DType::bf16; };
+  TRIM_CHECK(ok(a) && ok(b), cat(what, ": ", a_name, " is ", dtype_name(a.dtype()), " and ", b_name, " is ",
+                                 dtype_name(b.dtype()), "; expected f32 or bf16"));
+  TRIM_CHECK(out.dtype() == DType::f32, cat(what, ": ", out_name, " is ", dtype_name(out.dtype()), "; expected f32"));
+  return a.dtype() == DType::bf16 || b.dtype() == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+// `count` elements of input t from element `offset`, as cuDNN reads them under data type dt: the
+// tensor's own memory when its dtype is dt, else (an f32 input of a bf16 call) a stream-ordered
+// bf16 temporary rounded to nearest even (ew::ToBf16, the cast kernel's rule).
+class Operand {
+ public:
+  Operand(const Tensor& t, int64_t offset, int64_t count, cudnnDataType_t dt)
+      : mem_(dt == CUDNN_DATA_BFLOAT16 && t.dtype() == DType::f32 ? size_t(count) * sizeof(bf16) : 0) {
+    if (dt == CUDNN_DATA_FLOAT) {
+      ptr_ = t.data<float>() + offset;
+    } else if (t.dtype() == DType::bf16) {
+      ptr_ = t.data<bf16>() + offset;
+    } else {
+      map(count, ew::ToBf16{t.data<float>() + offset, mem_.as<bf16>()});
+      ptr_ = mem_.get();
+    }
+  }
+  const void* get() const { return ptr_; }
+
+ private:
+  Scratch mem_;
+  const void* ptr_ = nullptr;
+};
+
+// Where cuDNN writes `count` f32 output elements under data type dt: the output itself for FLOAT;
+// for BFLOAT16 (cuDNN's output has the inputs' type) a bf16 temporary that finish() widens into
+// the output, adding to it when beta = 1.
+class Result {
+ public:
+  Result(float* out, int64_t count, cudnnDataType_t dt)
+      : out_(out), count_(count), bf16_(dt == CUDNN_DATA_BFLOAT16), mem_(bf16_ ? size_t(count) * sizeof(bf16) : 0) {}
+  void* get() const { return bf16_ ? mem_.get() : static_cast<void*>(out_); }
+  // The beta cuDNN is given: the caller's for FLOAT; 0 for the bf16 temporary (finish() adds).
+  const float* cudnn_beta(const float* beta) const { return bf16_ ? &kZero : beta; }
+  void finish(float beta) {
+    if (bf16_) map(count_, AccumulateBf16{mem_.as<bf16>(), out_, beta});
+  }
+
+ private:
+  float* out_;
+  int64_t count_;
+  bool bf16_;
+  Scratch mem_;
+};
+
+size_t element_bytes(cudnnDataType_t dt) { return dt == CUDNN_DATA_BFLOAT16 ? sizeof(bf16) : sizeof(float); }
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   if (y.numel() == 0) return;
+  const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");
   const Shape &xs = x.shape(), &wsh = w.shape(), &ys = y.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
+  const Operand W(w, 0, w.numel(), dt);  // rounded once for every chunk
   for_chunks(xs, wsh, ys, "conv2d forward", [&](int64_t first, int64_t images) {
-    const float* X = x.data<float>() + first * per_x;
-    float* Y = y.data<float>() + first * per_y;
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p);
+    const Operand X(x, first * per_x, images * per_x, dt);
+    Result Y(y.data<float>() + first * per_y, images * per_y, dt);
+    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
     cudnnHandle_t h = cudnn();
     using Perf = cudnnConvolutionFwdAlgoPerf_t;
     using A = cudnnConvolutionFwdAlgo_t;
@@ -233,28 +338,31 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
             TRIM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, pl.x, pl.w, pl.conv, pl.y, cap, n, r));
           },
           [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X, pl.w, w.data<float>(), pl.conv, pl.y, Y,
-                                                                    cap, n, r, ws, bytes));
+            TRIM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X.get(), pl.w, W.get(), pl.conv, pl.y,
+                                                                    Y.get(), cap, n, r, ws, bytes));
           },
           [&](A algo, size_t* bytes) {
             return cudnnGetConvolutionForwardWorkspaceSize(h, pl.x, pl.w, pl.conv, pl.y, algo, bytes);
           });
     };
     execute(pl, pl.fwd, "forward convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionForward(h, &kOne, pl.x, X, pl.w, w.data<float>(), pl.conv, A(a.algo), ws.ptr, ws.bytes,
-                                     &kZero, pl.y, Y);
+      return cudnnConvolutionForward(h, &kOne, pl.x, X.get(), pl.w, W.get(), pl.conv, A(a.algo), ws.ptr, ws.bytes,
+                                     Y.cudnn_beta(&kZero), pl.y, Y.get());
     });
+    Y.finish(0.0f);
   });
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   if (gx.numel() == 0) return;
+  const cudnnDataType_t dt = compute_type("conv2d backward-data", gy, "gy", w, "w", gx, "gx");
   const Shape &xs = gx.shape(), &wsh = w.shape(), &ys = gy.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
+  const Operand W(w, 0, w.numel(), dt);
   for_chunks(xs, wsh, ys, "conv2d backward-data", [&](int64_t first, int64_t images) {
-    float* GX = gx.data<float>() + first * per_x;
-    const float* GY = gy.data<float>() + first * per_y;
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p);
+    const Operand GY(gy, first * per_y, images * per_y, dt);
+    Result GX(gx.data<float>() + first * per_x, images * per_x, dt);
+    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
     cudnnHandle_t h = cudnn();
     using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
     using A = cudnnConvolutionBwdDataAlgo_t;
@@ -265,33 +373,37 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
             TRIM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, pl.w, pl.y, pl.conv, pl.x, cap, n, r));
           },
           [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, pl.w, w.data<float>(), pl.y, GY, pl.conv,
-                                                                         pl.x, GX, cap, n, r, ws, bytes));
+            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, pl.w, W.get(), pl.y, GY.get(), pl.conv,
+                                                                         pl.x, GX.get(), cap, n, r, ws, bytes));
           },
           [&](A algo, size_t* bytes) {
             return cudnnGetConvolutionBackwardDataWorkspaceSize(h, pl.w, pl.y, pl.conv, pl.x, algo, bytes);
           });
     };
     execute(pl, pl.bwd_data, "backward-data convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionBackwardData(h, &kOne, pl.w, w.data<float>(), pl.y, GY, pl.conv, A(a.algo), ws.ptr,
-                                          ws.bytes, &kZero, pl.x, GX);
+      return cudnnConvolutionBackwardData(h, &kOne, pl.w, W.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
+                                          ws.bytes, GX.cudnn_beta(&kZero), pl.x, GX.get());
     });
+    GX.finish(0.0f);
   });
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   if (gw.numel() == 0) return;
+  const cudnnDataType_t dt = compute_type("conv2d backward-filter", x, "x", gy, "gy", gw, "gw");
   const Shape &xs = x.shape(), &wsh = gw.shape(), &ys = gy.shape();
   if (xs[0] == 0) {  // no images: dW = 0
     if (beta == 0.0f) gw.zero_();
     return;
   }
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
+  // bf16: each chunk's dW is rounded to bf16 (cuDNN's output type), then added in f32.
+  Result GW(gw.data<float>(), gw.numel(), dt);
   for_chunks(xs, wsh, ys, "conv2d backward-filter", [&](int64_t first, int64_t images) {
-    const float* X = x.data<float>() + first * per_x;
-    const float* GY = gy.data<float>() + first * per_y;
+    const Operand X(x, first * per_x, images * per_x, dt);
+    const Operand GY(gy, first * per_y, images * per_y, dt);
     const float chunk_beta = first == 0 ? beta : 1.0f;  // later chunks add to the first's sum
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p);
+    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
     cudnnHandle_t h = cudnn();
     using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
     using A = cudnnConvolutionBwdFilterAlgo_t;
@@ -304,18 +416,19 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
           [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
             // The search writes its trial results into the output: with beta = 1 that would destroy
             // the gradient being accumulated, so it writes into scratch instead.
-            Workspace scratch(gw.nbytes());
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-                h, pl.x, X, pl.y, GY, pl.conv, pl.w, static_cast<float*>(scratch.ptr), cap, n, r, ws, bytes));
+            Workspace scratch(size_t(gw.numel()) * element_bytes(dt));
+            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, pl.x, X.get(), pl.y, GY.get(), pl.conv,
+                                                                           pl.w, scratch.ptr, cap, n, r, ws, bytes));
           },
           [&](A algo, size_t* bytes) {
             return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, pl.x, pl.y, pl.conv, pl.w, algo, bytes);
           });
     };
     execute(pl, pl.bwd_filter, "backward-filter convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionBackwardFilter(h, &kOne, pl.x, X, pl.y, GY, pl.conv, A(a.algo), ws.ptr, ws.bytes,
-                                            &chunk_beta, pl.w, gw.data<float>());
+      return cudnnConvolutionBackwardFilter(h, &kOne, pl.x, X.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
+                                            ws.bytes, GW.cudnn_beta(&chunk_beta), pl.w, GW.get());
     });
+    GW.finish(chunk_beta);
   });
 }
 

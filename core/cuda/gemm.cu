@@ -26,7 +26,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
                                 int(k), &alpha, b, int(tb ? k : n), a, int(ta ? m : k), &beta, c, int(n)));
 }
 
-// bf16 operands, f32 output and accumulation (CUBLAS_COMPUTE_32F): the bf16 precision policy.
+// bf16 operands, f32 output and accumulation (CUBLAS_COMPUTE_32F): the bf16 precision policy. The
+// same operand swap and leading dimensions as gemm; alpha and beta are floats (COMPUTE_32F's scale
+// type).
 void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const bf16* a, const bf16* b,
                float beta, float* c) {
   if (m == 0 || n == 0) return;
@@ -38,6 +40,9 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
   TRIM_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
              cat("gemm_bf16: m = ", m, ", n = ", n, ", k = ", k, "; cuBLAS's 32-bit API takes at most 2^31 - 1 each"));
   cublasHandle_t h = cublas();
+  // TF32 concerns f32 operands only; resetting the mode a previous f32 gemm left keeps the kernel
+  // choice (and so the result bits) independent of which products ran before.
+  cublas_math_mode(h, CUBLAS_DEFAULT_MATH);
   TRIM_CUBLAS_CHECK(cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
                                  int(k), &alpha, b, CUDA_R_16BF, int(tb ? k : n), a, CUDA_R_16BF, int(ta ? m : k), &beta,
                                  c, CUDA_R_32F, int(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

@@ -19,7 +19,7 @@ total=${BASH_REMATCH[1]}
 [ "$total" -le 540 ] || fail "total budget $total s is over 540 s"
 
 sum=0
-for step in preflight unpack data configure build cuda_test train deploy sync memcheck bench; do
+for step in preflight unpack data configure build cuda_test train speed deploy sync memcheck bench; do
   line=$(printf '%s\n' "$plan" | grep -E "^  $step +[0-9]+ s") || fail "the plan has no budget line for step '$step'"
   secs=$(echo "$line" | awk '{print $2}')
   [ "$secs" -gt 0 ] || fail "step '$step' has a budget of $secs s"
