@@ -319,8 +319,8 @@ size_t element_bytes(cudnnDataType_t dt) { return dt == CUDNN_DATA_BFLOAT16 ? si
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");  // dtypes first, even when empty
   if (y.numel() == 0) return;
-  const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");
   const Shape &xs = x.shape(), &wsh = w.shape(), &ys = y.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
   const Operand W(w, 0, w.numel(), dt);  // rounded once for every chunk
@@ -354,8 +354,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  const cudnnDataType_t dt = compute_type("conv2d backward-data", gy, "gy", w, "w", gx, "gx");  // dtypes first, even when empty
   if (gx.numel() == 0) return;
-  const cudnnDataType_t dt = compute_type("conv2d backward-data", gy, "gy", w, "w", gx, "gx");
   const Shape &xs = gx.shape(), &wsh = w.shape(), &ys = gy.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
   const Operand W(w, 0, w.numel(), dt);
@@ -389,8 +389,8 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
+  const cudnnDataType_t dt = compute_type("conv2d backward-filter", x, "x", gy, "gy", gw, "gw");  // dtypes first, even when empty
   if (gw.numel() == 0) return;
-  const cudnnDataType_t dt = compute_type("conv2d backward-filter", x, "x", gy, "gy", gw, "gw");
   const Shape &xs = x.shape(), &wsh = gw.shape(), &ys = gy.shape();
   if (xs[0] == 0) {  // no images: dW = 0
     if (beta == 0.0f) gw.zero_();

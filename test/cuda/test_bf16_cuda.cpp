@@ -209,13 +209,15 @@ Tensor gpu_input(const Shape& s, const std::vector<float>& v, DType dt) {
 TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cuda][bf16][conv]") {
   struct Dtypes {
     const char* name;
-    DType act, weight;  // x and gy; w
+    DType x, gy, weight;
   };
-  // f32 activations with the bf16 weight copy (the policy's case), everything bf16, and bf16
-  // activations with an f32 weight: each f32 input is rounded inside the kernel.
-  const Dtypes kDtypes[] = {{"f32 activations, bf16 weight", DType::f32, DType::bf16},
-                            {"bf16 activations and weight", DType::bf16, DType::bf16},
-                            {"bf16 activations, f32 weight", DType::bf16, DType::f32}};
+  // f32 activations with the bf16 weight copy and a bf16 output gradient (the policy's case: the
+  // op rounds gy once for both backward passes), everything bf16, and bf16 activations with an f32
+  // weight: each f32 input is rounded inside the kernel. Every backward-filter call has a bf16
+  // input, so every pass computes in bf16.
+  const Dtypes kDtypes[] = {{"f32 activations, bf16 weight and gradient", DType::f32, DType::bf16, DType::bf16},
+                            {"bf16 activations and weight", DType::bf16, DType::bf16, DType::bf16},
+                            {"bf16 activations, f32 weight", DType::bf16, DType::bf16, DType::f32}};
   for (const ConvCase& c : kConvs) {
     const Shape ys = out_shape(c);
     std::vector<float> x = normal_values(c.x.numel(), 31), w = normal_values(c.w.numel(), 32, 0.2f);
@@ -234,7 +236,7 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
 
     for (const Dtypes& d : kDtypes) {
       INFO(c.name << ", x " << c.x.str() << ", w " << c.w.str() << ": " << d.name);
-      Tensor gx_in = gpu_input(c.x, x, d.act), gw_in = gpu_input(c.w, w, d.weight), ggy = gpu_input(ys, gy, d.act);
+      Tensor gx_in = gpu_input(c.x, x, d.x), gw_in = gpu_input(c.w, w, d.weight), ggy = gpu_input(ys, gy, d.gy);
       // Outputs start as NaN (the test main poisons new memory; beta = 0 must not read them).
       Tensor y = Tensor::empty(ys, DType::f32, kGpu), gx = Tensor::empty(c.x, DType::f32, kGpu);
       Tensor gw = Tensor::empty(c.w, DType::f32, kGpu), gw1 = Tensor::from_vector(c.w, gw0, kGpu);

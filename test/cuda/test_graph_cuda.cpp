@@ -76,9 +76,10 @@ TEST_CASE("bf16 convolutions and products replay from a CUDA graph bit for bit",
   const Shape xs{4, 16, 12, 12}, ws{32, 8, 3, 3}, ys{4, 32, 12, 12};
   const Conv2dParams p{1, 1, 1, 1, 1, 1, 2};  // 3x3, pad 1, groups 2
   const int64_t m = 48, n = 40, k = 72;
-  // f32 activations and gradient, bf16 weight and operands: the policy's mix (the f32 ones are
-  // rounded into temporaries inside the captured calls).
-  Tensor x = normal_tensor(xs, 51, kGpu), gy = normal_tensor(ys, 52, kGpu);
+  // f32 activations, bf16 gradient, weight and operands: the policy's mix (the f32 input is
+  // rounded into temporaries inside the captured calls), so all three passes run in bf16.
+  Tensor x = normal_tensor(xs, 51, kGpu);
+  Tensor gy = Tensor::from_vector(ys, to_bf16(normal_values(ys.numel(), 52)), kGpu);
   Tensor w = Tensor::from_vector(ws, to_bf16(normal_values(ws.numel(), 53, 0.2f)), kGpu);
   Tensor a = Tensor::from_vector(Shape{m * k}, to_bf16(normal_values(m * k, 54)), kGpu);
   Tensor b = Tensor::from_vector(Shape{n * k}, to_bf16(normal_values(n * k, 55)), kGpu);
