@@ -10,6 +10,8 @@
 #include "apps/runner/run_config.h"
 #include "apps/runner/trainer.h"
 #include "core/bf16.h"
+#include "core/config.h"
+#include "core/io/safetensors.h"
 #include "core/cpu/bf16_support.h"
 #include "core/kernels/kernels.h"
 #include "core/ops/ops.h"
@@ -17,6 +19,7 @@
 #include "core/optim/sgd.h"
 #include "core/random/philox.h"
 #include "pruning/lats_rule.h"
+#include "pruning/registry.h"
 #include "test/support/compare.h"
 #include "test/support/conv_backend_guard.h"
 #include "test/support/fixtures.h"
@@ -232,7 +235,7 @@ TEST_CASE("a short bf16 run learns like the fp32 one, and resumes exactly", "[pr
   nlohmann::json full = train_classifier(as_manifest(h));
   const double bf16 = full["test_accuracy"].get<double>();
   INFO("fp32 " << fp32 << ", bf16 " << bf16);
-  CHECK(bf16 >= 0.8);  // the fp32 floor of test_train's e2e case is 0.82 on 12k images
+  CHECK(bf16 >= 0.68);  // 2000 images, two epochs: measured 0.72 in fp32, 0.724 in bf16
   CHECK(std::fabs(bf16 - fp32) <= 0.03);
 
   TrainOptions kill;
@@ -260,8 +263,53 @@ TEST_CASE("a checkpoint written under one precision resumes under the other", "[
     resume.resume = true;
     nlohmann::json s = train_classifier(as_manifest(j), resume);
     INFO(first << " -> " << second << ": " << s.dump());
-    CHECK(s["test_accuracy"].get<double>() >= 0.8);
+    CHECK(s["test_accuracy"].get<double>() >= 0.68);  // as the runs above: 0.72 in either precision
     CHECK(test::metrics_without_timing(tmp.file(first)).size() == 2);
+  }
+}
+
+TEST_CASE("every method trains under bf16 and writes f32 weights, the spiking CNN too", "[precision][train][pruning]") {
+  test::TempDir tmp("precision_methods");
+  struct Case {
+    const char* name;
+    nlohmann::json model, pruning;
+  };
+  const nlohmann::json mlp = {{"name", "mlp"}, {"hidden", {32, 16}}};
+  const nlohmann::json cnn = {{"name", "cnn_small"}, {"widths", {4, 8}}, {"hidden", 16}};
+  const nlohmann::json spiking = {{"name", "spiking_cnn"}, {"widths", {4, 8}}, {"T", 2}, {"neuron", "if"},
+                                  {"surrogate", "atan"}};
+  std::vector<Case> cases{
+      {"lats", mlp, {{"method", "lats"}, {"final_threshold", 0.05}, {"schedule", "slats"}}},
+      {"ltp", mlp, {{"method", "ltp"}, {"t0", 2.0}, {"lambda", 1.0}, {"lr_tau", 2.2e-8}, {"clip_tau", 20.0},
+                    {"finetune_epochs", 1}, {"trail", {0.5}}, {"target", 0.5}}},
+      {"sap", cnn, {{"method", "sap"}, {"rounds", 1}, {"scope", "layer"}}},
+      {"gmp", mlp, {{"method", "gmp"}, {"target", 0.8}, {"start_step", 1}, {"interval_steps", 2}, {"events", 4}}},
+      {"greg1", cnn, {{"method", "greg1"}, {"mode", "unstructured"}, {"ratio", 0.5}, {"update_interval", 2},
+                      {"reg_granularity_prune", 0.5}, {"reg_upper_limit", 1.0}, {"stabilize_iterations", 2},
+                      {"lr_prune", 0.001}, {"pretrain_epochs", 1}, {"reg_epochs", 1}, {"finetune_epochs", 1},
+                      {"finetune_lr", 0.05}}},
+      {"spiking lats", spiking, {{"method", "lats"}, {"final_threshold", 0.05}, {"schedule", "slats"}}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const std::string out = tmp.file(c.name);
+    nlohmann::json j = small_run(out);
+    j["precision"] = "bf16";
+    j["model"] = c.model;
+    j["data"]["train_limit"] = 600;
+    j["data"]["test_limit"] = 300;
+    j["pruning"] = c.pruning;
+    Manifest m = as_manifest(j);
+    Config pc(m.json["pruning"], m.source, "/pruning");
+    auto method = make_pruning_method(pc, method_registry().names());
+    pc.finish();
+    nlohmann::json s = train(m, *method);
+    INFO(s.dump());
+    CHECK(s["test_accuracy"].get<double>() > 0.15);  // learns something in a few steps on 600 images
+    CHECK(s["sparsity"].get<double>() > 0.05);
+    SafetensorsFile f = load_safetensors(out + "/model.safetensors");
+    REQUIRE(!f.tensors.empty());
+    for (const NamedTensor& t : f.tensors) CHECK(t.tensor.dtype() == DType::f32);  // the masters, as PyTorch reads them
   }
 }
 
