@@ -197,11 +197,18 @@ void check_status(const dnnl::error& err, const char* what) {
   throw Error(cat("oneDNN convolution ", what, ": ", err.what(), " (status ", int(err.status), ")"));
 }
 
-// Native bf16 unless some input is bf16 on a CPU without it: then every input is rounded to bf16
-// in f32 (emulated[0..1] hold them) and the f32 primitives run.
-bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated) {
+// oneDNN 2.6's bf16 backward-weights kernels are slow on small batches: measured on this repo's
+// AVX-512 BF16 machine (2 threads), 4x to 8x slower than f32 for ResNet-18's convolutions at batch
+// 8 to 32, but 2x faster than f32 for sap_cnn's at batch 250. Below this batch the pass runs
+// emulated (f32 primitives on bf16-rounded inputs: the same products, exact in f32). The choice
+// depends on the shape alone, so a run repeats (and resumes) bit for bit.
+constexpr int64_t kMinBatchBf16BackwardWeights = 64;
+
+// Native bf16 unless some input is bf16 on a CPU without it (or `emulate`): then every input is
+// rounded to bf16 in f32 (emulated[0..1] hold them) and the f32 primitives run.
+bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated, bool emulate = false) {
   if (!any_bf16(a, b)) return false;
-  if (bf16_native()) return true;
+  if (bf16_native() && !emulate) return true;
   note_bf16_emulated();
   emulated[0] = bf16_rounded_f32(a), emulated[1] = bf16_rounded_f32(b);
   return false;
@@ -262,7 +269,7 @@ void onednn_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, Tensor
 void onednn_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, Tensor& gw, const Conv2dParams& p,
                                    float beta) {
   Tensor em[2];
-  const bool half = compute_half(x_in, gy_in, em);
+  const bool half = compute_half(x_in, gy_in, em, x_in.size(0) < kMinBatchBf16BackwardWeights);
   const Tensor& x = em[0].defined() ? em[0] : x_in;
   const Tensor& gy = em[1].defined() ? em[1] : gy_in;
   State& st = state();
