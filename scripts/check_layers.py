@@ -29,7 +29,7 @@ EXEMPT = {"test"}  # tests may include any room
 # specific pattern wins, so the device runtime's half of cpu/ and cuda/ can sit below the tensor
 # while their kernels sit above it. core/comm is the communicator's room.
 CORE_LAYERS = [
-    {"base": ["core/base.h", "core/dtype.h", "core/error.*", "core/log.*", "core/text.*"]},
+    {"base": ["core/base.h", "core/bf16.h", "core/dtype.h", "core/error.*", "core/log.*", "core/text.*"]},
     {"shape": ["core/shape.*"], "config": ["core/config.*"], "random": ["core/random/"],
      "registry": ["core/registry.h"]},
     {"runtime": ["core/device.*", "core/memory.*", "core/threads.*", "core/cuda/runtime.*", "core/cuda/check.h",
