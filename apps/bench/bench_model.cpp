@@ -1,6 +1,8 @@
 // `trim-bench model NAME`: times whole training steps of a zoo model on random input, the way
 // trim-train runs them (forward, cross-entropy, zero_grad, backward into the parameter store's
-// gradient arena, SGD step with momentum and weight decay), one JSON line per run:
+// gradient arena, SGD step with momentum and weight decay) under --precision fp32 | bf16 (as the
+// manifest key: bf16 copies of the weights written by the step, products in bf16), one JSON line
+// per run:
 //   {"op":"model","shape":"resnet18 8x3x224x224","ms":...,"images_per_s":...}
 // scripts/bench_torch_model.py times the same step in PyTorch with the same shape string, so
 // scripts/bench_compare.py joins the two files like trim-bench's per-layer results.
@@ -23,6 +25,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/ops/ops.h"
+#include "core/ops/precision.h"
 #include "core/optim/sgd.h"
 #include "core/tensor.h"
 #include "core/threads.h"
@@ -51,7 +54,7 @@ std::vector<int64_t> parse_input(const std::string& text) {
 }
 
 int run_model(int argc, char** argv) {
-  std::string name, device_spec = "cpu", input = "3,224,224", out_path;
+  std::string name, device_spec = "cpu", input = "3,224,224", out_path, precision_name = "fp32";
   int64_t batch = 8, classes = 0;
   int iters = 5, repeats = 3, warmup = 2;
   CLI::App app{"trim-bench model: images per second of whole training steps of a zoo model on random input"};
@@ -63,6 +66,9 @@ int run_model(int argc, char** argv) {
   app.add_option("--iters", iters, "steps per timed run")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--repeats", repeats, "timed runs (the median is reported)")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str()->check(CLI::Range(0, 1000000));
+  app.add_option("--precision", precision_name, "what convolutions and products compute in")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--out", out_path, "append the JSON line to this file instead of stdout");
   try {
     app.parse(argc, argv);
@@ -85,6 +91,8 @@ int run_model(int argc, char** argv) {
   SgdOptions so;
   so.lr = 0.01f, so.momentum = 0.9f, so.weight_decay = 5e-4f;
   DenseSgd opt(std::move(params), so);
+  const Precision precision = precision_from_name(precision_name);
+  if (precision == Precision::bf16) opt.store().enable_bf16_copies();
 
   Tensor x = Tensor::empty(Shape{batch, chw[0], chw[1], chw[2]}, DType::f32, d);
   normal_(x, 0.0f, 1.0f);
@@ -99,6 +107,7 @@ int run_model(int argc, char** argv) {
   Tensor labels = Tensor::from_vector(Shape{batch}, lv).to(d);
 
   auto step = [&] {
+    PrecisionScope scope(precision);
     Tensor loss = cross_entropy((*model)(x), labels);
     opt.zero_grad();
     loss.backward();
@@ -127,7 +136,7 @@ int run_model(int argc, char** argv) {
   std::sort(cpu_ms.begin(), cpu_ms.end());
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
 
-  const std::string shape = cat(name, " ", batch, "x", chw[0], "x", chw[1], "x", chw[2]);
+  const std::string shape = cat(name, " ", batch, "x", chw[0], "x", chw[1], "x", chw[2]);  // as PyTorch's script
   nlohmann::json j = {{"op", "model"},        {"shape", shape},
                       {"name", name},         {"count", 1},
                       {"ms", median},         {"ms_min", ms.front()},
@@ -136,6 +145,7 @@ int run_model(int argc, char** argv) {
                       {"batch", batch},       {"iters", iters},
                       {"repeats", repeats},   {"device", d.str()},
                       {"threads", num_threads()}, {"framework", "trim"},
+                      {"precision", precision_name},
                       {"cpu_conv", cpu::conv_backend_name(cpu::conv_backend())}};
   if (out_path.empty()) {
     std::cout << j.dump() << "\n" << std::flush;
@@ -145,7 +155,7 @@ int run_model(int argc, char** argv) {
     file.close();
     if (!file) throw Error(cat("cannot append to --out file '", out_path, "'"));
   }
-  log_info(cat("trim-bench model: ", shape, " on ", d.str(), ": ", median, " ms per step, ",
+  log_info(cat("trim-bench model: ", shape, " on ", d.str(), " in ", precision_name, ": ", median, " ms per step, ",
                1000.0 * double(batch) / median, " images/s"));
   return 0;
 }

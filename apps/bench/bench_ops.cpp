@@ -10,7 +10,9 @@
 // "op" and "shape" strings and the same timing method, and scripts/bench_compare.py joins the two
 // files into a trim/PyTorch ratio table. Absolute times mean little on their own; the ratio
 // measured in one run on one machine does. `trim-bench model NAME` times whole training steps
-// instead (bench_model.cpp).
+// instead (bench_model.cpp). --precision bf16 runs the cases under the bf16 policy
+// (core/ops/precision.h); --precision compare times fp32 and bf16 interleaved per case and adds
+// "bf16_ms" and "bf16_ratio" (bf16 / fp32) to each line: the per-layer profile of the policy.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <fstream>
@@ -28,6 +30,7 @@
 #include "core/cpu/sparse_impl.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/ops/precision.h"
 #include "core/threads.h"
 #include "models/models.h"
 
@@ -129,6 +132,10 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   app.add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
+  std::string precision = "fp32";
+  app.add_option("--precision", precision, "fp32 | bf16 | compare (both, interleaved, with their ratio)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "compare"}));
   app.add_option("--filter", filter, "only cases whose op, layer name or shape contains this text");
   app.add_option("--out", out_path, "write the JSON lines here instead of stdout");
   app.add_flag("--list", list,
@@ -178,13 +185,24 @@ int run(int argc, char** argv) {
     }
     for (size_t i = 0; i < cases.size(); ++i) {
       const OpCase& c = cases[i];
-      trim::test::Timing t;
+      trim::test::Timing t, t16;
       {
         // The step holds the case's tensors; they are freed before the next case allocates.
         std::function<void()> step = trim::test::timed_step(c, d);
-        t = trim::test::time_steps(step, d, warmup, iters, repeats);
+        std::function<void()> half = [step] {
+          trim::PrecisionScope bf16(trim::Precision::bf16);
+          step();
+        };
+        if (precision == "compare") {
+          std::vector<trim::test::Timing> both = trim::test::time_interleaved({step, half}, d, warmup, iters, repeats);
+          t = both[0], t16 = both[1];
+        } else {
+          t = trim::test::time_steps(precision == "bf16" ? half : step, d, warmup, iters, repeats);
+        }
       }
       nlohmann::json j = describe(c);
+      j["precision"] = precision == "compare" ? "fp32" : precision;
+      if (precision == "compare") j.update({{"bf16_ms", t16.median_ms}, {"bf16_ratio", t16.median_ms / t.median_ms}});
       j.update({{"ms", t.median_ms},   {"ms_min", t.min_ms},     {"ms_max", t.max_ms},
                 {"batch", batch},      {"iters", iters},         {"repeats", repeats},
                 {"device", d.str()},   {"framework", "trim"},    {"cudnn_benchmark", cudnn_benchmark},

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <memory>
 
+#include "core/bf16.h"
 #include "core/cpu/sparse_impl.h"
 #include "core/ops/ops.h"
+#include "core/ops/precision.h"
 #include "core/ops/sparse.h"
 #include "core/random/generator.h"
 #include "core/random/philox.h"
@@ -70,6 +72,37 @@ void add_sparse(std::vector<OpCase>& c) {
                        std::to_string(int(k.density * 100)) + "%" + act_name(k.act) + (k.bias ? " +bias" : "");
     c.push_back(sparse_conv2d_case(name, k.x, k.w, k.bias, k.p, k.density, k.act));
   }
+}
+
+// bf16 rows: conv2d (oneDNN's bf16 primitives or the emulation: 1x1, groups, depthwise, stem),
+// linear and matmul (gemm_bf16 with every transpose pair) under the bf16 policy, against f32.
+OpCase bf16_row(OpCase c, const std::string& op) {
+  for (InputSpec& i : c.inputs) i.bf16_values = true;
+  c.name = op + "_bf16" + c.name.substr(c.name.find(' '));
+  c.reference = c.run;
+  c.run = [f32 = c.run](std::vector<Tensor>& t) {
+    PrecisionScope bf16(Precision::bf16);
+    return f32(t);
+  };
+  return c;
+}
+
+void add_bf16(std::vector<OpCase>& c) {
+  auto conv_row = [&](const std::string& tag, Shape x, Shape w, bool bias, Conv2dParams p) {
+    c.push_back(bf16_row(conv2d_case("conv2d " + tag + " x" + x.str() + " w" + w.str() + (bias ? " +bias" : ""), x, w,
+                                     bias, p),
+                         "conv2d"));
+  };
+  conv_row("k3 s1 p1", Shape{2, 16, 9, 11}, Shape{32, 16, 3, 3}, true, conv(1, 1));
+  conv_row("k1 s2 p0", Shape{2, 24, 6, 5}, Shape{16, 24, 1, 1}, false, conv(2, 0));
+  conv_row("k3 s1 p1 groups=2", Shape{2, 8, 5, 6}, Shape{6, 4, 3, 3}, true, conv(1, 1, 1, 2));
+  conv_row("k3 s2 p1 depthwise", Shape{2, 6, 7, 7}, Shape{6, 1, 3, 3}, false, conv(2, 1, 1, 6));
+  conv_row("k7 s2 p3 stem", Shape{2, 3, 15, 13}, Shape{8, 3, 7, 7}, true, conv(2, 3));
+  c.push_back(bf16_row(linear_case("linear [64, 200] -> 100 +bias", Shape{64, 200}, Shape{100, 200}, true), "linear"));
+  c.push_back(bf16_row(linear_case("linear [3, 7] -> 5", Shape{3, 7}, Shape{5, 7}, false), "linear"));
+  c.push_back(bf16_row({"matmul [33, 70] x [70, 21]", {in(Shape{33, 70}), in(Shape{70, 21})},
+                        [](std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, 0.05f},
+                       "matmul"));
 }
 
 std::vector<OpCase> build() {
@@ -173,6 +206,7 @@ std::vector<OpCase> build() {
   add_conv(c, "k5 s1 p2 dilation=2 depthwise", Shape{1, 3, 9, 7}, Shape{3, 1, 5, 5}, false, conv(1, 2, 2, 3));
   add_conv(c, "k3 s1 p0 depthwise batch 1", Shape{1, 2, 4, 4}, Shape{2, 1, 3, 3}, false, conv(1, 0, 1, 2));
   add_sparse(c);
+  add_bf16(c);
   return c;
 }
 
@@ -346,6 +380,7 @@ std::vector<Tensor> make_inputs(const OpCase& c, uint64_t seed) {
         if (s.kind == InputSpec::Kind::positive) x = 0.5f + u(i);
         // Its own stream for the pattern (key seed + 1), so it does not correlate with the values.
         if (s.density < 1.0f && philox::uniform(seed + 1, offset, i) >= s.density) x = 0.0f;
+        if (s.bf16_values) x = bf16_to_float(float_to_bf16(x));
         v[size_t(i)] = x;
       }
       Tensor t = Tensor::from_vector(s.shape, v);

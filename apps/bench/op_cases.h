@@ -34,6 +34,8 @@ struct InputSpec {
   // Below 1: each element is kept with this probability and the rest are exact zeros (a pruned
   // weight for the sparse ops' rows; 0 gives an all-zero tensor).
   float density = 1.0f;
+  // Values rounded to bf16 when generated (the bf16 rows: operands that bf16 represents exactly).
+  bool bf16_values = false;
 };
 
 // One case. Its name is the op's name, a space, then what sets the case apart
@@ -64,6 +66,12 @@ struct OpCase {
   // the same inputs, which test_sparse_ops compares with run's on the CPU (the CUDA-vs-CPU test
   // compares run's on both devices, as for every row).
   Run dense;
+  // bf16 rows (the bf16 precision policy, core/ops/precision.h): run computes under a bf16
+  // PrecisionScope, on inputs bf16 represents exactly; reference is the same op in f32, exact for
+  // the products, so the two differ by the summation order and the bf16 rounding of the output
+  // gradient inside backward. test_precision compares them with bf16 tolerances; the
+  // finite-difference test skips these rows.
+  Run reference;
 
   std::string op() const { return name.substr(0, name.find(' ')); }
   std::string shape() const { return name.find(' ') == std::string::npos ? "" : name.substr(name.find(' ') + 1); }

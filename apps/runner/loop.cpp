@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/memory.h"
 #include "core/ops/ops.h"
+#include "core/ops/precision.h"
 #include "core/random/generator.h"
 #include "layers/profile.h"
 #include "spiking/synaptic_ops.h"
@@ -28,7 +29,10 @@ std::string of_round(const TrainingMethod& method, int64_t round) {
 }  // namespace
 
 Loop::Loop(Run& run, TrainingMethod& method)
-    : r_(run), method_(method), metrics_(run.device), progress_(run.cfg.log_interval_seconds) {}
+    : r_(run), method_(method), metrics_(run.device), progress_(run.cfg.log_interval_seconds) {
+  // bf16: the step keeps a bf16 copy of every parameter for the products (core/ops/precision.h).
+  if (run.cfg.precision == Precision::bf16) run.store->enable_bf16_copies();
+}
 
 void Loop::add_step_callback(StepCallback callback) { callbacks_.push_back(std::move(callback)); }
 
@@ -56,7 +60,10 @@ int64_t Loop::epochs() const { return method_.round_epochs(p_.round, r_.cfg.epoc
 
 MetricTotals Loop::running_totals() const { return metrics_.peek(p_.metrics); }
 
-Eval Loop::evaluate() { return r_.task->evaluate(*r_.model, *r_.test_loader, r_.test_size, *r_.comm); }
+Eval Loop::evaluate() {
+  PrecisionScope precision(r_.cfg.precision);  // the model is evaluated as it trains
+  return r_.task->evaluate(*r_.model, *r_.test_loader, r_.test_size, *r_.comm);
+}
 
 // The manifest's schedule over this round's epochs (every round restarts it).
 LrSchedule Loop::schedule() const {
@@ -148,10 +155,14 @@ bool Loop::step(const Batch& batch, float lr, const LrSchedule& sched) {
   opt_->set_lr(method_.lr(at, lr));
   opt_->set_step_number(p_.step);
   if (r_.distributed()) broadcast_buffers(*r_.comm, *r_.model);  // running statistics: rank 0's (as DDP)
-  TaskStep out = r_.task->forward(*r_.model, batch);
-  Tensor extra = method_.extra_loss(at);
-  opt_->zero_grad();
-  (extra.defined() ? add(out.loss, extra) : out.loss).backward();
+  TaskStep out;
+  {
+    PrecisionScope precision(r_.cfg.precision);  // forward and backward under the run's policy
+    out = r_.task->forward(*r_.model, batch);
+    Tensor extra = method_.extra_loss(at);
+    opt_->zero_grad();
+    (extra.defined() ? add(out.loss, extra) : out.loss).backward();
+  }
   // Several ranks: wait here for the averaged gradients (the step would otherwise), so the
   // method's hooks see them too.
   if (r_.distributed()) r_.store->finish_backward();

@@ -36,6 +36,8 @@ RunConfig parse_run_config(const Manifest& m) {
   r.seed = root.get<uint64_t>("seed", 0);                       // any 64-bit value
   r.threads = int(root.int_in("threads", 0, 0, kMaxThreads));   // 0 = all cores
 
+  r.precision = root.choice("precision", {"fp32", "bf16"}, "fp32") == "bf16" ? Precision::bf16 : Precision::fp32;
+
   Config cuda = root.child("cuda", true);
   r.tf32_conv = cuda.get<bool>("tf32_conv", true);
   r.tf32_matmul = cuda.get<bool>("tf32_matmul", false);

@@ -9,6 +9,7 @@
 #include "apps/runner/manifest.h"
 #include "core/kernels/params.h"  // ChannelAffine
 #include "core/comm/gradient_reducer.h"
+#include "core/ops/precision.h"
 #include "core/optim/schedule.h"
 #include "core/optim/sgd.h"
 #include "data/data_options.h"
@@ -42,6 +43,9 @@ struct RunConfig {
   uint64_t seed = 0;
   int threads = 0;  // CPU threads; 0 = all cores
   bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
+  // "precision": what convolutions and matrix products compute in (core/ops/precision.h); the
+  // parameters, masters and checkpoints are f32 either way.
+  Precision precision = Precision::fp32;
   DataConfig data;
   DistributedConfig distributed;
   nlohmann::json model;   // the model spec, read by build_model

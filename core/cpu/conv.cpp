@@ -3,6 +3,8 @@
 // convolutions take the direct kernels of conv_depthwise.cpp, the oneDNN path is conv_onednn.cpp.
 // Each thread's GEMMs run single-threaded (OpenBLAS's OpenMP build does so inside a parallel
 // region); with fewer images than threads the images run in turn and each GEMM uses all threads.
+// bf16 inputs (the bf16 policy) are rounded to f32 first: products of bf16 values are exact in
+// f32 and the sums are f32, so this is the policy's arithmetic (at f32 speed).
 #include <omp.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu/bf16_support.h"
 #include "core/cpu/conv_backend.h"
 #include "core/cpu/conv_impl.h"
 #include "core/error.h"
@@ -118,6 +121,7 @@ void im2col_image(const float* x, const Shape& xs, const Shape& ws, const Shape&
 }
 
 void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  if (any_bf16(x, w)) return gemm_conv2d_forward(bf16_rounded_f32(x), bf16_rounded_f32(w), y, p);
   Geom g = geom(x.shape(), w.shape(), y.shape(), p);
   const float *X = x.data<float>(), *Wt = w.data<float>();
   float* Y = y.data<float>();
@@ -132,6 +136,7 @@ void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv
 }
 
 void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  if (any_bf16(gy, w)) return gemm_conv2d_backward_data(bf16_rounded_f32(gy), bf16_rounded_f32(w), gx, p);
   Geom g = geom(gx.shape(), w.shape(), gy.shape(), p);
   const float *GY = gy.data<float>(), *Wt = w.data<float>();
   float* GX = gx.data<float>();
@@ -152,6 +157,7 @@ void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, co
 }
 
 void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
+  if (any_bf16(x, gy)) return gemm_conv2d_backward_filter(bf16_rounded_f32(x), bf16_rounded_f32(gy), gw, p, beta);
   Geom g = geom(x.shape(), gw.shape(), gy.shape(), p);
   const float *X = x.data<float>(), *GY = gy.data<float>();
   float* GW = gw.data<float>();

@@ -2,10 +2,13 @@
 // [1 x k*k] x [k*k x Ho*Wo] product per channel and image, with an im2col copy each: all overhead.
 // Here each channel plane is one task: for every filter tap, output rows accumulate a scaled,
 // strided input row (a contiguous axpy at stride 1, which the compiler vectorises).
+// bf16 inputs (the bf16 policy) are rounded to f32 first: products of bf16 values are exact in
+// f32 and the sums are f32, so this is the policy's arithmetic.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/bf16_support.h"
 #include "core/cpu/conv_impl.h"
 #include "core/cpu/parallel.h"
 
@@ -56,6 +59,7 @@ bool is_depthwise(const Shape& x, const Shape& w, const Conv2dParams& p) {
 }
 
 void depthwise_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  if (any_bf16(x, w)) return depthwise_conv2d_forward(bf16_rounded_f32(x), bf16_rounded_f32(w), y, p);
   Plane g = plane_of(x.shape(), w.shape(), y.shape(), p);
   const int64_t C = x.size(1), taps = g.kh * g.kw, s = p.stride_w;
   const float *X = x.data<float>(), *Wt = w.data<float>();
@@ -78,6 +82,7 @@ void depthwise_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const
 }
 
 void depthwise_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  if (any_bf16(gy, w)) return depthwise_conv2d_backward_data(bf16_rounded_f32(gy), bf16_rounded_f32(w), gx, p);
   Plane g = plane_of(gx.shape(), w.shape(), gy.shape(), p);
   const int64_t C = gx.size(1), taps = g.kh * g.kw, s = p.stride_w;
   const float *GY = gy.data<float>(), *Wt = w.data<float>();
@@ -101,6 +106,7 @@ void depthwise_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& g
 
 void depthwise_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p,
                                       float beta) {
+  if (any_bf16(x, gy)) return depthwise_conv2d_backward_filter(bf16_rounded_f32(x), bf16_rounded_f32(gy), gw, p, beta);
   Plane g = plane_of(x.shape(), gw.shape(), gy.shape(), p);
   const int64_t N = x.size(0), C = x.size(1), taps = g.kh * g.kw, s = p.stride_w;
   const float *X = x.data<float>(), *GY = gy.data<float>();

@@ -6,6 +6,13 @@
 // shape, parameters and thread count (oneDNN fixes its work split when a primitive is created);
 // the blocked copies live in one workspace reused by every call, so a network costs the memory
 // of its largest convolution once, not one copy per layer.
+//
+// bf16 (the kernel contract in kernel_list.inc): when any input is bf16 and the CPU runs bf16
+// natively (bf16_support.h), the primitives take bf16 src / weights / diff_dst and write f32
+// dst / diff_src / diff_weights (f32 accumulation). An input's reorder into the blocked layout
+// also converts it: a bf16 buffer reorders bf16 -> bf16, an f32 one f32 -> bf16 in the same pass.
+// The cache key holds the compute type, and each pass is built per pair of input dtypes. Without
+// native bf16 the inputs are rounded to bf16 in f32 and the f32 primitives run (emulation).
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
@@ -17,24 +24,30 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cpu/bf16_support.h"
 #include "core/cpu/conv_impl.h"
+#include "core/cpu/onednn_context.h"
 #include "core/error.h"
 
 namespace trim::cpu {
+
+dnnl::engine& onednn_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& onednn_stream() {
+  static dnnl::stream s(onednn_engine());
+  return s;
+}
+
 namespace {
 
 using dnnl::memory;
 using Dims = memory::dims;
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-dnnl::stream& stream() {
-  static dnnl::stream s(engine());
-  return s;
-}
+dnnl::engine& engine() { return onednn_engine(); }
+dnnl::stream& stream() { return onednn_stream(); }
 
 // One argument of a primitive: trim's plain layout and, when oneDNN chose another one, the
 // reorder between them and where the blocked copy sits in the workspace.
@@ -57,8 +70,20 @@ struct Pass {
 struct Entry {
   dnnl::convolution_forward::primitive_desc fwd_pd;
   Dims x, w, y, strides, dilates, pad_l, pad_r;
-  Pass fwd, bwd_data, bwd_weights;
+  memory::data_type compute = memory::data_type::f32;  // of src / weights / diff_dst
+  // Passes by kind (forward, backward data, backward weights) and their inputs' user dtypes.
+  std::map<int, Pass> passes;
 };
+
+enum PassKind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+
+memory::data_type dt(const Tensor& t) {
+  return t.dtype() == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+Pass& pass_of(Entry& e, PassKind kind, const Tensor& in0, const Tensor& in1) {
+  return e.passes[kind * 4 + (in0.dtype() == DType::bf16 ? 2 : 0) + (in1.dtype() == DType::bf16 ? 1 : 0)];
+}
 
 // The state every call shares; calls are serialised by `lock` (they use one workspace).
 struct State {
@@ -85,17 +110,21 @@ State& state() {
 // More distinct convolutions than this (a benchmark sweeping shapes) start the cache afresh.
 constexpr size_t kMaxEntries = 256;
 
-memory::desc plain(const Dims& d) {
+memory::desc plain(const Dims& d, memory::data_type t) {
   memory::format_tag tag = d.size() == 5 ? memory::format_tag::goihw : memory::format_tag::abcd;
-  return memory::desc(d, memory::data_type::f32, tag);
+  return memory::desc(d, t, tag);
 }
 
-memory::desc any(const Dims& d) { return memory::desc(d, memory::data_type::f32, memory::format_tag::any); }
+memory::desc any(const Dims& d, memory::data_type t = memory::data_type::f32) {
+  return memory::desc(d, t, memory::format_tag::any);
+}
 
-Arg make_arg(int id, const Dims& dims, const memory::desc& want, bool output, size_t& workspace) {
+// `user`: the dtype of trim's buffer (the output's is always f32).
+Arg make_arg(int id, const Dims& dims, memory::data_type user, const memory::desc& want, bool output,
+             size_t& workspace) {
   Arg a;
   a.id = id;
-  a.user = plain(dims);
+  a.user = plain(dims, user);
   a.inner = want;
   a.blocked = want != a.user;
   if (a.blocked) {
@@ -108,7 +137,7 @@ Arg make_arg(int id, const Dims& dims, const memory::desc& want, bool output, si
 }
 
 // Runs a pass on trim's buffers (in the order of pass.args; the last one is written).
-void run(Pass& pass, char* workspace, const std::vector<float*>& buffers) {
+void run(Pass& pass, char* workspace, const std::vector<void*>& buffers) {
   dnnl::stream& s = stream();
   std::unordered_map<int, memory> args;
   memory out_user, out_inner;
@@ -131,10 +160,11 @@ void run(Pass& pass, char* workspace, const std::vector<float*>& buffers) {
   s.wait();
 }
 
-Entry& entry(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p) {
+// `half`: compute in bf16 (bf16 src / weights / diff_dst, f32 dst / diff_src / diff_weights).
+Entry& entry(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, bool half) {
   State& st = state();
   std::vector<int64_t> key{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], ys[2], ys[3], p.stride_h, p.stride_w,
-                           p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, omp_get_max_threads()};
+                           p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, omp_get_max_threads(), half ? 1 : 0};
   auto it = st.cache.find(key);
   if (it != st.cache.end()) return *it->second;
   if (st.cache.size() >= kMaxEntries) st.cache.clear();
@@ -155,8 +185,10 @@ Entry& entry(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dPara
   };
   e->pad_r = {right(xs[2], ys[2], ws[2], p.stride_h, p.pad_h, p.dil_h),
               right(xs[3], ys[3], ws[3], p.stride_w, p.pad_w, p.dil_w)};
+  e->compute = half ? memory::data_type::bf16 : memory::data_type::f32;
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                    any(e->x), any(e->w), any(e->y), e->strides, e->dilates, e->pad_l, e->pad_r);
+                                    any(e->x, e->compute), any(e->w, e->compute), any(e->y), e->strides, e->dilates,
+                                    e->pad_l, e->pad_r);
   e->fwd_pd = dnnl::convolution_forward::primitive_desc(d, engine());
   return *st.cache.emplace(std::move(key), std::move(e)).first->second;
 }
@@ -165,66 +197,95 @@ void check_status(const dnnl::error& err, const char* what) {
   throw Error(cat("oneDNN convolution ", what, ": ", err.what(), " (status ", int(err.status), ")"));
 }
 
+// oneDNN 2.6's bf16 backward-weights kernels are slow on small batches: measured on this repo's
+// AVX-512 BF16 machine (2 threads), 4x to 8x slower than f32 for ResNet-18's convolutions at batch
+// 8 to 32, but 2x faster than f32 for sap_cnn's at batch 250. Below this batch the pass runs
+// emulated (f32 primitives on bf16-rounded inputs: the same products, exact in f32). The choice
+// depends on the shape alone, so a run repeats (and resumes) bit for bit.
+constexpr int64_t kMinBatchBf16BackwardWeights = 64;
+
+// Native bf16 unless some input is bf16 on a CPU without it (or `emulate`): then every input is
+// rounded to bf16 in f32 (emulated[0..1] hold them) and the f32 primitives run.
+bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated, bool emulate = false) {
+  if (!any_bf16(a, b)) return false;
+  if (bf16_native() && !emulate) return true;
+  note_bf16_emulated();
+  emulated[0] = bf16_rounded_f32(a), emulated[1] = bf16_rounded_f32(b);
+  return false;
+}
+
 }  // namespace
 
-void onednn_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+void onednn_conv2d_forward(const Tensor& x_in, const Tensor& w_in, Tensor& y, const Conv2dParams& p) {
+  Tensor em[2];
+  const bool half = compute_half(x_in, w_in, em);
+  const Tensor& x = em[0].defined() ? em[0] : x_in;
+  const Tensor& w = em[1].defined() ? em[1] : w_in;
   State& st = state();
   std::lock_guard<std::mutex> guard(st.lock);
   try {
-    Entry& e = entry(x.shape(), w.shape(), y.shape(), p);
-    Pass& pass = e.fwd;
+    Entry& e = entry(x.shape(), w.shape(), y.shape(), p, half);
+    Pass& pass = pass_of(e, kForward, x, w);
     if (!pass.ready) {
       const auto& pd = e.fwd_pd;
       pass.prim = dnnl::convolution_forward(pd);
-      pass.args = {make_arg(DNNL_ARG_SRC, e.x, pd.src_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DST, e.y, pd.dst_desc(), true, pass.workspace)};
+      pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_DST, e.y, memory::data_type::f32, pd.dst_desc(), true, pass.workspace)};
       pass.ready = true;
     }
-    run(pass, st.reserve(pass.workspace),
-        {const_cast<float*>(x.data<float>()), const_cast<float*>(w.data<float>()), y.data<float>()});
+    run(pass, st.reserve(pass.workspace), {x.raw_data(), w.raw_data(), y.raw_data()});
   } catch (const dnnl::error& err) {
     check_status(err, "forward");
   }
 }
 
-void onednn_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+void onednn_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, Tensor& gx, const Conv2dParams& p) {
+  Tensor em[2];
+  const bool half = compute_half(gy_in, w_in, em);
+  const Tensor& gy = em[0].defined() ? em[0] : gy_in;
+  const Tensor& w = em[1].defined() ? em[1] : w_in;
   State& st = state();
   std::lock_guard<std::mutex> guard(st.lock);
   try {
-    Entry& e = entry(gx.shape(), w.shape(), gy.shape(), p);
-    Pass& pass = e.bwd_data;
+    Entry& e = entry(gx.shape(), w.shape(), gy.shape(), p, half);
+    Pass& pass = pass_of(e, kBackwardData, gy, w);
     if (!pass.ready) {
-      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(e.x), any(e.w), any(e.y),
-                                              e.strides, e.dilates, e.pad_l, e.pad_r);
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(e.x), any(e.w, e.compute),
+                                              any(e.y, e.compute), e.strides, e.dilates, e.pad_l, e.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.fwd_pd);
       pass.prim = dnnl::convolution_backward_data(pd);
-      pass.args = {make_arg(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_SRC, e.x, pd.diff_src_desc(), true, pass.workspace)};
+      pass.args = {make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_DIFF_SRC, e.x, memory::data_type::f32, pd.diff_src_desc(), true, pass.workspace)};
       pass.ready = true;
     }
-    run(pass, st.reserve(pass.workspace),
-        {const_cast<float*>(gy.data<float>()), const_cast<float*>(w.data<float>()), gx.data<float>()});
+    run(pass, st.reserve(pass.workspace), {gy.raw_data(), w.raw_data(), gx.raw_data()});
   } catch (const dnnl::error& err) {
     check_status(err, "backward data");
   }
 }
 
-void onednn_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
+void onednn_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, Tensor& gw, const Conv2dParams& p,
+                                   float beta) {
+  Tensor em[2];
+  const bool half = compute_half(x_in, gy_in, em, x_in.size(0) < kMinBatchBf16BackwardWeights);
+  const Tensor& x = em[0].defined() ? em[0] : x_in;
+  const Tensor& gy = em[1].defined() ? em[1] : gy_in;
   State& st = state();
   std::lock_guard<std::mutex> guard(st.lock);
   try {
-    Entry& e = entry(x.shape(), gw.shape(), gy.shape(), p);
-    Pass& pass = e.bwd_weights;
+    Entry& e = entry(x.shape(), gw.shape(), gy.shape(), p, half);
+    Pass& pass = pass_of(e, kBackwardWeights, x, gy);
     if (!pass.ready) {
-      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, any(e.x), any(e.w), any(e.y),
-                                                 e.strides, e.dilates, e.pad_l, e.pad_r);
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, any(e.x, e.compute), any(e.w),
+                                                 any(e.y, e.compute), e.strides, e.dilates, e.pad_l, e.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.fwd_pd);
       pass.prim = dnnl::convolution_backward_weights(pd);
-      pass.args = {make_arg(DNNL_ARG_SRC, e.x, pd.src_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_WEIGHTS, e.w, pd.diff_weights_desc(), true, pass.workspace)};
+      pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace),
+                   make_arg(DNNL_ARG_DIFF_WEIGHTS, e.w, memory::data_type::f32, pd.diff_weights_desc(), true,
+                            pass.workspace)};
       pass.ready = true;
     }
     // beta != 0: the fresh gradient goes to the end of the workspace and is then added, so the
@@ -233,7 +294,7 @@ void onednn_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw
     char* ws = st.reserve(beta != 0.0f ? fresh_at + n * sizeof(float) : fresh_at);
     float* GW = gw.data<float>();
     float* out = beta != 0.0f ? reinterpret_cast<float*>(ws + fresh_at) : GW;
-    run(pass, ws, {const_cast<float*>(x.data<float>()), const_cast<float*>(gy.data<float>()), out});
+    run(pass, ws, {x.raw_data(), gy.raw_data(), out});
     if (beta != 0.0f)
       for (size_t i = 0; i < n; ++i) GW[i] = beta * GW[i] + out[i];
   } catch (const dnnl::error& err) {

@@ -2,6 +2,7 @@
 
 #include "core/autograd/node.h"
 #include "core/kernels/kernels.h"
+#include "core/ops/precision.h"
 
 namespace trim {
 
@@ -24,13 +25,19 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
     check_same_device("conv2d", x, b);
     check_shape("conv2d", b, Shape{w.size(0)}, "bias");
   }
+  // Under the bf16 policy (core/ops/precision.h) the weight is its bf16 copy and the kernels, seeing
+  // a bf16 operand, compute in bf16 with f32 accumulation; the input stays f32 (the kernel rounds
+  // it on the way in) and is saved as is: it is usually saved by the op before anyway.
+  const bool half = bf16_compute();
+  Tensor wk = half ? bf16_operand(w) : w;
   Tensor y = Tensor::empty(Shape{x.size(0), w.size(0), ho, wo}, DType::f32, x.device());
-  TRIM_DISPATCH(x.device(), conv2d_forward, x, w, y, p);
+  TRIM_DISPATCH(x.device(), conv2d_forward, x, wk, y, p);
   if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, ho * wo);
   if (any_requires_grad({&x, &w, &b})) {
-    Tensor sx = x.detach(), sw = w.detach();
-    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, hw = ho * wo](std::span<const Tensor> gout, const GradRequest& req) {
-      const Tensor& g = gout[0];
+    Tensor sx = x.detach(), sw = wk.detach();
+    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, half, hw = ho * wo](std::span<const Tensor> gout, const GradRequest& req) {
+      // bf16: the output gradient is rounded once, and both products read that one bf16 copy.
+      const Tensor g = half && (req[0] || req[1]) ? bf16_operand(gout[0]) : gout[0];
       std::vector<Tensor> grads(3);
       float beta = 0.0f;
       if (req[0]) {
@@ -43,10 +50,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
       }
       if (req[2]) {
         grads[2] = req.target(2, Shape{sw.size(0)}, g.device(), &beta);
-        TRIM_DISPATCH(g.device(), bias_grad, g, hw, grads[2], beta);
+        TRIM_DISPATCH(g.device(), bias_grad, gout[0], hw, grads[2], beta);
       }
       return grads;
-    }, {&sx, &sw});
+    }, {&sx, &w});  // the weight's own version: its bf16 copy is a function of it
   }
   return y;
 }

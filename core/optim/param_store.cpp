@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "core/ops/precision.h"
+
 namespace trim {
 
 ParamStore::ParamStore(std::vector<OptimParam> params) {
@@ -34,6 +36,21 @@ ParamStore::ParamStore(std::vector<OptimParam> params) {
     t.rebind_storage(view(params_, i));
     if (s.param.master) (s.master = view(master_, i)).copy_(t);
     t.set_grad(view(grads_, i));
+  }
+}
+
+ParamStore::~ParamStore() {
+  if (!has_bf16_copies()) return;
+  for (const ParamSlot& s : slots_) detach_bf16_copy(s.param.tensor);
+}
+
+void ParamStore::enable_bf16_copies() {
+  if (has_bf16_copies()) return;
+  fwd16_ = Tensor::zeros(Shape{total_}, DType::bf16, device_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    ParamSlot& s = slots_[i];
+    s.fwd16 = view(fwd16_, i);
+    attach_bf16_copy(s.param.tensor, s.fwd16);  // stale until its first use casts it
   }
 }
 

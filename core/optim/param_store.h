@@ -28,6 +28,7 @@ struct OptimParam {
 struct ParamSlot {
   OptimParam param;     // param.tensor now views the params arena
   Tensor master;        // view of the master arena (undefined without a master)
+  Tensor fwd16;         // view of the bf16 arena (undefined until enable_bf16_copies)
   int64_t offset = 0;   // element offset of the slot in every arena
   int64_t numel = 0;
 };
@@ -38,6 +39,7 @@ class ParamStore {
   // shape and leaf status but now views the arena, and its grad() views the gradient arena. Master
   // copies start equal to the parameters. All parameters must be on one device, with distinct names.
   explicit ParamStore(std::vector<OptimParam> params);
+  ~ParamStore();
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
 
@@ -56,6 +58,17 @@ class ParamStore {
   const Tensor& grads() const { return grads_; }
   const Tensor& master() const { return master_; }  // undefined when no parameter has a master
   bool has_master() const { return master_.defined(); }
+
+  // The bf16 precision policy (core/ops/precision.h): a bf16 arena (same slot layout) holding each
+  // parameter's bf16 forward copy, registered with attach_bf16_copy so that conv2d / linear /
+  // matmul use it. The fused SGD step writes it in the same pass as the f32 parameter (from the
+  // value it stores for the forward: Rule::store's for parameters with a master). The f32
+  // parameters and masters stay the truth (optimizer, pruning rules, checkpoints); a write to a
+  // parameter outside the step is noticed through its storage version and the copy re-cast.
+  // Idempotent; the copies are forgotten when the store is destroyed.
+  void enable_bf16_copies();
+  bool has_bf16_copies() const { return fwd16_.defined(); }
+  const Tensor& bf16_copies() const { return fwd16_; }  // undefined until enabled
 
   // A named per-element state arena ("momentum", "mask", ...): created on first use filled with
   // `init`; later calls return the same buffer.
@@ -81,7 +94,7 @@ class ParamStore {
   std::map<std::string, Tensor> states_;
   std::function<void(size_t, int64_t, int64_t)> ready_;
   std::function<void()> done_;
-  Tensor params_, grads_, master_;
+  Tensor params_, grads_, master_, fwd16_;
   Device device_;
   int64_t total_ = 0;
 };

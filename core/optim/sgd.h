@@ -114,6 +114,7 @@ class Sgd final : public SgdBase {
       float* param = p.param.tensor.template data<float>();
       s.w = p.master.defined() ? p.master.template data<float>() : param;
       s.w_fwd = p.master.defined() ? param : nullptr;
+      s.w16 = p.fwd16.defined() ? p.fwd16.template data<bf16>() : nullptr;
       s.g = st.grads().template data<float>() + p.offset;
       s.v = moments_.defined() ? moments_.template data<float>() + p.offset : nullptr;
       s.n = p.numel;
@@ -140,6 +141,7 @@ class Sgd final : public SgdBase {
     }
 #endif
     built_ = true;
+    built_bf16_ = st.has_bf16_copies();
   }
 
   Tensor upload_bytes(const void* p, size_t n) {
@@ -148,7 +150,7 @@ class Sgd final : public SgdBase {
   }
 
   bool run_step(const SgdScalars& k) override {
-    if (!built_) build();
+    if (!built_ || built_bf16_ != store_->has_bf16_copies()) build();
     StepScalars<Rule> all{k, *rule_scalars_};
     if (device().is_cpu()) return sgd_step_cpu<Rule>(slots_, all);
 #ifdef TRIM_HAVE_CUDA
@@ -171,6 +173,7 @@ class Sgd final : public SgdBase {
   std::vector<SgdSlot<Rule>> slots_;
   int64_t chunk_count_ = 0;
   bool built_ = false;
+  bool built_bf16_ = false;  // the tables point at the store's bf16 copies
   Tensor dev_slots_, dev_chunks_, dev_scalars_;
 #ifdef TRIM_HAVE_CUDA
   std::unique_ptr<cuda::Uploader> uploader_;

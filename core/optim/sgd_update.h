@@ -12,9 +12,13 @@
 //   Rule::epilogue(w, v)             e.g. hard masks on weight and momentum
 //   w_fwd <- Rule::store(w)          only for parameters with a master copy (w is the master):
 //                                    e.g. LATS writes the forward weight S_d(theta)
+//   w16 <- bf16(forward weight)      under the bf16 policy (ParamStore::enable_bf16_copies): the
+//                                    bf16 copy of what the forward reads (w_fwd, else w), rounded
+//                                    to nearest even, in the same pass
 #include <cstdint>
 
 #include "core/base.h"
+#include "core/bf16.h"
 #include "core/optim/step_rule.h"
 
 namespace trim {
@@ -42,6 +46,7 @@ template <class Rule>
 struct SgdSlot {
   float* w = nullptr;      // what the step updates: the master copy if any, else the parameter
   float* w_fwd = nullptr;  // the parameter when it has a master copy (written by Rule::store), else null
+  bf16* w16 = nullptr;     // the parameter's bf16 forward copy (bf16 policy), else null
   const float* g = nullptr;
   float* v = nullptr;      // momentum buffer; null when momentum is 0
   int64_t n = 0;
@@ -71,7 +76,13 @@ TRIM_HD bool sgd_update(const SgdSlot<Rule>& s, const StepScalars<Rule>& k, int6
   Rule::epilogue(s.rule, k.rule, i, w, v);
   s.w[i] = w;
   if (s.v) s.v[i] = v;
-  if (s.w_fwd) s.w_fwd[i] = Rule::store(s.rule, k.rule, i, w);
+  if (s.w_fwd) {
+    const float f = Rule::store(s.rule, k.rule, i, w);
+    s.w_fwd[i] = f;
+    if (s.w16) s.w16[i] = float_to_bf16(f);
+  } else if (s.w16) {
+    s.w16[i] = float_to_bf16(w);
+  }
   return is_finite(g_in);
 }
 

@@ -16,10 +16,13 @@ TEST_CASE("CUDA forward and backward match the CPU for every op case", "[cuda][o
       CaseResult cpu = run_case(c, inputs, Device::cpu());
       CaseResult gpu = run_case(c, inputs, Device::cuda(0));
       INFO(c.name);
-      CHECK(compare(gpu.output, cpu.output, kFp32) == "");
+      // bf16 rows (c.reference set): cuDNN writes bf16-rounded convolution results where oneDNN
+      // keeps f32 (kernel_list.inc), so the backends agree within one bf16 rounding.
+      const Tolerance tol = c.reference ? Tolerance{1e-2, 2e-2} : kFp32;
+      CHECK(compare(gpu.output, cpu.output, tol) == "");
       for (size_t k = 0; k < inputs.size(); ++k) {
         INFO("input " << k);
-        CHECK(compare(gpu.grads[k], cpu.grads[k], kFp32) == "");
+        CHECK(compare(gpu.grads[k], cpu.grads[k], tol) == "");
         CHECK(compare(gpu.inputs[k], cpu.inputs[k], kFp32) == "");
       }
     }
