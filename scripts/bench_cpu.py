@@ -7,8 +7,9 @@
 Runs, in rounds whose order rotates (so a burst of load from other processes hits every contender
 alike): trim-bench with each CPU convolution backend (TRIM_CPU_CONV=onednn, im2col) and
 scripts/bench_torch.py on the conv layer shapes of SAP's CNN and ResNet-18, then
-`trim-bench model` and scripts/bench_torch_model.py on whole training steps of both networks, by
-wall time and (in runs with OMP_WAIT_POLICY=PASSIVE) by process CPU time.
+`trim-bench model` and scripts/bench_torch_model.py on whole training steps of SAP's CNN, ResNet-18
+and the spiking CNN, by wall time (in fp32 and in bf16: trim --precision bf16, PyTorch autocast) and
+(in runs with OMP_WAIT_POLICY=PASSIVE) by process CPU time.
 Each contender's time per case is the minimum over rounds of its fastest timed run: on a shared
 machine load only ever adds time. Writes a markdown report (--out) and, with --readme, replaces
 the text between README's `<!-- bench-cpu -->` and `<!-- /bench-cpu -->` markers with it.
@@ -23,8 +24,11 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = [("sap_cnn", 64), ("resnet18", 8)]  # (network, batch) of the per-layer comparison
-MODELS = [("sap_cnn", 250, "1,28,28"), ("resnet18", 8, "3,224,224")]  # (model, batch, input) of the step comparison
+MODELS = [("sap_cnn", 250, "1,28,28"), ("resnet18", 8, "3,224,224"),
+          ("spiking_cnn", 128, "1,28,28")]  # (model, batch, input) of the step comparison
 CONTENDERS = ["trim onednn", "trim im2col", "torch"]
+# Whole steps also run in bf16: trim's precision policy and PyTorch's torch.autocast("cpu", bfloat16).
+MODEL_CONTENDERS = CONTENDERS + ["trim bf16", "torch bf16"]
 
 
 def run(cmd, env, out):
@@ -43,12 +47,14 @@ def commands(build, contender, kind, name, batch, extra):
     if contender.startswith("trim"):
         base = [str(build / "bin" / "trim-bench")]
         if kind == "model":
-            return base + ["model", name, "--device", "cpu", "--batch", str(batch)] + extra
+            precision = ["--precision", "bf16"] if contender == "trim bf16" else []
+            return base + ["model", name, "--device", "cpu", "--batch", str(batch)] + precision + extra
         return base + ["--device", "cpu", "--shapes", name, "--batch", str(batch)] + extra
     script = "bench_torch_model.py" if kind == "model" else "bench_torch.py"
     base = [sys.executable, str(ROOT / "scripts" / script)]
     if kind == "model":
-        return base + [name, "--device", "cpu", "--batch", str(batch)] + extra
+        amp = ["--amp"] if contender == "torch bf16" else []
+        return base + [name, "--device", "cpu", "--batch", str(batch)] + amp + extra
     return base + ["--device", "cpu", "--shapes", name, "--batch", str(batch),
                    "--trim-bench", str(build / "bin" / "trim-bench")] + extra  # the list of cases to time
 
@@ -59,7 +65,7 @@ def env_for(contender, threads, passive=False):
     if passive:  # CPU time: waiting threads sleep, so only work is counted
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     if contender.startswith("trim"):
-        env["TRIM_CPU_CONV"] = contender.split()[1]
+        env["TRIM_CPU_CONV"] = "im2col" if contender == "trim im2col" else "onednn"
     return env
 
 
@@ -67,10 +73,11 @@ def measure(build, threads, rounds, jobs, tmp):
     """{(job, contender): {shape: best ms}} over rounds with rotating contender order."""
     best = {}
     for r in range(rounds):
-        order = CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[:r % len(CONTENDERS)]
         for job in jobs:
             kind, name, batch, extra = job
             passive = kind == "model-cpu"
+            who = MODEL_CONTENDERS if kind == "model" else CONTENDERS
+            order = who[r % len(who):] + who[:r % len(who)]
             for c in order:
                 recs = run(commands(build, c, "model" if passive else kind, name, batch, extra),
                            env_for(c, threads, passive), os.path.join(tmp, "out.jsonl"))
@@ -116,6 +123,24 @@ def model_table(best, models):
     return lines
 
 
+def precision_table(best, models):
+    lines = ["The same steps in bf16 (wall time): trim's precision policy (`--precision bf16`: convolutions and "
+             "matrix products in bf16 with f32 accumulation, the rest f32) and PyTorch's "
+             "`torch.autocast(\"cpu\", dtype=torch.bfloat16)`:", "",
+             "| model | input | trim fp32 img/s | trim bf16 img/s | torch fp32 img/s | torch bf16 img/s | "
+             "trim bf16/trim fp32 time | torch bf16/torch fp32 time | trim bf16/torch bf16 time |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, batch, inp in models:
+        key = ("model", name, batch)
+        ms = {c: next(iter(best[(key, c)].values()))[0] for c in MODEL_CONTENDERS}
+        ips = {c: 1e3 * batch / m for c, m in ms.items()}
+        shape = next(iter(best[(key, 'torch')]))
+        lines.append(f"| {name} | {shape.split(' ', 1)[1]} | {ips['trim onednn']:.1f} | {ips['trim bf16']:.1f} | "
+                     f"{ips['torch']:.1f} | {ips['torch bf16']:.1f} | {ms['trim bf16'] / ms['trim onednn']:.2f} | "
+                     f"{ms['torch bf16'] / ms['torch']:.2f} | {ms['trim bf16'] / ms['torch bf16']:.2f} |")
+    return lines
+
+
 def cpu_table(best, models):
     lines = ["The same steps by process CPU time (all threads; OMP_WAIT_POLICY=PASSIVE on both sides, so "
              "threads waiting at a barrier sleep): the steadier measure of work on a shared machine.", "",
@@ -157,7 +182,7 @@ def main():
              ""]
     for n, b in LAYERS:
         lines += layer_table(best, n, b) + [""]
-    lines += model_table(best, MODELS) + [""] + cpu_table(best, MODELS)
+    lines += model_table(best, MODELS) + [""] + precision_table(best, MODELS) + [""] + cpu_table(best, MODELS)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     out = ROOT / args.out

@@ -11,7 +11,8 @@ Models: resnet18/34/50 (torchvision's), sap_cnn (SAP's CNN as models/cnn.cpp bui
 conv3x3 with bias + BN + ReLU, 2x2 max-pool between, global average pool, Linear), sew_resnet18
 (SEW ResNet-18 as models/sew_resnet.h builds it: T = 4, IF neurons with V_th 1, hard reset to 0,
 detached reset and the ATan(2) surrogate, ADD connections; stem conv + BN once, then repeated over T
-with T folded into the batch; the head averages the pooled features over T before fc).
+with T folded into the batch; the head averages the pooled features over T before fc), spiking_cnn
+(trim's zoo spiking_cnn at its defaults: T = 4, conv-BN-IF-pool for widths 32 and 64, fc).
 
 Precision: --amp runs forward and loss under torch.autocast(bfloat16) (PyTorch's mixed precision:
 bf16 convolutions and matrix products, f32 master weights, no loss scaling needed for bf16);
@@ -124,9 +125,40 @@ class SewResNet18(nn.Module):
         return self.fc(pooled.reshape(self.T, -1, pooled.shape[1]).mean(0))
 
 
-def build(name, in_channels, classes):
+class SpikingCnn(nn.Module):
+    """trim's zoo spiking_cnn at its defaults (models/spiking_cnn.cpp): T = 4, widths 32, 64, no
+    hidden layer, no encoder pool; conv3x3 (no bias) + BN, IF neuron, 2x2 max-pool per width (the
+    first conv + BN see the image once, then repeated over T), the read-out averaged over T."""
+
+    def __init__(self, in_channels, classes, size=28, widths=(32, 64), T=4):
+        super().__init__()
+        self.T = T
+        convs, bns, sns, c = [], [], [], in_channels
+        for w in widths:
+            convs.append(nn.Conv2d(c, w, 3, 1, 1, bias=False))
+            bns.append(nn.BatchNorm2d(w))
+            sns.append(IFNode(T))
+            c, size = w, size // 2
+        self.convs, self.bns, self.sns = nn.ModuleList(convs), nn.ModuleList(bns), nn.ModuleList(sns)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc = nn.Linear(c * size * size, classes)
+
+    def forward(self, x):
+        y = self.bns[0](self.convs[0](x))
+        y = y.unsqueeze(0).expand(self.T, *y.shape).reshape(-1, *y.shape[1:])
+        for i in range(len(self.convs)):
+            if i > 0:
+                y = self.bns[i](self.convs[i](y))
+            y = self.pool(self.sns[i](y))
+        f = y.flatten(1)
+        return self.fc(f.reshape(self.T, -1, f.shape[1]).mean(0))
+
+
+def build(name, in_channels, classes, size=28):
     if name == "sap_cnn":
         return sap_cnn(in_channels, classes or 10)
+    if name == "spiking_cnn":
+        return SpikingCnn(in_channels, classes or 10, size)
     if name == "sew_resnet18":
         return SewResNet18(in_channels, classes or 1000)
     if name in ("resnet18", "resnet34", "resnet50"):
@@ -135,7 +167,7 @@ def build(name, in_channels, classes):
         if in_channels != 3:
             model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         return model
-    sys.exit(f"bench_torch_model: unknown model {name!r} (expected sap_cnn, sew_resnet18, resnet18, resnet34, resnet50)")
+    sys.exit(f"bench_torch_model: unknown model {name!r} (expected sap_cnn, spiking_cnn, sew_resnet18, resnet18, resnet34, resnet50)")
 
 
 def input_dims(text):
@@ -167,7 +199,7 @@ def main():
     if args.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         sys.exit(f"bench_torch_model: --amp: {torch.cuda.get_device_name(device)} has no bf16 support")
     c, h, w = args.input
-    model = build(args.name, c, args.classes).to(device).train()
+    model = build(args.name, c, args.classes, h).to(device).train()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     decay = [p for p in model.parameters() if p.ndim > 1]
