@@ -43,6 +43,12 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm(x, weight, bias, running_mean, running_var, training(), momentum, eps);
 }
 
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  last_input = x.shape();
+  if (folded) return relu(x);
+  return batch_norm_relu(x, weight, bias, running_mean, running_var, training(), momentum, eps);
+}
+
 Linear::Linear(int64_t in, int64_t out, bool with_bias) {
   TRIM_CHECK(in >= 1 && out >= 1, cat("Linear: in=", in, " out=", out, " is not a valid layer"));
   weight = Tensor::empty(Shape{out, in});
@@ -108,7 +114,16 @@ void Sequential::push_back(std::shared_ptr<Module> layer) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& l : layers_) y = l->forward(y);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    // A batch norm followed by a ReLU runs as one fused op (the same values, one pass fewer).
+    auto* bn = dynamic_cast<BatchNorm2d*>(layers_[i].get());
+    if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1].get())) {
+      y = bn->forward_relu(y);
+      ++i;
+    } else {
+      y = layers_[i]->forward(y);
+    }
+  }
   return y;
 }
 

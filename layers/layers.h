@@ -54,6 +54,9 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
   Tensor forward(const Tensor& x) override;  // [N, C, H, W] or [N, C]
+  // relu(forward(x)), fused in training (core/ops/batchnorm.h: batch_norm_relu); Sequential calls it
+  // for a BatchNorm2d followed by a ReLU, and models call it where a ReLU follows the norm.
+  Tensor forward_relu(const Tensor& x);
   Tensor weight, bias, running_mean, running_var;
   float momentum, eps;
   Shape last_input;  // shape of the last forward's input (layers/profile.h: layer_inputs)

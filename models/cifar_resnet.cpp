@@ -19,7 +19,7 @@ class Block : public Module {
     if (stride != 1 || in != out) shortcut = register_module("shortcut", std::make_shared<ShortcutA>(in, out, stride));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = (*bn2)((*conv2)(relu((*bn1)((*conv1)(x)))));
+    Tensor y = (*bn2)((*conv2)(bn1->forward_relu((*conv1)(x))));
     return relu(add(y, shortcut ? (*shortcut)(x) : x));
   }
   std::shared_ptr<Conv2d> conv1, conv2;
@@ -78,7 +78,7 @@ class CifarResNet : public ZooModel {
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor y = relu((*bn1_)((*conv1_)(x)));
+    Tensor y = bn1_->forward_relu((*conv1_)(x));
     for (auto& l : layers_) y = (*l)(y);
     return (*linear_)(flatten(global_avg_pool(y)));
   }

@@ -34,8 +34,8 @@ class Block : public Module {
   Tensor forward(const Tensor& x) override {
     Tensor y = x;
     for (size_t i = 0; i < convs_.size(); ++i) {
-      y = (*bns_[i])((*convs_[i])(y));
-      if (i + 1 < convs_.size()) y = relu(y);
+      Tensor c = (*convs_[i])(y);
+      y = i + 1 < convs_.size() ? bns_[i]->forward_relu(c) : (*bns_[i])(c);
     }
     return relu(add(y, downsample_ ? (*downsample_)(x) : x));
   }
@@ -118,7 +118,7 @@ class ResNet : public ZooModel {
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor y = (*maxpool_)(relu((*bn1_)((*conv1_)(x))));
+    Tensor y = (*maxpool_)(bn1_->forward_relu((*conv1_)(x)));
     for (auto& l : layers_) y = (*l)(y);
     Tensor pooled = global_avg_pool(y);
     if (conv_head_) return flatten((*fc_)(reshape(pooled, Shape{pooled.size(0), pooled.size(1), 1, 1})));

@@ -22,8 +22,8 @@ class PreActBlock : public Module {
     if (stride != 1 || in != out) shortcut = register_module("shortcut", make_conv(in, out, 1, stride, 0, Init::kaiming_fan_out));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor a = relu((*n1)(x));
-    Tensor y = relu((*n2)((*conv1)(a)));
+    Tensor a = n1->forward_relu(x);
+    Tensor y = n2->forward_relu((*conv1)(a));
     y = (*conv2)(dropout(y, p, training()));
     return add(y, shortcut ? (*shortcut)(a) : x);
   }
@@ -100,7 +100,7 @@ class PreActResNet18 : public PreActNet {
   Tensor forward(const Tensor& x) override {
     Tensor y = (*conv1_)(x);
     for (auto& l : layers_) y = (*l)(y);
-    return (*linear_)(flatten(global_avg_pool(relu((*n4_)(y)))));
+    return (*linear_)(flatten(global_avg_pool(n4_->forward_relu(y))));
   }
 
  private:

@@ -163,6 +163,13 @@ std::vector<OpCase> build() {
   add_bn(c, Shape{4, 3, 5, 5});
   add_bn(c, Shape{1, 2, 3, 3});
   add_bn(c, Shape{8, 5});
+  for (Shape s : {Shape{4, 3, 5, 5}, Shape{8, 5}}) {  // batch norm + ReLU fused (training)
+    Shape ch{s[1]};
+    c.push_back({"batch_norm_relu train x" + s.str(),
+                 {in(s), in(ch, K::positive), in(ch), in(ch, K::normal, false), in(ch, K::positive, false)},
+                 [](std::vector<Tensor>& t) { return batch_norm_relu(t[0], t[1], t[2], t[3], t[4], true, 0.1f, 1e-5f); },
+                 3e-3f});  // 1e-2 (batch norm's step) crosses the kink on this row's inputs, 1e-3 drowns in float noise
+  }
 
   struct PoolCase {
     Shape x;

@@ -56,4 +56,24 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& gamma,
       save_mean.data<float>(), save_invstd.data<float>()));
 }
 
+// Fused with ReLU as a composition of cuDNN's batch norm and the element-wise ReLU kernels
+// (cuDNN's own BN + activation fusion needs NHWC tensors): on the GPU these passes are cheap, and
+// results stay those of the unfused ops. The ReLU runs in place on y (an element-wise map reads
+// element i before writing it).
+void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                   Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
+                                   Tensor& save_invstd) {
+  batch_norm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_invstd);
+  relu_forward(y, y);
+}
+
+void batch_norm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& gy, const Tensor& gamma,
+                              const Tensor& save_mean, const Tensor& save_invstd, float eps, Tensor& gx,
+                              Tensor& ggamma, Tensor& gbeta, float param_beta) {
+  // Masked into a temporary, not into gx: cuDNN's backward reads dy while it writes dx.
+  Tensor masked = Tensor::empty(gy.shape(), DType::f32, gy.device());
+  relu_backward(y, gy, masked);
+  batch_norm_backward(x, masked, gamma, save_mean, save_invstd, eps, gx, ggamma, gbeta, param_beta);
+}
+
 }  // namespace trim::cuda

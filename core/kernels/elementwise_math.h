@@ -65,7 +65,11 @@ struct ReluForward {
 struct ReluBackward {
   const float *y, *gy;
   float* gx;
-  TRIM_HD void operator()(int64_t i) const { gx[i] = y[i] > 0.0f ? gy[i] : 0.0f; }
+  // gy is read whatever the mask: a conditional load keeps the CPU loop scalar and branchy.
+  TRIM_HD void operator()(int64_t i) const {
+    float g = gy[i];
+    gx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
 };
 
 // Keeps element i when its uniform draw is >= p, scaling kept values by 1 / (1 - p). The mask is
@@ -164,7 +168,10 @@ struct Relu6Forward {
 struct Relu6Backward {
   const float *y, *gy;
   float* gx;
-  TRIM_HD void operator()(int64_t i) const { gx[i] = y[i] > 0.0f && y[i] < 6.0f ? gy[i] : 0.0f; }
+  TRIM_HD void operator()(int64_t i) const {
+    float g = gy[i];  // unconditional, as in ReluBackward
+    gx[i] = y[i] > 0.0f && y[i] < 6.0f ? g : 0.0f;
+  }
 };
 
 }  // namespace trim::ew

@@ -2,18 +2,47 @@
 
 #include "core/autograd/node.h"
 #include "core/kernels/kernels.h"
+#include "core/ops/elementwise.h"
 
 namespace trim {
+namespace {
+
+void check_args(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                const Tensor& running_var) {
+  check_dtype(op, x, DType::f32, "input");
+  TRIM_CHECK(x.ndim() == 2 || x.ndim() == 4, cat(op, ": expected [N, C] or [N, C, H, W], got ", x.shape().str()));
+  Shape c{x.size(1)};
+  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) {
+    check_shape(op, *t, c, "a per-channel tensor");
+    check_same_device(op, x, *t);
+  }
+}
+
+void check_training(const char* op, const Tensor& x) {
+  TRIM_CHECK(x.numel() / x.size(1) > 1, cat(op, ": training needs more than one value per channel, got input ",
+                                            x.shape().str()));
+}
+
+// gamma's and beta's gradient tensors for the backward kernel: straight into their gradient
+// buffers when both have one in the same state, else fresh ones (*param_beta = 0).
+std::pair<Tensor, Tensor> param_grads(const GradRequest& req, const Shape& c, Device d, float* param_beta) {
+  float b1 = 0.0f, b2 = 0.0f;
+  Tensor gg = req.target(1, c, d, &b1), gb = req.target(2, c, d, &b2);
+  if (b1 != b2) {
+    gg = Tensor::empty(c, DType::f32, d);
+    gb = Tensor::empty(c, DType::f32, d);
+    b1 = 0.0f;
+  }
+  *param_beta = b1;
+  return {gg, gb};
+}
+
+}  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, float momentum, float eps) {
-  check_dtype("batch_norm", x, DType::f32, "input");
-  TRIM_CHECK(x.ndim() == 2 || x.ndim() == 4, cat("batch_norm: expected [N, C] or [N, C, H, W], got ", x.shape().str()));
+  check_args("batch_norm", x, gamma, beta, running_mean, running_var);
   Shape c{x.size(1)};
-  for (const Tensor* t : {&gamma, &beta, static_cast<const Tensor*>(&running_mean), static_cast<const Tensor*>(&running_var)}) {
-    check_shape("batch_norm", *t, c, "a per-channel tensor");
-    check_same_device("batch_norm", x, *t);
-  }
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
   if (!training) {
     TRIM_DISPATCH(x.device(), batch_norm_forward_eval, x, gamma, beta, running_mean, running_var, eps, y);
@@ -50,8 +79,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     }
     return y;
   }
-  TRIM_CHECK(x.numel() / x.size(1) > 1, cat("batch_norm: training needs more than one value per channel, got input ",
-                                            x.shape().str()));
+  check_training("batch_norm", x);
   Tensor save_mean = Tensor::empty(c, DType::f32, x.device()), save_invstd = Tensor::empty(c, DType::f32, x.device());
   TRIM_DISPATCH(x.device(), batch_norm_forward_train, x, gamma, beta, running_mean, running_var, momentum, eps, y,
                 save_mean, save_invstd);
@@ -60,20 +88,41 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     record(y, "batch_norm", {&x, &gamma, &beta},
            [sx, sg, save_mean, save_invstd, eps](std::span<const Tensor> gout, const GradRequest& req) {
              const Tensor& g = gout[0];
-             // One kernel yields all three gradients (cuDNN's backward does too). gamma's and
-             // beta's go straight into their gradient buffers when both have one in the same state.
-             float b1 = 0.0f, b2 = 0.0f;
-             Tensor gg = req.target(1, sg.shape(), g.device(), &b1), gb = req.target(2, sg.shape(), g.device(), &b2);
-             if (b1 != b2) {
-               gg = Tensor::empty(sg.shape(), DType::f32, g.device());
-               gb = Tensor::empty(sg.shape(), DType::f32, g.device());
-               b1 = 0.0f;
-             }
+             // One kernel yields all three gradients (cuDNN's backward does too).
+             float b1 = 0.0f;
+             auto [gg, gb] = param_grads(req, sg.shape(), g.device(), &b1);
              std::vector<Tensor> grads{Tensor::empty(sx.shape(), DType::f32, g.device()), gg, gb};
              TRIM_DISPATCH(g.device(), batch_norm_backward, sx, g, sg, save_mean, save_invstd, eps, grads[0],
                            grads[1], grads[2], b1);
              return grads;
            }, {&sx, &sg});
+  }
+  return y;
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                       Tensor& running_var, bool training, float momentum, float eps) {
+  if (!training) return relu(batch_norm(x, gamma, beta, running_mean, running_var, false, momentum, eps));
+  check_args("batch_norm_relu", x, gamma, beta, running_mean, running_var);
+  check_training("batch_norm_relu", x);
+  Shape c{x.size(1)};
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  Tensor save_mean = Tensor::empty(c, DType::f32, x.device()), save_invstd = Tensor::empty(c, DType::f32, x.device());
+  TRIM_DISPATCH(x.device(), batch_norm_relu_forward_train, x, gamma, beta, running_mean, running_var, momentum, eps, y,
+                save_mean, save_invstd);
+  if (any_requires_grad({&x, &gamma, &beta})) {
+    // Saves x (for batch norm) and y (ReLU's mask), as the two unfused ops would.
+    Tensor sx = x.detach(), sy = y.detach(), sg = gamma.detach();
+    record(y, "batch_norm_relu", {&x, &gamma, &beta},
+           [sx, sy, sg, save_mean, save_invstd, eps](std::span<const Tensor> gout, const GradRequest& req) {
+             const Tensor& g = gout[0];
+             float b1 = 0.0f;
+             auto [gg, gb] = param_grads(req, sg.shape(), g.device(), &b1);
+             std::vector<Tensor> grads{Tensor::empty(sx.shape(), DType::f32, g.device()), gg, gb};
+             TRIM_DISPATCH(g.device(), batch_norm_relu_backward, sx, sy, g, sg, save_mean, save_invstd, eps, grads[0],
+                           grads[1], grads[2], b1);
+             return grads;
+           }, {&sx, &sy, &sg});
   }
   return y;
 }

@@ -77,6 +77,22 @@ std::vector<BetaOutput> run_beta_kernels(Device d, float beta) {
     record("batch_norm_backward ggamma x" + s.str(), gg_before, gg);
     record("batch_norm_backward gbeta x" + s.str(), gb_before, gb);
   }
+
+  // batch_norm_relu_backward (the fused pair): the same, with the mask from the fused forward.
+  for (const Shape& s : {Shape{4, 3, 5, 5}, Shape{16, 7}}) {
+    Shape c{s[1]};
+    Tensor x = make(s, 12, d), gy = make(s, 13, d), gamma = make(c, 14, d), bn_beta = make(c, 15, d);
+    Tensor rm = Tensor::zeros(c, DType::f32, d), rv = Tensor::full(c, 1.0f, DType::f32, d);
+    Tensor y = Tensor::empty(s, DType::f32, d), mean = Tensor::empty(c, DType::f32, d),
+           invstd = Tensor::empty(c, DType::f32, d);
+    TRIM_TEST_KERNEL(d, batch_norm_relu_forward_train, x, gamma, bn_beta, rm, rv, 0.1f, 1e-5f, y, mean, invstd);
+    Tensor gx = Tensor::full(s, NAN, DType::f32, d), gx_before = gx.clone();
+    Tensor gg = start(c, beta, 16, d), gb = start(c, beta, 17, d), gg_before = gg.clone(), gb_before = gb.clone();
+    TRIM_TEST_KERNEL(d, batch_norm_relu_backward, x, y, gy, gamma, mean, invstd, 1e-5f, gx, gg, gb, beta);
+    record("batch_norm_relu_backward gx x" + s.str(), gx_before, gx);
+    record("batch_norm_relu_backward ggamma x" + s.str(), gg_before, gg);
+    record("batch_norm_relu_backward gbeta x" + s.str(), gb_before, gb);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// The three accumulating kernels (bias_grad, conv2d_backward_filter, batch_norm_backward) run on
-// fixed inputs with beta = 0 or 1, for the CPU test (beta = 1 equals old + fresh) and the
-// CUDA-vs-CPU test.
+// The accumulating kernels (bias_grad, conv2d_backward_filter, batch_norm_backward and its fused
+// ReLU twin) run on fixed inputs with beta = 0 or 1, for the CPU test (beta = 1 equals old +
+// fresh) and the CUDA-vs-CPU test.
 #include <string>
 #include <vector>
 
