@@ -44,18 +44,6 @@ int64_t Greg::round_epochs(int64_t round, int64_t manifest_epochs) const {
 }
 
 void Greg::attach(Module& model, ParamStore& store) {
-  if (!c_.init_from.empty()) {  // before the base reads anything; a resumed run's checkpoint overrides it
-    SafetensorsFile f = [&] {
-      try {
-        return load_safetensors(c_.init_from);
-      } catch (const Error& e) {
-        throw Error(c_.where_init + ": " + e.what());
-      }
-    }();
-    std::vector<std::pair<std::string, Tensor>> st;
-    for (const NamedTensor& t : f.tensors) st.emplace_back(t.name, t.tensor);
-    model.load_state_dict(st, c_.where_init + " (" + c_.init_from + ")");
-  }
   PruningMethod::attach(model, store);
   layers_.clear();
   parts_.assign(set_.size(), {});

@@ -31,7 +31,7 @@
 //    "reg_granularity_prune": 1e-4, "reg_upper_limit": 1.0, "reg_granularity_pick": 1e-5,
 //    "reg_upper_limit_pick": 1e-2, "reg_granularity_recover": -1e-4, "mag_ratio_limit": 1000,
 //    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
-//    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
+//    "pretrain_epochs": 0, "reg_epochs": E (required),
 //    "finetune_epochs": 0, "finetune_lr": 0}
 // Bounds (published values in brackets, pruning/README.md#greg): ratio in [0, 1]; reg_granularity_prune and
 // _pick in [1e-8, 1] (1e-4, 1e-5); reg_upper_limit and _pick in (0, 1e3] (1, 1e-2), pick below
@@ -41,7 +41,9 @@
 // in [0, 10^6] and reg_epochs in [1, 10^6] (train.epochs' bound). reg_epochs must cover the worst
 // case of the regularization; that is checked at start-up, once the data gives the batches per epoch.
 // The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
-// schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
+// schedule) or the manifest's top-level init_from (weights of a dense run, e.g. trim-train's
+// model.safetensors; with both, pretraining continues from them). /pruning/init_from, GReg's own
+// key before init_from served every app, is refused with a message naming the top-level key.
 //
 // Residual streams (filter mode; layers/channels.h "stream sets"): a layer that feeds a residual add
 // cannot lose filters alone; the stream it feeds is pruned as a whole instead. A stream set is one
@@ -87,7 +89,9 @@ class Greg final : public PruningMethod {
   Greg(std::string name, const Config& cfg);  // "greg1" or "greg2"
 
   int64_t rounds() const override { return first_reg_round() + 2; }
+  // Refuses a run that starts from random weights (neither pretraining nor init_from).
   void begin_run(const RunInfo& run) override {
+    check_trained_start(c_.where, c_.pretrain_epochs, run.init_from, name_);
     set_slim_export(run.output, run.model);
     write_files_ = run.writes_files;
   }

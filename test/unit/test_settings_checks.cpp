@@ -355,7 +355,7 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
        {"trail", {0.5, 0.9}}, {"target", 0.9}},
       {{"method", "greg1"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"reg_epochs", 1}, {"update_interval", 10},
        {"layer_ratios", {{{"pattern", "*"}, {"ratio", 0.5}}}}},
-      {{"method", "greg2"}, {"ratio", 0.5}, {"init_from", "m.safetensors"}, {"reg_epochs", 1},
+      {{"method", "greg2"}, {"ratio", 0.5}, {"pretrain_epochs", 2}, {"reg_epochs", 1},
        {"reg_upper_limit_pick", 0.01}, {"reg_granularity_recover", -1e-4}},
   };
   const std::vector<nlohmann::json> hostile{
