@@ -142,6 +142,7 @@ RewindSettings read_rewind_settings(const Config& cfg) {
   s.rounds = cfg.int_in("rounds", 1, kMaxRounds);  // pruning rounds after the dense one
   s.scope = read_scope(cfg, "scope", Scope::global);
   if (cfg.has("target")) s.target = read_target(cfg, "target");
+  s.rewind_step = cfg.int_in("rewind_step", 0, 0, kMaxMethodSteps);  // round 0's length is checked at start-up
   return s;
 }
 

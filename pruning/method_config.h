@@ -52,6 +52,7 @@ struct RewindSettings {
   int64_t rounds = 1;
   Scope scope = Scope::global;
   double target = -1.0;  // < 0: none
+  int64_t rewind_step = 0;  // the rewind point: the weights after this many steps of round 0
 };
 RewindSettings read_rewind_settings(const Config& cfg);
 SapAmount read_sap_amount(const Config& cfg);

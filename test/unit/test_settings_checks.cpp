@@ -345,7 +345,7 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
   const std::vector<nlohmann::json> bases{
       {{"method", "omp"}, {"target", 0.9}, {"finetune_epochs", 1}, {"scope", "layer"}},
       {{"method", "gmp"}, {"target", 0.8}, {"start_step", 1}, {"interval_steps", 2}, {"events", 4}, {"initial", 0.1}},
-      {{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}},
+      {{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}, {"rewind_step", 2}},
       {{"method", "os_sap"}, {"rounds", 2}},
       {{"method", "random"}, {"target", 0.5}, {"finetune_epochs", 1}},
       {{"method", "sap"}, {"rounds", 1}, {"p", 0.5}, {"q", 1.0}, {"eta", 0.0}, {"gamma", 1.0}, {"beta", 0.9},
