@@ -17,10 +17,8 @@ constexpr int64_t kMaxUpdateInterval = 1'000'000;                    // K_u: 5 o
 
 }  // namespace
 
-GregConfig read_greg_config(const Config& cfg, bool greg2) {
-  GregConfig c;
-  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
-  c.mode = filter ? GregMode::filter : GregMode::unstructured;
+UnitRatios read_unit_ratios(const Config& cfg, bool filter) {
+  UnitRatios c;
   c.ratio = cfg.real_in("ratio", kRatio);
   if (cfg.has("layer_ratios")) {
     cfg.accept("layer_ratios");
@@ -38,6 +36,17 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
   }
   c.prune_streams = cfg.get<bool>("prune_streams", false);
   if (c.prune_streams && !filter) cfg.fail("prune_streams", "applies to filter mode only (\"mode\": \"filter\")");
+  return c;
+}
+
+GregConfig read_greg_config(const Config& cfg, bool greg2) {
+  GregConfig c;
+  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
+  c.mode = filter ? GregMode::filter : GregMode::unstructured;
+  UnitRatios r = read_unit_ratios(cfg, filter);
+  c.ratio = r.ratio;
+  c.layer_ratios = std::move(r.layer_ratios);
+  c.prune_streams = r.prune_streams;
   c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kGranularity);
   c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kUpperLimit);
   if (greg2) {

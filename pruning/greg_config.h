@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "pruning/filter_units.h"
 #include "pruning/prunable.h"
 
 namespace trim {
@@ -26,6 +27,10 @@ struct GregConfig {
   std::string where;             // "<manifest>: /pruning", for errors about the section as a whole
   std::string where_reg_epochs;  // "<manifest>: /pruning/reg_epochs"
 };
+
+// The ratio keys GReg and l1_filter share: "ratio" (required, [0, 1]), "layer_ratios" (a list of
+// {"pattern", "ratio"}, first match wins) and "prune_streams" (filter mode only: `filter`).
+UnitRatios read_unit_ratios(const Config& cfg, bool filter);
 
 // Reads and checks GReg's keys of `cfg`; GReg-2's picking keys only when `greg2` (they stay unknown
 // to GReg-1, so finish() refuses them there).

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "pruning/greg_config.h"
+#include "pruning/l1_filter.h"
 #include "pruning/pruning_method.h"
 
 namespace trim {
@@ -59,6 +60,7 @@ const std::map<std::string, std::function<void(const Config&)>>& readers() {
       {"ltp", [](const Config& c) { read_ltp_settings(c); }},
       {"greg1", [](const Config& c) { read_greg_config(c, false); }},
       {"greg2", [](const Config& c) { read_greg_config(c, true); }},
+      {"l1_filter", [](const Config& c) { read_l1_filter_settings(c); }},
   };
   return r;
 }

@@ -3,7 +3,7 @@
 // key and bound by bound, by plain functions that build nothing. The methods' constructors read
 // their section through them, and so does the manifest fuzz target (test/fuzz/), which thereby
 // drives every app's pruning section without tensors or models. Each bound is documented in its
-// method's header (magnitude.h, random.h, rewind.h, lats.h, ltp.h, greg.h; the shared keys in
+// method's header (magnitude.h, random.h, rewind.h, lats.h, ltp.h, greg.h, l1_filter.h; the shared keys in
 // pruning_method.h). Checks that need the model or the run's length come later (attach,
 // TrainingMethod::check_length).
 #include <cstdint>
