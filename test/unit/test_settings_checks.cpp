@@ -355,6 +355,8 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
        {"trail", {0.5, 0.9}}, {"target", 0.9}},
       {{"method", "greg1"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"reg_epochs", 1}, {"update_interval", 10},
        {"layer_ratios", {{{"pattern", "*"}, {"ratio", 0.5}}}}},
+      {{"method", "l1_filter"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"finetune_epochs", 1}, {"finetune_lr", 0.01},
+       {"prune_streams", true}, {"layer_ratios", {{{"pattern", "*"}, {"ratio", 0.5}}}}},
       {{"method", "greg2"}, {"ratio", 0.5}, {"pretrain_epochs", 2}, {"reg_epochs", 1},
        {"reg_upper_limit_pick", 0.01}, {"reg_granularity_recover", -1e-4}},
   };
