@@ -20,6 +20,7 @@
 
 #include "core/optim/param_store.h"
 #include "layers/module.h"
+#include "pruning/greg_config.h"  // UnitRatios
 #include "pruning/prunable.h"
 
 namespace trim {
@@ -32,13 +33,6 @@ struct FilterUnit {
   double ratio = 0.0;
   int64_t groups = 0, n_prune = 0;  // groups: the weight's rows (elements), or the set's classes
   bool stream() const { return !classes.empty(); }
-};
-
-// The manifest's ratio keys (GReg's and l1_filter's "ratio", "layer_ratios", "prune_streams").
-struct UnitRatios {
-  double ratio = 0.0;
-  std::vector<std::pair<NamePattern, double>> layer_ratios;  // first match wins
-  bool prune_streams = false;
 };
 
 struct FilterUnits {

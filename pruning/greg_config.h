@@ -7,12 +7,19 @@
 #include <vector>
 
 #include "core/config.h"
-#include "pruning/filter_units.h"
 #include "pruning/prunable.h"
 
 namespace trim {
 
 enum class GregMode { unstructured, filter };
+
+// The manifest's ratio keys of filter pruning (GReg's and l1_filter's "ratio", "layer_ratios",
+// "prune_streams"; pruning/filter_units.h applies them).
+struct UnitRatios {
+  double ratio = 0.0;
+  std::vector<std::pair<NamePattern, double>> layer_ratios;  // first match wins
+  bool prune_streams = false;
+};
 
 struct GregConfig {
   GregMode mode = GregMode::filter;

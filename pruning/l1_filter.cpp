@@ -8,16 +8,6 @@
 
 namespace trim {
 
-L1FilterSettings read_l1_filter_settings(const Config& cfg) {
-  L1FilterSettings s;
-  s.ratios = read_unit_ratios(cfg, true);  // GReg's keys and bounds
-  refuse_pruning_init_from(cfg);
-  s.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: start from init_from
-  s.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
-  s.finetune_lr = cfg.real_in("finetune_lr", 0.0, Config::Interval{0.0, 1e3});  // 0: optimizer.lr
-  return s;
-}
-
 L1FilterPruning::L1FilterPruning(const Config& cfg)
     : PruningMethod("l1_filter", cfg), s_(read_l1_filter_settings(cfg)), where_(cfg.source() + ": " + cfg.path()) {}
 

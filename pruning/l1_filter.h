@@ -26,13 +26,6 @@
 
 namespace trim {
 
-struct L1FilterSettings {
-  UnitRatios ratios;
-  int64_t pretrain_epochs = 0, finetune_epochs = 0;
-  double finetune_lr = 0.0;
-};
-L1FilterSettings read_l1_filter_settings(const Config& cfg);
-
 class L1FilterPruning final : public PruningMethod {
  public:
   explicit L1FilterPruning(const Config& cfg);

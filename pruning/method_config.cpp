@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "pruning/greg_config.h"
-#include "pruning/l1_filter.h"
 #include "pruning/pruning_method.h"
 
 namespace trim {
@@ -157,6 +156,16 @@ SapAmount read_sap_amount(const Config& cfg) {
   a.gamma = cfg.real_in("gamma", 1.0, kSapGamma);
   a.beta = cfg.real_in("beta", 0.9, Config::Interval{0.0, 1.0, true, true});
   return a;
+}
+
+L1FilterSettings read_l1_filter_settings(const Config& cfg) {
+  L1FilterSettings s;
+  s.ratios = read_unit_ratios(cfg, true);  // GReg's keys and bounds
+  refuse_pruning_init_from(cfg);
+  s.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: start from init_from
+  s.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
+  s.finetune_lr = cfg.real_in("finetune_lr", 0.0, Config::Interval{0.0, 1e3});  // 0: optimizer.lr
+  return s;
 }
 
 LatsSchedule read_lats_settings(const Config& cfg) {

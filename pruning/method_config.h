@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "pruning/greg_config.h"
 #include "pruning/lats_schedule.h"
 #include "pruning/prunable.h"
 #include "pruning/sap_amount.h"
@@ -56,6 +57,14 @@ struct RewindSettings {
 };
 RewindSettings read_rewind_settings(const Config& cfg);
 SapAmount read_sap_amount(const Config& cfg);
+
+// "l1_filter": GReg's ratio keys, pretraining, fine-tuning (pruning/l1_filter.h).
+struct L1FilterSettings {
+  UnitRatios ratios;
+  int64_t pretrain_epochs = 0, finetune_epochs = 0;
+  double finetune_lr = 0.0;
+};
+L1FilterSettings read_l1_filter_settings(const Config& cfg);
 
 // "lats": the threshold schedule.
 LatsSchedule read_lats_settings(const Config& cfg);
