@@ -132,7 +132,7 @@ TEST_CASE("init_from: a checkpoint's model. prefix is accepted, its optimizer an
   CHECK(values(*m, "5.running_var") == load_safetensors(kGolden).find("5.running_var")->to_vector<float>());
 }
 
-TEST_CASE("init_from: a run starts from a trained model; resuming does not read the file again", "[init_from][train]") {
+TEST_CASE("init_from: a run starts from a trained model, and a resume does not read the file again", "[init_from][train]") {
   test::TempDir tmp("init_from_run");
   auto mlp_run = [&](const std::string& out) {
     nlohmann::json j = test::small_run(tmp.file(out));
