@@ -44,138 +44,32 @@ int64_t Greg::round_epochs(int64_t round, int64_t manifest_epochs) const {
 }
 
 void Greg::attach(Module& model, ParamStore& store) {
-  if (!c_.init_from.empty()) {  // before the base reads anything; a resumed run's checkpoint overrides it
-    SafetensorsFile f = [&] {
-      try {
-        return load_safetensors(c_.init_from);
-      } catch (const Error& e) {
-        throw Error(c_.where_init + ": " + e.what());
-      }
-    }();
-    std::vector<std::pair<std::string, Tensor>> st;
-    for (const NamedTensor& t : f.tensors) st.emplace_back(t.name, t.tensor);
-    model.load_state_dict(st, c_.where_init + " (" + c_.init_from + ")");
-  }
   PruningMethod::attach(model, store);
   layers_.clear();
   parts_.assign(set_.size(), {});
   rows_.assign(set_.size(), {});
-  coupled_.assign(set_.size(), {});
-  stream_of_.clear();
   int64_t offset = 0;
   for (size_t l = 0; l < set_.size(); ++l) {
     const Tensor& w = set_.tensors[l];
     Part& P = parts_[l];
-    if (c_.mode == GregMode::filter && w.ndim() < 2)
-      throw Error("greg: filter mode needs weights of 2 or more dimensions; " + set_.names[l] + " has " + w.shape().str());
     P.groups = c_.mode == GregMode::filter ? w.shape()[0] : w.numel();
     P.row_size = w.numel() / P.groups;
     P.offset = offset;
     offset += P.groups;
   }
-  std::vector<bool> used(c_.layer_ratios.size(), false);
-  auto pattern_ratio = [&](const std::string& name) -> int {  // the first pattern matching `name`, or -1
-    for (size_t p = 0; p < c_.layer_ratios.size(); ++p)
-      if (glob_match(c_.layer_ratios[p].first.glob, name)) {
-        used[p] = true;
-        return int(p);
-      }
-    return -1;
-  };
-  const ChannelCoupled* coupled = dynamic_cast<const ChannelCoupled*>(&model);
-  std::vector<Layer> streams;
-  std::vector<bool> taken(set_.size(), false);
-  if (c_.mode == GregMode::filter && coupled) {  // residual streams: units of their own when their ratio is > 0
-    const std::vector<ChannelGroup>& groups = coupled->channel_groups();
-    std::map<std::string, size_t> weight_index;
-    for (size_t l = 0; l < set_.size(); ++l) weight_index[set_.names[l]] = l;
-    for (const StreamSet& s : stream_sets(groups)) {
-      Layer U;
-      U.name = stream_set_name(groups, s);
-      int match = -1;
-      for (size_t g : s.streams) {
-        int p = pattern_ratio(groups[g].name);
-        if (p >= 0 && match >= 0 && c_.layer_ratios[size_t(p)].second != c_.layer_ratios[size_t(match)].second)
-          throw Error(c_.layer_ratios[size_t(p)].first.where + ": \"" + c_.layer_ratios[size_t(p)].first.glob +
-                      "\" gives stream '" + groups[g].name + "' another ratio than " + c_.layer_ratios[size_t(match)].first.where +
-                      " gives the other streams of its set (" + U.name + "), which option-A shortcuts prune together");
-        if (match < 0) match = p;
-      }
-      U.ratio = match >= 0 ? c_.layer_ratios[size_t(match)].second : c_.prune_streams ? c_.ratio : 0.0;
-      if (U.ratio == 0.0) continue;
-      std::map<size_t, std::vector<size_t>> producers;  // stream group -> its producers' set_ indices
-      for (size_t g : s.streams)
-        for (const ChannelMember& m : groups[g].members) {
-          if (m.role != ChannelRole::output) continue;
-          auto it = weight_index.find(m.layer + ".weight");
-          if (it == weight_index.end())
-            throw Error(c_.where + ": pruning the stream '" + groups[g].name + "' removes filters of " + m.layer +
-                        ".weight, which is not a prunable weight of this run (see /pruning/include and /pruning/exclude)");
-          producers[g].push_back(it->second);
-          U.parts.push_back(it->second);
-          taken[it->second] = true;
-          stream_of_[it->second] = groups[g].name;
-        }
-      for (const auto& cls : s.classes) {
-        U.classes.emplace_back();
-        for (const GroupChannel& gc : cls)
-          for (size_t l : producers[gc.group]) U.classes.back().push_back({l, gc.channel});
-      }
-      for (const auto& [g, ls] : producers)  // the stream's biases and BNs follow its first producer's rows
-        for (const std::string& o : channel_rows(model, groups[g])) {
-          int slot = store.find(o);
-          if (slot >= 0 && !weight_index.count(o)) coupled_[ls.front()].push_back(size_t(slot));
-        }
-      U.groups = int64_t(U.classes.size());
-      streams.push_back(std::move(U));
-    }
-  }
-  for (size_t l = 0; l < set_.size(); ++l) {
-    int p = pattern_ratio(set_.names[l]);
-    if (taken[l]) continue;  // a pruned stream's producer follows the stream's ratio
+  plan_ = plan_filter_units(model, store, set_, {c_.ratio, c_.layer_ratios, c_.prune_streams},
+                            c_.mode == GregMode::filter, c_.where, "greg");
+  for (const FilterUnit& u : plan_.units) {
     Layer L;
-    L.name = set_.names[l];
-    L.parts = {l};
-    L.groups = parts_[l].groups;
-    L.ratio = p >= 0 ? c_.layer_ratios[size_t(p)].second : c_.ratio;
+    static_cast<FilterUnit&>(L) = u;
+    L.finished = L.n_prune == 0;  // layers with ratio 0 finish at once
     layers_.push_back(std::move(L));
   }
-  for (Layer& U : streams) layers_.push_back(std::move(U));
-  for (Layer& L : layers_) {
-    L.n_prune = filter_prune_count(L.ratio, L.groups);
-    L.finished = L.n_prune == 0;
-  }
   picks_.assign(layers_.size(), {});
-  for (size_t p = 0; p < used.size(); ++p)
-    if (!used[p]) throw Error(c_.layer_ratios[p].first.where + ": \"" + c_.layer_ratios[p].first.glob + "\" matches no prunable weight or stream");
   Device dev = store.device();
   lambda_ = Tensor::zeros(Shape{std::max<int64_t>(offset, 1)}, DType::f32, dev);
   select_ = Tensor::zeros(Shape{std::max<int64_t>(offset, 1)}, DType::f32, dev);
   ones_ = Tensor::full(Shape{std::max<int64_t>(offset, 1)}, 1.0f, DType::f32, dev);
-  if (c_.mode != GregMode::filter) return;
-  // Filter mode: a filter's bias, BN channel and depthwise filter are removed with it, so they are
-  // masked with it (layers/channels.h describes which tensors those are).
-  if (!coupled) {
-    log_warn("greg: filter mode on a model that does not describe its channel coupling: only the filters "
-             "themselves are masked, and no physically slimmed model is written");
-    return;
-  }
-  const std::vector<ChannelGroup>& groups = coupled->channel_groups();
-  for (const Layer& L : layers_) {
-    if (L.n_prune == 0 || L.stream()) continue;
-    size_t l = L.parts[0];
-    const ChannelGroup* g = filter_group(groups, set_.names[l]);
-    if (!g)
-      throw Error(c_.where + ": greg filter mode would remove output channels of " + set_.names[l] +
-                  ", which are the model's outputs or feed a residual add; exclude it (/pruning/exclude), give it "
-                  "ratio 0 (/pruning/layer_ratios), or prune the stream it feeds as a whole (name the stream in "
-                  "/pruning/layer_ratios, or set /pruning/prune_streams)");
-    for (const std::string& o : channel_rows(model, *g)) {
-      int s = store.find(o);
-      if (s >= 0 && o != set_.names[l]) coupled_[l].push_back(size_t(s));  // buffers (BN statistics) are not in the store
-    }
-  }
-  slim_ok_ = true;
 }
 
 std::vector<std::string> Greg::unit_names() const {
@@ -254,14 +148,8 @@ void Greg::select(const std::vector<size_t>& which) {
   GregSelection s = weights ? greg_select(c_.mode, set_, k) : GregSelection{};
   for (size_t l : which) {
     const Layer& L = layers_[l];
-    if (L.stream()) {  // the n_prune classes of least importance (ties toward the lower index)
-      std::vector<double> score = class_norms2(L);
-      std::vector<int64_t> order(score.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[size_t(a)] < score[size_t(b)]; });
-      order.resize(size_t(L.n_prune));
-      std::sort(order.begin(), order.end());
-      picks_[l] = order;
+    if (L.stream()) {  // the n_prune classes of least importance (squared L2 norms; ties toward the lower index)
+      picks_[l] = lowest(stream_class_scores(set_, L, 2), L.n_prune);
       set_rows(l);
       continue;
     }
@@ -271,31 +159,11 @@ void Greg::select(const std::vector<size_t>& which) {
   }
 }
 
-std::vector<double> Greg::class_norms2(const Layer& L) const {
-  std::map<size_t, std::vector<double>> row_norms2;  // weight -> squared L2 norm of each row
-  for (size_t w : L.parts) {
-    std::vector<float> v = set_.tensors[w].to(Device::cpu()).to_vector<float>();
-    std::vector<double>& r = row_norms2[w];
-    r.assign(size_t(parts_[w].groups), 0.0);
-    for (size_t i = 0; i < v.size(); ++i) r[i / size_t(parts_[w].row_size)] += double(v[i]) * double(v[i]);
-  }
-  std::vector<double> out;
-  for (const auto& cls : L.classes) {
-    double s = 0.0;
-    for (const auto& [w, row] : cls) s += row_norms2[w][size_t(row)];
-    out.push_back(s);
-  }
-  return out;
-}
-
 void Greg::set_rows(size_t l) {
   NoGradGuard no_grad;
   const Layer& L = layers_[l];
-  for (size_t w : L.parts) rows_[w].clear();
-  for (int64_t c : picks_[l])
-    for (const auto& [w, row] : L.classes[size_t(c)]) rows_[w].push_back(row);
+  stream_rows(L, picks_[l], rows_);
   for (size_t w : L.parts) {
-    std::sort(rows_[w].begin(), rows_[w].end());
     std::vector<float> sel(size_t(parts_[w].groups), 0.0f);
     for (int64_t r : rows_[w]) sel[size_t(r)] = 1.0f;
     select_.narrow0(parts_[w].offset, parts_[w].groups).copy_(Tensor::from_vector(Shape{parts_[w].groups}, sel, select_.device()));
@@ -333,7 +201,7 @@ void Greg::update(int64_t iteration) {
     if (c_.mode == GregMode::filter) {  // the ratio of the weights this update sees (reads them back)
       std::vector<double> score;
       if (L.stream()) {
-        score = class_norms2(L);
+        score = stream_class_scores(set_, L, 2);
         for (double& x : score) x = std::sqrt(x);
       } else {
         score = greg_filter_scores(set_.tensors[L.parts[0]]);
@@ -367,27 +235,14 @@ void Greg::update(int64_t iteration) {
 void Greg::hard_prune() {
   NoGradGuard no_grad;
   std::vector<Tensor> m;
-  for (size_t l = 0; l < set_.size(); ++l) {
-    const Part& P = parts_[l];
-    const Tensor& w = set_.tensors[l];
-    if (c_.mode == GregMode::filter) {
-      std::vector<float> host(size_t(w.numel()), 1.0f), channel(size_t(P.groups), 1.0f);
-      for (int64_t r : rows_[l]) {
-        std::fill(host.begin() + r * P.row_size, host.begin() + (r + 1) * P.row_size, 0.0f);
-        channel[size_t(r)] = 0.0f;
-      }
-      m.push_back(Tensor::from_vector(w.shape(), host, w.device()));
-      for (size_t s : coupled_[l]) {  // dim 0 of each coupled tensor is this weight's channels
-        Tensor target = store_->view(mask_, s);
-        int64_t row = target.numel() / P.groups;
-        std::vector<float> rows(size_t(target.numel()));
-        for (int64_t r = 0; r < P.groups; ++r) std::fill_n(rows.begin() + r * row, row, channel[size_t(r)]);
-        target.copy_(Tensor::from_vector(target.shape(), rows, w.device()));
-      }
-    } else {
+  if (c_.mode == GregMode::filter) {
+    m = filter_masks(set_, *store_, mask_, rows_, plan_.coupled);
+  } else {
+    for (size_t l = 0; l < set_.size(); ++l) {
+      const Part& P = parts_[l];
       Tensor keep = ones_.narrow0(P.offset, P.groups).clone();
       add_(keep, select_.narrow0(P.offset, P.groups), -1.0f);
-      m.push_back(keep.view(w.shape()));
+      m.push_back(keep.view(set_.tensors[l].shape()));
     }
   }
   set_masks(m);  // also zeroes the coupled tensors: apply_masks covers the whole arena
@@ -451,50 +306,13 @@ void Greg::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohm
 }
 
 void Greg::set_slim_export(const std::string& folder, const nlohmann::json& model_spec) {
-  slim_folder_ = folder;
-  slim_spec_ = model_spec;
+  slim_.folder = folder;
+  slim_.spec = model_spec;
 }
 
 bool Greg::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
   bool changed = PruningMethod::finalize(model, store, summary);
-  if (c_.mode != GregMode::filter) return changed;
-  nlohmann::json removed = nlohmann::json::object(), streams = nlohmann::json::object();
-  std::map<std::string, std::vector<int64_t>> pruned;  // slim_state_dict's keys: a weight, or a stream's group
-  for (size_t l = 0; l < set_.size(); ++l) {
-    removed[set_.names[l]] = int64_t(rows_[l].size());
-    if (rows_[l].empty()) continue;
-    auto s = stream_of_.find(l);
-    if (s == stream_of_.end()) {
-      pruned[set_.names[l]] = rows_[l];
-    } else {  // every producer of a stream lists the same rows
-      pruned[s->second] = rows_[l];
-      streams[s->second] = int64_t(rows_[l].size());
-    }
-  }
-  summary["removed_filters"] = removed;
-  if (!streams.empty()) summary["removed_stream_channels"] = streams;
-  if (slim_folder_.empty()) return changed;
-  if (!slim_ok_) {
-    log_warn("greg: no physically slimmed model for this model (see the warning at start)");
-    return changed;
-  }
-  std::vector<std::pair<std::string, Tensor>> slim = slim_state_dict(model, pruned);
-  nlohmann::json spec = slim_model_spec(model, slim_spec_, pruned);
-  std::vector<NamedTensor> tensors;
-  int64_t params = 0;
-  std::map<std::string, bool> is_param;
-  for (const NamedParameter& p : model.named_parameters()) is_param[p.name] = true;
-  for (const auto& [name, t] : slim) {
-    tensors.push_back({name, t});
-    if (is_param.count(name)) params += t.numel();
-  }
-  if (write_files_) {
-    save_safetensors(slim_folder_ + "/model_slim.safetensors", tensors,
-                     {{"trim.method", name_}, {"trim.model", spec.dump()}});
-    write_file_atomic(slim_folder_ + "/model_slim.json", spec.dump(2) + "\n");
-  }
-  summary["slim_model"] = spec;
-  summary["slim_parameters"] = params;
+  if (c_.mode == GregMode::filter) export_filter_slim(model, set_, plan_, rows_, slim_, name_, summary);
   return changed;
 }
 

@@ -31,7 +31,7 @@
 //    "reg_granularity_prune": 1e-4, "reg_upper_limit": 1.0, "reg_granularity_pick": 1e-5,
 //    "reg_upper_limit_pick": 1e-2, "reg_granularity_recover": -1e-4, "mag_ratio_limit": 1000,
 //    "update_interval": 10 (K_u), "stabilize_iterations": 10000 (K_s), "lr_prune": 1e-3,
-//    "pretrain_epochs": 0, "init_from": "path/model.safetensors", "reg_epochs": E (required),
+//    "pretrain_epochs": 0, "reg_epochs": E (required),
 //    "finetune_epochs": 0, "finetune_lr": 0}
 // Bounds (published values in brackets, pruning/README.md#greg): ratio in [0, 1]; reg_granularity_prune and
 // _pick in [1e-8, 1] (1e-4, 1e-5); reg_upper_limit and _pick in (0, 1e3] (1, 1e-2), pick below
@@ -41,7 +41,9 @@
 // in [0, 10^6] and reg_epochs in [1, 10^6] (train.epochs' bound). reg_epochs must cover the worst
 // case of the regularization; that is checked at start-up, once the data gives the batches per epoch.
 // The network must be trained first: pretrain_epochs > 0 (a dense round with the manifest's
-// schedule) or init_from (weights of a dense run, e.g. trim-train's model.safetensors), not both.
+// schedule) or the manifest's top-level init_from (weights of a dense run, e.g. trim-train's
+// model.safetensors; with both, pretraining continues from them). /pruning/init_from, GReg's own
+// key before init_from served every app, is refused with a message naming the top-level key.
 //
 // Residual streams (filter mode; layers/channels.h "stream sets"): a layer that feeds a residual add
 // cannot lose filters alone; the stream it feeds is pruned as a whole instead. A stream set is one
@@ -75,6 +77,7 @@
 #include <string>
 #include <vector>
 
+#include "pruning/filter_units.h"
 #include "pruning/greg_config.h"
 #include "pruning/greg_schedule.h"
 #include "pruning/greg_select.h"
@@ -87,9 +90,11 @@ class Greg final : public PruningMethod {
   Greg(std::string name, const Config& cfg);  // "greg1" or "greg2"
 
   int64_t rounds() const override { return first_reg_round() + 2; }
+  // Refuses a run that starts from random weights (neither pretraining nor init_from).
   void begin_run(const RunInfo& run) override {
+    check_trained_start(c_.where, c_.pretrain_epochs, run.init_from, name_);
     set_slim_export(run.output, run.model);
-    write_files_ = run.writes_files;
+    slim_.write_files = run.writes_files;
   }
   int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
   void attach(Module& model, ParamStore& store) override;
@@ -121,18 +126,12 @@ class Greg final : public PruningMethod {
 
  private:
   enum class Phase { pretrain, regularize, stabilize, finetune };
-  // One unit of selection and of the stop rules: a prunable weight, or (filter mode) a stream set.
-  struct Layer {
-    std::string name;          // the weight's name, or the stream set's
-    std::vector<size_t> parts;  // its weights (indices into set_): one, or the stream set's producers
-    // Stream sets: class i removes row `second` of weight `first` (a set_ index) for each pair.
-    std::vector<std::vector<std::pair<size_t, int64_t>>> classes;
-    double ratio = 0.0;
-    int64_t groups = 0, n_prune = 0;  // groups: the weight's rows (elements), or the set's classes
+  // One unit of selection and of the stop rules (pruning/filter_units.h: a prunable weight, or in
+  // filter mode a stream set) with its regularisation state.
+  struct Layer : FilterUnit {
     int64_t updates = 0, pick_updates = 0;
     bool picked = false, finished = false, hist_started = false;
     double hist = 0.0;
-    bool stream() const { return !classes.empty(); }
   };
   struct Part {  // a prunable weight's share of lambda_ / select_
     int64_t groups = 0, row_size = 1, offset = 0;
@@ -144,7 +143,6 @@ class Greg final : public PruningMethod {
   double mean_lambda(const Layer& l) const;
   int64_t worst_case_iterations() const;
   void select(const std::vector<size_t>& layers);  // selection of these layers by current magnitude
-  std::vector<double> class_norms2(const Layer& l) const;  // a stream set's classes: sum of squared L2 norms
   void set_rows(size_t l);                         // rows_ and select_ of layer l's weights from picks_[l]
   void update(int64_t iteration);                 // one lambda update (i mod K_u = 0)
   void write_lambda(size_t l);                    // the device lambdas of layer l from its counters
@@ -157,17 +155,13 @@ class Greg final : public PruningMethod {
   std::vector<Part> parts_;                 // per prunable weight
   std::vector<std::vector<int64_t>> picks_; // filter mode: per layer, the selected groups (rows or classes)
   std::vector<std::vector<int64_t>> rows_;  // filter mode: pruned rows per prunable weight
-  std::vector<std::vector<size_t>> coupled_; // filter mode: store slots indexed by each weight's channels
-  std::map<size_t, std::string> stream_of_;  // a pruned stream's producer weight (set_ index) -> the stream's group name
+  FilterUnits plan_;                        // the units, coupled tensors and streams (pruning/filter_units.h)
   Tensor lambda_, select_, ones_;           // per group, all layers concatenated (device)
   Phase phase_ = Phase::pretrain;
   int64_t reg_start_ = 0, finish_iter_ = -1;
   bool pruned_ = false;
-  bool slim_ok_ = false;  // filter mode on a Sequential: coupled tensors known, slim export possible
   float base_lr_ = 0.0f;
-  std::string slim_folder_;
-  bool write_files_ = true;  // RunInfo::writes_files
-  nlohmann::json slim_spec_;
+  SlimExport slim_;
 };
 
 }  // namespace trim

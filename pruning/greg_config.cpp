@@ -17,10 +17,8 @@ constexpr int64_t kMaxUpdateInterval = 1'000'000;                    // K_u: 5 o
 
 }  // namespace
 
-GregConfig read_greg_config(const Config& cfg, bool greg2) {
-  GregConfig c;
-  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
-  c.mode = filter ? GregMode::filter : GregMode::unstructured;
+UnitRatios read_unit_ratios(const Config& cfg, bool filter) {
+  UnitRatios c;
   c.ratio = cfg.real_in("ratio", kRatio);
   if (cfg.has("layer_ratios")) {
     cfg.accept("layer_ratios");
@@ -38,6 +36,17 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
   }
   c.prune_streams = cfg.get<bool>("prune_streams", false);
   if (c.prune_streams && !filter) cfg.fail("prune_streams", "applies to filter mode only (\"mode\": \"filter\")");
+  return c;
+}
+
+GregConfig read_greg_config(const Config& cfg, bool greg2) {
+  GregConfig c;
+  bool filter = cfg.choice("mode", {"filter", "unstructured"}, "filter") == "filter";
+  c.mode = filter ? GregMode::filter : GregMode::unstructured;
+  UnitRatios r = read_unit_ratios(cfg, filter);
+  c.ratio = r.ratio;
+  c.layer_ratios = std::move(r.layer_ratios);
+  c.prune_streams = r.prune_streams;
   c.delta = cfg.real_in("reg_granularity_prune", 1e-4, kGranularity);
   c.ceiling = cfg.real_in("reg_upper_limit", 1.0, kUpperLimit);
   if (greg2) {
@@ -52,19 +61,26 @@ GregConfig read_greg_config(const Config& cfg, bool greg2) {
   c.k_s = cfg.int_in("stabilize_iterations", 10000, 0, kMaxMethodSteps);
   c.lr_prune = cfg.float_in("lr_prune", 1e-3f, Config::Interval{0.0, 1e3, true, false});  // a float lr, as optimizer.lr
   c.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: no pretraining round
-  c.init_from = cfg.text_in("init_from", "", Config::kMaxPathBytes);
+  refuse_pruning_init_from(cfg);
   c.where = cfg.source() + ": " + cfg.path();
-  c.where_init = c.where + "/init_from";
-  // Pitfall #2 of the spec: GReg on random weights runs without complaint and means nothing.
-  if (c.pretrain_epochs == 0 && c.init_from.empty())
-    cfg.fail("pretrain_epochs", "GReg prunes a trained network: set pretrain_epochs > 0 or init_from (a model.safetensors)");
-  if (c.pretrain_epochs > 0 && !c.init_from.empty())
-    cfg.fail("init_from", "give either init_from or pretrain_epochs, not both");
   c.reg_epochs = cfg.int_in("reg_epochs", 1, kMaxMethodEpochs);
   c.where_reg_epochs = c.where + "/reg_epochs";
   c.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
   c.finetune_lr = cfg.real_in("finetune_lr", 0.0, Config::Interval{0.0, 1e3});  // 0: the manifest's optimizer.lr
   return c;
+}
+
+void check_trained_start(const std::string& where, int64_t pretrain_epochs, const std::string& init_from,
+                         const std::string& method) {
+  if (pretrain_epochs == 0 && init_from.empty())
+    throw Error(where + "/pretrain_epochs: " + method + " prunes a trained network: set pretrain_epochs > 0, or the "
+                "manifest's top-level \"init_from\" (a model.safetensors)");
+}
+
+void refuse_pruning_init_from(const Config& cfg) {
+  if (cfg.has("init_from"))
+    cfg.fail("init_from", "has moved to the manifest's top level: write \"init_from\": \"...\" beside \"model\" "
+                          "(it works for every app), not inside /pruning");
 }
 
 }  // namespace trim

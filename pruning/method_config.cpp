@@ -59,6 +59,7 @@ const std::map<std::string, std::function<void(const Config&)>>& readers() {
       {"ltp", [](const Config& c) { read_ltp_settings(c); }},
       {"greg1", [](const Config& c) { read_greg_config(c, false); }},
       {"greg2", [](const Config& c) { read_greg_config(c, true); }},
+      {"l1_filter", [](const Config& c) { read_l1_filter_settings(c); }},
   };
   return r;
 }
@@ -142,6 +143,7 @@ RewindSettings read_rewind_settings(const Config& cfg) {
   s.rounds = cfg.int_in("rounds", 1, kMaxRounds);  // pruning rounds after the dense one
   s.scope = read_scope(cfg, "scope", Scope::global);
   if (cfg.has("target")) s.target = read_target(cfg, "target");
+  s.rewind_step = cfg.int_in("rewind_step", 0, 0, kMaxMethodSteps);  // round 0's length is checked at start-up
   return s;
 }
 
@@ -154,6 +156,16 @@ SapAmount read_sap_amount(const Config& cfg) {
   a.gamma = cfg.real_in("gamma", 1.0, kSapGamma);
   a.beta = cfg.real_in("beta", 0.9, Config::Interval{0.0, 1.0, true, true});
   return a;
+}
+
+L1FilterSettings read_l1_filter_settings(const Config& cfg) {
+  L1FilterSettings s;
+  s.ratios = read_unit_ratios(cfg, true);  // GReg's keys and bounds
+  refuse_pruning_init_from(cfg);
+  s.pretrain_epochs = cfg.int_in("pretrain_epochs", 0, 0, kMaxMethodEpochs);  // 0: start from init_from
+  s.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
+  s.finetune_lr = cfg.real_in("finetune_lr", 0.0, Config::Interval{0.0, 1e3});  // 0: optimizer.lr
+  return s;
 }
 
 LatsSchedule read_lats_settings(const Config& cfg) {

@@ -3,7 +3,7 @@
 // key and bound by bound, by plain functions that build nothing. The methods' constructors read
 // their section through them, and so does the manifest fuzz target (test/fuzz/), which thereby
 // drives every app's pruning section without tensors or models. Each bound is documented in its
-// method's header (magnitude.h, random.h, rewind.h, lats.h, ltp.h, greg.h; the shared keys in
+// method's header (magnitude.h, random.h, rewind.h, lats.h, ltp.h, greg.h, l1_filter.h; the shared keys in
 // pruning_method.h). Checks that need the model or the run's length come later (attach,
 // TrainingMethod::check_length).
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "pruning/greg_config.h"
 #include "pruning/lats_schedule.h"
 #include "pruning/prunable.h"
 #include "pruning/sap_amount.h"
@@ -52,9 +53,18 @@ struct RewindSettings {
   int64_t rounds = 1;
   Scope scope = Scope::global;
   double target = -1.0;  // < 0: none
+  int64_t rewind_step = 0;  // the rewind point: the weights after this many steps of round 0
 };
 RewindSettings read_rewind_settings(const Config& cfg);
 SapAmount read_sap_amount(const Config& cfg);
+
+// "l1_filter": GReg's ratio keys, pretraining, fine-tuning (pruning/l1_filter.h).
+struct L1FilterSettings {
+  UnitRatios ratios;
+  int64_t pretrain_epochs = 0, finetune_epochs = 0;
+  double finetune_lr = 0.0;
+};
+L1FilterSettings read_l1_filter_settings(const Config& cfg);
 
 // "lats": the threshold schedule.
 LatsSchedule read_lats_settings(const Config& cfg);

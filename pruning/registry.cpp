@@ -1,6 +1,7 @@
 #include "pruning/registry.h"
 
 #include "pruning/greg.h"
+#include "pruning/l1_filter.h"
 #include "pruning/lats.h"
 #include "pruning/ltp.h"
 #include "pruning/magnitude.h"
@@ -23,6 +24,7 @@ const Registry<MethodEntry>& method_registry() {
       {"gmp", {make<GradualMagnitude>(), "trim-magnitude", "gradual magnitude pruning (Zhu & Gupta's cubic schedule)"}},
       {"lottery", {make<Lottery>("lottery"), "trim-magnitude", "iterative magnitude pruning with rewinding (lottery tickets)"}},
       {"random", {make<RandomPruning>(), "trim-magnitude", "random pruning once, then fine-tuning (the sanity baseline)"}},
+      {"l1_filter", {make<L1FilterPruning>(), "trim-magnitude", "L1-norm filter pruning once (Li et al. 2017), then fine-tuning; slimmed export"}},
       {"os_sap", {make<Lottery>("os_sap"), "trim-magnitude", "SAP's one-shot baseline: prune once by magnitude, rewind, retrain"}},
       {"sap", {make<Sap>(), "trim-sap", "sparsity-informed adaptive pruning (PQ Index)"}},
       {"lats", {make<Lats>(), "trim-lats", "soft threshold pruning as ISTA with a threshold scheduler"}},

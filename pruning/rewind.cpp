@@ -10,11 +10,26 @@ RewindRounds::RewindRounds(std::string name, const Config& cfg) : PruningMethod(
   rounds_ = s.rounds;
   scope_ = s.scope;
   target_ = s.target;
+  rewind_step_ = s.rewind_step;
+  where_ = cfg.source() + ": " + cfg.path();
 }
 
 void RewindRounds::attach(Module& model, ParamStore& store) {
   PruningMethod::attach(model, store);
-  w_init_ = store.params().clone();
+  w_init_ = store.params().clone();  // the rewind point when rewind_step is 0; replaced at step k otherwise
+}
+
+void RewindRounds::check_length(const RunLength& run) const {
+  const int64_t steps = run.manifest_epochs * run.batches_per_epoch;  // round 0 trains train.epochs
+  if (rewind_step_ <= steps) return;
+  throw Error(cat(where_, "/rewind_step: ", rewind_step_, " is beyond round 0, which trains ", steps, " steps (",
+                  run.manifest_epochs, " epochs of ", run.batches_per_epoch,
+                  " batches): the rewind point would never be saved; expected 0 (the initialisation) to ", steps));
+}
+
+void RewindRounds::after_step(const StepInfo& at, SgdBase&) {
+  // at.step is this update's index: after it, the weights have had at.step + 1 updates.
+  if (rewind_step_ > 0 && at.round == 0 && at.step + 1 == rewind_step_) w_init_.copy_(store_->params());
 }
 
 void RewindRounds::begin_round(const StepInfo& at, Module&, ParamStore& store) {

@@ -1,11 +1,16 @@
 #pragma once
-// Train-prune-rewind rounds (pruning/README.md §3-4, pruning/README.md#sap). Rounds t = 0..T train
-// train.epochs each with a fresh optimizer and schedule; before round t > 0 the method prunes by
-// magnitude within each scope unit and rewinds: prunable weights <- w_init * m, every other
-// parameter <- its initial value, BN running statistics kept. An optional "target" caps the
-// pruning so that sparsity never passes it (the last rounds then prune only up to it).
+// Train-prune-rewind rounds (pruning/README.md#lottery-and-os_sap, pruning/README.md#sap). Rounds
+// t = 0..T train train.epochs each with a fresh optimizer and schedule; before round t > 0 the
+// method prunes by magnitude within each scope unit and rewinds: prunable weights <- w_k * m, every
+// other parameter <- its value at the rewind point, BN running statistics kept. The rewind point
+// w_k is the whole parameter arena after "rewind_step" = k optimizer steps of round 0 (0, the
+// default: the initialisation; k > 0: Frankle et al. 2019's late rewinding), saved after step k's
+// update and kept in checkpoints (method.w_init), so a resumed run rewinds to the same point. k
+// may be at most round 0's steps (train.epochs x batches; k equal to it rewinds to round 0's end,
+// i.e. fine-tuning with a restarted schedule); a larger k is refused at start-up. An optional
+// "target" caps the pruning so that sparsity never passes it (the last rounds then prune only up to it).
 //
-//   {"method": "lottery", "rounds": T, "scope": "global", "target": 0.9}
+//   {"method": "lottery", "rounds": T, "scope": "global", "target": 0.9, "rewind_step": 0}
 //       removes ceil((n - 1)/5) of the n unpruned entries of each unit per round (20%)
 //   {"method": "os_sap", ...}   the same counts, always ranking the dense weights of round 0
 //   {"method": "sap", "rounds": T, "scope": "global", "p": 0.5, "q": 1.0, "eta": 0, "gamma": 1,
@@ -24,7 +29,11 @@ class RewindRounds : public PruningMethod {
   RewindRounds(std::string name, const Config& cfg);
   int64_t rounds() const override { return rounds_ + 1; }
   void attach(Module& model, ParamStore& store) override;
+  // Refuses a rewind_step beyond round 0's steps.
+  void check_length(const RunLength& run) const override;
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  // Saves the rewind point after step rewind_step - 1 of round 0 (rewind_step > 0).
+  void after_step(const StepInfo& at, SgdBase& optimizer) override;
   void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
   std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
 
@@ -37,7 +46,9 @@ class RewindRounds : public PruningMethod {
   int64_t rounds_;
   Scope scope_;
   double target_ = -1.0;  // < 0: none
-  Tensor w_init_;         // the whole parameter arena at initialisation
+  int64_t rewind_step_ = 0;
+  std::string where_;     // "<manifest>: /pruning", for the start-up check
+  Tensor w_init_;         // the whole parameter arena at the rewind point (initialisation, or step rewind_step)
   nlohmann::json last_counts_;
 };
 

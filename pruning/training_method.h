@@ -53,6 +53,9 @@ struct RunInfo {
   // False on the ranks other than 0 of a data-parallel job: the method computes and reports
   // everything as usual but writes no file (rank 0 alone writes the run folder).
   bool writes_files = true;
+  // The manifest's top-level init_from: the weights the model starts from (empty: its seeded
+  // initialisation). Loaded before add_parameters, except on resume (the checkpoint holds them).
+  std::string init_from;
 };
 
 // The run's length, known once the data is loaded (check_length).

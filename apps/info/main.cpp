@@ -2,7 +2,10 @@
 //   trim-info model <manifest | model-spec.json | name> [--input C,H,W] [--json]
 // prints the model's conv and linear layers (name, output shape, parameters, multiply-accumulates
 // per example, from one forward pass: layers/profile.h) and the totals; --json prints
-//   {"model": ..., "input": [C, H, W], "parameters": N, "macs": N, "layers": [...]}.
+//   {"model": ..., "input": [C, H, W], "parameters": N, "macs": N, "layers": [...],
+//    "state_dict": [{"name": ..., "shape": [...]}, ...]}
+// (state_dict: every parameter and buffer in order, the names an init_from file must hold;
+// scripts/import_torchvision.py checks its files against it).
 // The argument is a manifest (its "model" object), a JSON model spec (an object with "name"), or
 // a model name from the zoo (models/models.h) with its default options.
 #include <CLI/CLI.hpp>
@@ -92,6 +95,8 @@ int main(int argc, char** argv) {
       for (const auto& l : layers)
         out["layers"].push_back({{"name", l.name}, {"kind", l.kind}, {"output", l.output.vec()},
                                  {"parameters", l.parameters}, {"macs", l.macs}});
+      out["state_dict"] = nlohmann::json::array();
+      for (const auto& [name, t] : model->state_dict()) out["state_dict"].push_back({{"name", name}, {"shape", t.shape().vec()}});
       std::printf("%s\n", out.dump(2).c_str());
       return 0;
     }

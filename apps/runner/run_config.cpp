@@ -87,6 +87,10 @@ RunConfig parse_run_config(const Manifest& m) {
   if (!m.json["model"].is_object()) root.fail("model", "expected an object, found " + describe_json(m.json["model"]));
   r.model = m.json["model"];  // validated by build_model, option by option
 
+  r.init_from = root.text_in("init_from", "", Config::kMaxPathBytes);  // read when the model is built
+  r.init_strict = root.get<bool>("init_strict", true);
+  if (!r.init_strict && r.init_from.empty()) root.fail("init_strict", "applies to init_from, which is not given");
+
   if (m.json.contains("pruning")) root.accept("pruning");
   if (m.json.contains("pruning") && !m.json["pruning"].is_null()) {  // null: none (--set pruning=null)
     if (!m.json["pruning"].is_object())

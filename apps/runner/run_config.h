@@ -49,6 +49,10 @@ struct RunConfig {
   DataConfig data;
   DistributedConfig distributed;
   nlohmann::json model;   // the model spec, read by build_model
+  // "init_from": weights to start from instead of the seeded initialisation (empty: none), loaded
+  // strictly unless "init_strict" is false (apps/runner/init_weights.h).
+  std::string init_from;
+  bool init_strict = true;
   nlohmann::json method;  // the "pruning" section (null when absent), read by the method
   SgdOptions sgd;
   bool decay_bn_and_bias = true;  // PyTorch's default: weight decay on every parameter

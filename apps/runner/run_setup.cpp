@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "apps/runner/data_parallel.h"
+#include "apps/runner/init_weights.h"
 #include "apps/runner/model_check.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -40,16 +41,20 @@ void set_up_devices(Run& r, comm::Communicator* comm) {
   set_benchmark(cfg.benchmark);
 }
 
-// The seeded model and its parameter store, with the method attached.
-void set_up_model(Run& r, TrainingMethod& method) {
+// The seeded model (or init_from's weights: before the method sees the model, which may keep
+// them, e.g. as a rewind point) and its parameter store, with the method attached. A resumed run
+// takes every weight from its checkpoint, so init_from is not read then.
+void set_up_model(Run& r, TrainingMethod& method, bool resuming) {
   const RunConfig& cfg = r.cfg;
   default_generator().set_state(cfg.seed, 0);
   Config model_spec(cfg.model, r.manifest.source, "/model");
   r.model = build_model(model_spec);
   model_spec.finish();
   r.model->to(r.device);
+  if (!cfg.init_from.empty() && !resuming)
+    load_init_weights(*r.model, cfg.init_from, cfg.init_strict, r.manifest.source + ": /init_from");
   std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
-  method.begin_run({cfg.output, cfg.sgd, cfg.model, r.comm->rank() == 0});
+  method.begin_run({cfg.output, cfg.sgd, cfg.model, r.comm->rank() == 0, cfg.init_from});
   method.add_parameters(*r.model, params);
   r.store = std::make_shared<ParamStore>(std::move(params));
   method.attach(*r.model, *r.store);
@@ -87,13 +92,14 @@ void set_up_data(Run& r) {
 
 }  // namespace
 
-Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm) {
+Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm,
+           bool resuming) {
   Run r;
   r.manifest = manifest;
   r.manifest_text = manifest.json.dump();
   r.cfg = cfg;
   set_up_devices(r, comm);
-  set_up_model(r, method);
+  set_up_model(r, method, resuming);
   set_up_data(r);
   method.check_length({cfg.epochs, r.batches});  // settings checked against the run's length
   r.task = std::make_unique<Classification>(normalisation(cfg.data), cfg.label_smoothing, r.device);

@@ -43,10 +43,12 @@ struct Run {
 };
 
 // Builds the run `cfg` (parsed from `manifest`) describes: threads and device settings, the
-// communicator (`comm`, or the job's own when null), the seeded model, the store with `method`
+// communicator (`comm`, or the job's own when null), the seeded model with init_from's weights
+// loaded unless `resuming` (the checkpoint then holds every weight), the store with `method`
 // attached (begin_run, add_parameters, attach), loaders sharded over the ranks and the
 // classification task. Throws trim::Error naming the manifest for data that does not fit the model.
-Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm);
+Run set_up(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method, comm::Communicator* comm,
+           bool resuming = false);
 
 // Refuses a checkpoint that this run cannot continue, before anything is written: other training
 // data (data.dataset, data.root, the example count or the fingerprint; unless `data_changed_ok`,

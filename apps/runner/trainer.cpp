@@ -127,7 +127,7 @@ nlohmann::json finish(Loop& loop, TrainingMethod& method) {
 
 nlohmann::json train(const Manifest& manifest, const RunConfig& cfg, TrainingMethod& method,
                      const TrainOptions& options) {
-  Run r = set_up(manifest, cfg, method, options.comm);
+  Run r = set_up(manifest, cfg, method, options.comm, options.resume);
   std::optional<Checkpoint> ck = open_run_folder(r, method, options);
   Loop loop(r, method);
   if (ck) {

@@ -126,5 +126,5 @@ TEST_CASE("the published and recipe ImageNet / CIFAR manifests parse", "[config]
       ++n;
     }
   }
-  CHECK(n == 13 + 7);  // published pruning settings + the papers' dense recipes
+  CHECK(n == 15 + 7);  // published pruning settings (l1_filter: 2) + the papers' dense recipes
 }

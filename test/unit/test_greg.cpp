@@ -313,7 +313,7 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   fails(with("update_interval", 0), "test.json: /pruning/update_interval: expected an integer in [1, 1000000], found 0");
   fails(with("reg_granularity_prune", -1e-4), "/pruning/reg_granularity_prune: expected a number in [1e-08, 1], found -0.0001");
   fails(with("reg_epochs", 0), "/pruning/reg_epochs");
-  fails(with("init_from", "x.safetensors"), "/pruning/init_from");  // and pretrain_epochs
+  fails(with("init_from", "x.safetensors"), "/pruning/init_from: has moved to the manifest's top level");
   fails(with("reg_granularity_pick", 1e-5), "reg_granularity_pick");  // GReg-1 has no picking phase
   nlohmann::json g2 = with("method", "greg2");
   g2["reg_granularity_recover"] = 0.1;
@@ -336,19 +336,21 @@ TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   CHECK_THROWS_WITH(train(as_manifest(c), *g3), Catch::Contains("output channels of 12.weight"));
 }
 
-TEST_CASE("GReg needs a trained network: pretrain_epochs or init_from, which loads the weights", "[greg][train]") {
-  nlohmann::json p = {{"method", "greg1"}, {"ratio", 0.5}, {"reg_epochs", 2}};
-  Config none(p, "test.json", "/pruning");
-  CHECK_THROWS_WITH(make_pruning_method(none, {"greg1"}), Catch::Contains("/pruning/pretrain_epochs") &&
-                                                             Catch::Contains("init_from"));
+TEST_CASE("GReg needs a trained network: pretrain_epochs or the top-level init_from, which loads the weights",
+          "[greg][train]") {
   test::TempDir tmp("greg_init");
+  nlohmann::json none = greg_run(tmp.file("none"), "greg1", "unstructured");
+  none["pruning"].erase("pretrain_epochs");
+  auto gn = make_greg(none);
+  CHECK_THROWS_WITH(train(as_manifest(none), *gn), Catch::Contains("/pruning/pretrain_epochs") &&
+                                                       Catch::Contains("top-level \"init_from\""));
   nlohmann::json dense = greg_run(tmp.file("dense"), "greg1", "unstructured");
   dense.erase("pruning");
   dense["train"]["epochs"] = 1;
   train_classifier(as_manifest(dense));
   nlohmann::json j = greg_run(tmp.file("pruned"), "greg1", "unstructured");
   j["pruning"].erase("pretrain_epochs");
-  j["pruning"]["init_from"] = tmp.file("dense") + "/model.safetensors";
+  j["init_from"] = tmp.file("dense") + "/model.safetensors";
   auto g = make_greg(j);
   CHECK(g->rounds() == 2);
   nlohmann::json s = train(as_manifest(j), *g);
@@ -356,9 +358,9 @@ TEST_CASE("GReg needs a trained network: pretrain_epochs or init_from, which loa
   CHECK(s["sparsity"].get<double>() == Approx(0.8).margin(0.002));
   nlohmann::json bad = greg_run(tmp.file("bad"), "greg1", "unstructured");
   bad["pruning"].erase("pretrain_epochs");
-  bad["pruning"]["init_from"] = tmp.file("missing.safetensors");
+  bad["init_from"] = tmp.file("missing.safetensors");
   auto gb = make_greg(bad);
-  CHECK_THROWS_WITH(train(as_manifest(bad), *gb), Catch::Contains("/pruning/init_from"));
+  CHECK_THROWS_WITH(train(as_manifest(bad), *gb), Catch::Contains(": /init_from: ") && Catch::Contains("missing.safetensors"));
 }
 
 TEST_CASE("GReg's shipped manifests build their method strictly", "[greg][manifests]") {

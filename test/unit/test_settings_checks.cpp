@@ -345,7 +345,7 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
   const std::vector<nlohmann::json> bases{
       {{"method", "omp"}, {"target", 0.9}, {"finetune_epochs", 1}, {"scope", "layer"}},
       {{"method", "gmp"}, {"target", 0.8}, {"start_step", 1}, {"interval_steps", 2}, {"events", 4}, {"initial", 0.1}},
-      {{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}},
+      {{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}, {"rewind_step", 2}},
       {{"method", "os_sap"}, {"rounds", 2}},
       {{"method", "random"}, {"target", 0.5}, {"finetune_epochs", 1}},
       {{"method", "sap"}, {"rounds", 1}, {"p", 0.5}, {"q", 1.0}, {"eta", 0.0}, {"gamma", 1.0}, {"beta", 0.9},
@@ -355,7 +355,9 @@ TEST_CASE("mutated pruning sections of every method give a trim::Error or a work
        {"trail", {0.5, 0.9}}, {"target", 0.9}},
       {{"method", "greg1"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"reg_epochs", 1}, {"update_interval", 10},
        {"layer_ratios", {{{"pattern", "*"}, {"ratio", 0.5}}}}},
-      {{"method", "greg2"}, {"ratio", 0.5}, {"init_from", "m.safetensors"}, {"reg_epochs", 1},
+      {{"method", "l1_filter"}, {"ratio", 0.5}, {"pretrain_epochs", 1}, {"finetune_epochs", 1}, {"finetune_lr", 0.01},
+       {"prune_streams", true}, {"layer_ratios", {{{"pattern", "*"}, {"ratio", 0.5}}}}},
+      {{"method", "greg2"}, {"ratio", 0.5}, {"pretrain_epochs", 2}, {"reg_epochs", 1},
        {"reg_upper_limit_pick", 0.01}, {"reg_granularity_recover", -1e-4}},
   };
   const std::vector<nlohmann::json> hostile{
