@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Writes the PyTorch oracle of init_from's test (test/unit/test_init_from.cpp):
 
-  test/data/init_from_cnn_small.safetensors         the state dict of a PyTorch twin of trim's
+  test/golden/init_from_cnn_small.safetensors         the state dict of a PyTorch twin of trim's
                                                      cnn_small {"widths": [4, 8], "hidden": 16}
                                                      (float32, num_batches_tracked left out), random
                                                      weights and BN statistics, seed 19
-  test/data/init_from_cnn_small_logits.safetensors  "input" [3, 1, 28, 28] and the twin's "logits"
+  test/golden/init_from_cnn_small_logits.safetensors  "input" [3, 1, 28, 28] and the twin's "logits"
                                                      [3, 10] in eval mode, computed in float64 from the
                                                      float32 weights and stored as float32
 
@@ -16,7 +16,7 @@ import pathlib
 import torch
 from safetensors.torch import save_file
 
-root = pathlib.Path(__file__).resolve().parent.parent / "test" / "data"
+root = pathlib.Path(__file__).resolve().parent.parent / "test" / "golden"
 
 
 def cnn_small(widths=(4, 8), hidden=16, classes=10, size=28):

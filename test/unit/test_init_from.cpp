@@ -21,8 +21,8 @@ using namespace trim;
 
 namespace {
 
-const std::string kGolden = TRIM_SOURCE_DIR "/test/data/init_from_cnn_small.safetensors";
-const std::string kLogits = TRIM_SOURCE_DIR "/test/data/init_from_cnn_small_logits.safetensors";
+const std::string kGolden = TRIM_SOURCE_DIR "/test/golden/init_from_cnn_small.safetensors";
+const std::string kLogits = TRIM_SOURCE_DIR "/test/golden/init_from_cnn_small_logits.safetensors";
 
 std::shared_ptr<Module> cnn(int64_t classes = 10) {
   default_generator().set_state(7, 0);
