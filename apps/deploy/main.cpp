@@ -175,6 +175,26 @@ int64_t layer_bytes(const Plan& p) {
   return b;
 }
 
+// Multiply-adds per image of the plan's conv and linear layers, zeros included (the structural
+// cost: a slimmed network's is lower, a sparse one's is not), from the inputs its last forward
+// with capture_inputs on recorded.
+int64_t macs_per_image(const Plan& p) {
+  int64_t m = 0;
+  for (size_t i = 0; i < p.layers().size(); ++i) {
+    const DeployedLayer& l = p.layers()[i];
+    const Shape& w = l.weight_shape;
+    if (!l.conv) {
+      m += w[0] * w[1];
+      continue;
+    }
+    const Tensor& x = p.captured_input(i);
+    const int64_t ho = window_out(x.size(2), int(w[2]), l.params.stride_h, l.params.pad_h, l.params.dil_h);
+    const int64_t wo = window_out(x.size(3), int(w[3]), l.params.stride_w, l.params.pad_w, l.params.dil_w);
+    m += w[0] * ho * wo * w[1] * w[2] * w[3];
+  }
+  return m;
+}
+
 std::string fmt_ms(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", s * 1e3);
@@ -323,6 +343,8 @@ int run_deploy(const Options& o) {
   report["format"] = o.format;
   report["slimmed"] = use_slim;
   report["network"] = net;
+  report["macs_dense"] = macs_per_image(dense);
+  report["macs_deployed"] = macs_per_image(plan);
 
   json layers = json::array();
   std::map<std::string, const LayerTimes*> base_by_name;
@@ -373,7 +395,8 @@ int run_deploy(const Options& o) {
   md += cat("Device ", device.str(), ", ", num_threads(), " threads, format ", o.format, use_slim ? " (slimmed model)" : "", ".\n\n");
   md += cat("| | dense (folded) | deployed |\n|---|---|---|\n| file bytes | ", report["bytes_dense"].get<int64_t>(), " | ",
             report["bytes_deployed"].get<int64_t>(), " |\n| conv + linear bytes | ", report["layer_bytes_dense"].get<int64_t>(),
-            " | ", report["layer_bytes_deployed"].get<int64_t>(), " |\n");
+            " | ", report["layer_bytes_deployed"].get<int64_t>(), " |\n| multiply-adds per image | ",
+            report["macs_dense"].get<int64_t>(), " | ", report["macs_deployed"].get<int64_t>(), " |\n");
   for (int64_t b : batches) {
     const json& n = net[std::to_string(b)];
     md += cat("| batch ", b, " median ms (p90) | ", fmt_ms(n["dense"]["median_s"]), " (", fmt_ms(n["dense"]["p90_s"]), ") | ",
