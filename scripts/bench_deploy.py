@@ -180,15 +180,15 @@ def torch_models(run_dir, deploy_dir):
     return dense, sparse.eval()
 
 
-def time_torch(dense, sparse, shape, batch, runs):
+def time_torch(dense, sparse, shape, batch, runs, clock=time.perf_counter):
     x = torch.randn([batch] + list(shape))
     td, ts = [], []
     with torch.no_grad():
         for _ in range(3):
             dense(x), sparse(x)
         for _ in range(runs):
-            t0 = time.perf_counter(); dense(x); td.append(time.perf_counter() - t0)
-            t0 = time.perf_counter(); sparse(x); ts.append(time.perf_counter() - t0)
+            t0 = clock(); dense(x); td.append(clock() - t0)
+            t0 = clock(); sparse(x); ts.append(clock() - t0)
     return statistics.median(td), statistics.median(ts)
 
 
@@ -204,6 +204,9 @@ def main():
     ap.add_argument("--nets", default="mlp,cnn", help="comma list of mlp, cnn, resnet50, slim (default mlp,cnn)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                    help="trim-deploy's clock: cpu = process CPU time, robust on a loaded machine, needs --threads 1 "
+                         "(PyTorch is then timed by process CPU time too)")
     ap.add_argument("--resnet50-sparsities", default="80,90,95,98", help="percent, comma list (default 80,90,95,98)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "bench_deploy"))
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
@@ -234,7 +237,7 @@ def main():
             run_dir = make()
             out = os.path.join(run_dir, "deploy")
             sh([os.path.join(a.bin, "trim-deploy"), run_dir, "--threads", str(a.threads), "--runs", str(a.runs),
-                "--batch", "1,64", "--out", out])
+                "--batch", "1,64", "--out", out, "--clock", a.clock])
             rep = json.load(open(os.path.join(out, "deploy_report.json")))
             spec = json.load(open(os.path.join(out, "deploy.json")))
             dense, sparse = torch_models(run_dir, out)
@@ -247,7 +250,8 @@ def main():
                 row["trim_dense_%d" % b] = n["dense"]["median_s"]
                 row["trim_deployed_%d" % b] = n["deployed"]["median_s"]
                 if dense is not None:
-                    td, ts = time_torch(dense, sparse, spec["input"], b, a.runs if b == 1 else max(3, a.runs // 10))
+                    td, ts = time_torch(dense, sparse, spec["input"], b, a.runs if b == 1 else max(3, a.runs // 10),
+                                        time.process_time if a.clock == "cpu" else time.perf_counter)
                     row["torch_dense_%d" % b], row["torch_sparse_%d" % b] = td, ts
             rows.append(row)
             print(json.dumps(row))
@@ -260,11 +264,12 @@ def write(rows, a):
     os.makedirs(a.out, exist_ok=True)
     ms = lambda v: "%.3f" % (v * 1e3) if v is not None else "-"
     lines = ["# trim-deploy benchmark", "",
-             "`python3 scripts/bench_deploy.py --nets %s --resnet50-sparsities %s --threads %d --runs %d` (fp32, CPU, %s). "
+             "`python3 scripts/bench_deploy.py --nets %s --resnet50-sparsities %s --threads %d --runs %d --clock %s` (fp32, CPU, %s). "
              "ResNet-50: random weights (torchvision's initialisation) pruned by magnitude per layer, which is fine "
              "for timing. Batch 1: median "
              "latency in ms; batch 64: median ms per batch. Speed-up = trim dense / trim deployed. Formats: one "
-             "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.resnet50_sparsities, a.threads, a.runs, time.strftime("%Y-%m-%d")),
+             "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.resnet50_sparsities, a.threads, a.runs, a.clock,
+                                                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())),
              "",
              "| network | sparsity | bytes dense | bytes deployed | formats | trim dense b1 | trim deployed b1 | torch dense b1 "
              "| torch sparse b1 | speed-up b1 | trim dense b64 | trim deployed b64 | torch dense b64 | torch sparse b64 "
