@@ -294,8 +294,17 @@ def write(rows, a):
                 sp = r["trim_dense_%d" % b] / r["trim_deployed_%d" % b]
                 cells += ["%.2f" % sp, "%.2f" % (sp / red)]
             lines.append("| " + " | ".join(cells) + " |")
-    with open(os.path.join(a.out, "deploy.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    # A hand-written "## Notes" section of the file (what the numbers mean) survives a rerun.
+    notes = ""
+    path = os.path.join(a.out, "deploy.md")
+    if os.path.exists(path):
+        old = open(path).read()
+        if "\n## Notes" in old:
+            notes = "\n" + old[old.index("\n## Notes") + 1:]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n" + notes)
+    os.replace(tmp, path)  # atomic: a reader never sees half a table
     with open(os.path.join(a.out, "deploy.json"), "w") as f:
         json.dump(rows, f, indent=1)
     try:

@@ -13,7 +13,9 @@
 //
 // The inner loop keeps 64 columns of one row in 4 vector registers (AVX-512; 32 in AVX2) with two
 // sets of accumulators over alternate nonzeros, then adds bias and applies the activation before
-// the single store. Work is split into tiles of rows x columns; each output element is computed by
+// the single store. With AVX-512, convolutions on planes of up to 256 grid columns run the
+// convolution tiles instead (conv_tile_avx512: up to 128 columns of a row in registers, one pass
+// over its nonzeros). Work is split into tiles of rows x columns; each output element is computed by
 // one tile in a fixed order, so results do not depend on the thread count or the schedule (which
 // is dynamic: rows differ in their number of nonzeros).
 //
