@@ -1,7 +1,7 @@
 // The sparse ops (core/ops/sparse.h) on the CPU: closed-form values, every op-table row against the
 // dense op on the same (pruned) weight and against the plain reference loops below, on every
-// instruction set this CPU has and both convolution methods; the CSR conversions; validate()'s
-// refusals.
+// instruction set this CPU has, both convolution methods and both AVX-512 tile kernels; the CSR
+// conversions; PreparedConv2d; validate()'s refusals.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -189,23 +189,23 @@ TEST_CASE("every sparse op-table row matches the dense op and the reference loop
                                          cpu::SparseConvMethod::automatic})
           for (int threads : {1, 2})
             for (bool tiles : {true, false}) {
-            if (!tiles && isa != cpu::SparseIsa::avx512) continue;  // the other ISAs have the spmm tiles only
-            SparseChoiceGuard guard;
-            cpu::set_sparse_isa(isa);
-            cpu::set_sparse_conv_method(m);
-            cpu::set_sparse_conv_tiles(tiles);
-            int before = num_threads();
-            set_num_threads(threads);
-            std::vector<Tensor> args = inputs;
-            const std::vector<float> got = c.run(args).to_vector<float>();
-            set_num_threads(before);
-            INFO(c.name << " on " << cpu::sparse_isa_name(isa) << ", "
-                        << (m == cpu::SparseConvMethod::implicit ? "implicit"
-                            : m == cpu::SparseConvMethod::im2col ? "im2col"
-                                                                 : "automatic")
-                        << ", " << threads << " threads, " << (tiles ? "conv" : "spmm") << " tiles");
-            CHECK(compare(got, reference, kFp32) == "");
-          }
+              if (!tiles && isa != cpu::SparseIsa::avx512) continue;  // the other ISAs have the spmm tiles only
+              SparseChoiceGuard guard;
+              cpu::set_sparse_isa(isa);
+              cpu::set_sparse_conv_method(m);
+              cpu::set_sparse_conv_tiles(tiles);
+              int before = num_threads();
+              set_num_threads(threads);
+              std::vector<Tensor> args = inputs;
+              const std::vector<float> got = c.run(args).to_vector<float>();
+              set_num_threads(before);
+              INFO(c.name << " on " << cpu::sparse_isa_name(isa) << ", "
+                          << (m == cpu::SparseConvMethod::implicit ? "implicit"
+                              : m == cpu::SparseConvMethod::im2col ? "im2col"
+                                                                   : "automatic")
+                          << ", " << threads << " threads, " << (tiles ? "conv" : "spmm") << " tiles");
+              CHECK(compare(got, reference, kFp32) == "");
+            }
     }
   }
   CHECK(rows >= 18);
