@@ -67,7 +67,10 @@ void add_sparse(std::vector<OpCase>& c) {
               C{"k5 s1 p2 empty", Shape{1, 1, 6, 6}, Shape{2, 1, 5, 5}, true, conv(1, 2), 0.0f, 2},
               C{"k3 s1 p0 dense", Shape{4, 3, 5, 5}, Shape{2, 3, 3, 3}, false, conv(1, 0), 1.0f, 0},
               C{"k3 s1 p1 threaded", Shape{4, 16, 20, 20}, Shape{32, 16, 3, 3}, true, conv(1, 1), 0.1f, 1},
-              C{"k1 s1 p0 batch 1 threaded", Shape{1, 64, 17, 17}, Shape{48, 64, 1, 1}, false, conv(1, 0), 0.3f, 2}}) {
+              C{"k1 s1 p0 batch 1 threaded", Shape{1, 64, 17, 17}, Shape{48, 64, 1, 1}, false, conv(1, 0), 0.3f, 2},
+              C{"k3 s1 p1 two column tiles", Shape{1, 20, 12, 14}, Shape{36, 20, 3, 3}, false, conv(1, 1), 0.3f, 2},
+              C{"k3 s1 p1 small plane, many channels", Shape{1, 160, 7, 7}, Shape{24, 160, 3, 3}, true, conv(1, 1),
+                0.2f, 1}}) {
     std::string name = std::string("sparse_conv2d ") + k.tag + " x" + k.x.str() + " w" + k.w.str() + " density " +
                        std::to_string(int(k.density * 100)) + "%" + act_name(k.act) + (k.bias ? " +bias" : "");
     c.push_back(sparse_conv2d_case(name, k.x, k.w, k.bias, k.p, k.density, k.act));
@@ -317,7 +320,8 @@ std::vector<OpCase> sparse_perf_cases(int64_t batch) {
   std::vector<int64_t> batches{1};
   if (batch != 1) batches.push_back(batch);
   for (int64_t n : batches)
-    for (Conv v : {Conv{64, 64, 56, 3}, Conv{256, 256, 14, 3}, Conv{256, 64, 56, 1}, Conv{1024, 256, 14, 1}}) {
+    for (Conv v : {Conv{64, 64, 56, 3}, Conv{128, 128, 28, 3}, Conv{256, 256, 14, 3}, Conv{512, 512, 7, 3},
+                   Conv{256, 64, 56, 1}, Conv{1024, 256, 14, 1}, Conv{512, 2048, 7, 1}}) {
       Shape x{n, v.c, v.hw, v.hw}, w{v.o, v.c, v.k, v.k};
       Conv2dParams p = conv(1, int(v.k / 2));
       int kk = int(v.k);
@@ -342,6 +346,17 @@ std::vector<OpCase> sparse_perf_cases(int64_t batch) {
           return y;
         }, nullptr);
         out.back().name += " im2col";
+      }
+      // The spmm tiles instead of the convolution tiles (AVX-512), at 90% and 95%.
+      for (float d : {0.1f, 0.05f}) {
+        auto cache = std::make_shared<CsrCache>();
+        add(geometry, ins, d, [cache, p, kk](std::vector<Tensor>& t) {
+          cpu::set_sparse_conv_tiles(false);
+          Tensor y = sparse_conv2d(t[0], cache->of(t[1]), kk, kk, t[2], p, Epilogue::relu);
+          cpu::set_sparse_conv_tiles(true);
+          return y;
+        }, nullptr);
+        out.back().name += " spmm";
       }
     }
   for (int64_t n : {int64_t(1), int64_t(64)}) {

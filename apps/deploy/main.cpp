@@ -1,6 +1,6 @@
 // trim-deploy: a trained (pruned) run turned into what runs fast, measured.
 //   trim-deploy <run folder> [--out DIR] [--device cpu|cuda] [--threads N] [--format auto|dense|sparse|slim]
-//               [--batch 1,64] [--runs N] [--eval]
+//               [--batch 1,64] [--runs N] [--clock wall|cpu] [--eval]
 //   trim-deploy --check FILE     checks a model_deploy.safetensors (CSR indices, shapes) and exits
 // Reads <run>/manifest.json, model.safetensors and, when present, model_slim.safetensors +
 // model_slim.json (GReg's filter mode); writes <run>/deploy/ (or --out): model_deploy.safetensors
@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -88,8 +89,24 @@ Tensor random_input(const Shape& example, int64_t batch, Device device, uint64_t
   return Tensor::from_vector(s, v, device);
 }
 
+// --clock cpu: the process's CPU time instead of the wall clock (1 CPU thread only, checked). On a
+// machine loaded by other work the wall clock counts the time the scheduler gives to others, far
+// more for a whole network than for one layer; CPU time does not.
+bool cpu_clock = false;
+
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
+
 template <class F>
 double seconds(Device d, const F& f) {
+  if (cpu_clock) {
+    const double t0 = cpu_seconds();
+    f();
+    return cpu_seconds() - t0;
+  }
   auto t0 = std::chrono::steady_clock::now();
   f();
   synchronize(d);  // a CUDA launch is timed to its end
@@ -175,6 +192,26 @@ int64_t layer_bytes(const Plan& p) {
   return b;
 }
 
+// Multiply-adds per image of the plan's conv and linear layers, zeros included (the structural
+// cost: a slimmed network's is lower, a sparse one's is not), from the inputs its last forward
+// with capture_inputs on recorded.
+int64_t macs_per_image(const Plan& p) {
+  int64_t m = 0;
+  for (size_t i = 0; i < p.layers().size(); ++i) {
+    const DeployedLayer& l = p.layers()[i];
+    const Shape& w = l.weight_shape;
+    if (!l.conv) {
+      m += w[0] * w[1];
+      continue;
+    }
+    const Tensor& x = p.captured_input(i);
+    const int64_t ho = window_out(x.size(2), int(w[2]), l.params.stride_h, l.params.pad_h, l.params.dil_h);
+    const int64_t wo = window_out(x.size(3), int(w[3]), l.params.stride_w, l.params.pad_w, l.params.dil_w);
+    m += w[0] * ho * wo * w[1] * w[2] * w[3];
+  }
+  return m;
+}
+
 std::string fmt_ms(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", s * 1e3);
@@ -189,7 +226,7 @@ int run_check(const std::string& file) {
 }
 
 struct Options {
-  std::string run, out, device = "cpu", format = "auto", batch = "1,64", check;
+  std::string run, out, device = "cpu", format = "auto", batch = "1,64", check, clock = "wall";
   int threads = 0, runs = 50;
   bool eval = false;
 };
@@ -208,6 +245,10 @@ int run_deploy(const Options& o) {
     throw Error(cat(o.run, ": --format slim: the run has no model_slim.safetensors and model_slim.json (GReg's filter "
                            "mode writes them when the model has slimmable channel groups); use --format auto, dense or sparse"));
   set_num_threads(o.threads);
+  if (o.clock == "cpu" && (o.device != "cpu" || num_threads() != 1))
+    throw Error(cat("--clock cpu times the process's CPU time: it needs --device cpu and --threads 1, found --device ",
+                    o.device, " and ", num_threads(), " threads"));
+  cpu_clock = o.clock == "cpu";
   const Device device = resolve_device(o.device, "--device");
 
   Manifest m = load_manifest(manifest_path, {});
@@ -320,9 +361,12 @@ int run_deploy(const Options& o) {
   report["logits_relative_difference"] = {{"deployed", diff_deployed}, {"dense_folded", diff_dense}};
   report["device"] = device.str();
   report["threads"] = num_threads();
+  report["clock"] = o.clock;
   report["format"] = o.format;
   report["slimmed"] = use_slim;
   report["network"] = net;
+  report["macs_dense"] = macs_per_image(dense);
+  report["macs_deployed"] = macs_per_image(plan);
 
   json layers = json::array();
   std::map<std::string, const LayerTimes*> base_by_name;
@@ -370,10 +414,12 @@ int run_deploy(const Options& o) {
   }
   // Markdown.
   std::string md = "# trim-deploy: " + o.run + "\n\n";
-  md += cat("Device ", device.str(), ", ", num_threads(), " threads, format ", o.format, use_slim ? " (slimmed model)" : "", ".\n\n");
+  md += cat("Device ", device.str(), ", ", num_threads(), " threads, format ", o.format, use_slim ? " (slimmed model)" : "",
+            o.clock == "cpu" ? ", times in process CPU time" : "", ".\n\n");
   md += cat("| | dense (folded) | deployed |\n|---|---|---|\n| file bytes | ", report["bytes_dense"].get<int64_t>(), " | ",
             report["bytes_deployed"].get<int64_t>(), " |\n| conv + linear bytes | ", report["layer_bytes_dense"].get<int64_t>(),
-            " | ", report["layer_bytes_deployed"].get<int64_t>(), " |\n");
+            " | ", report["layer_bytes_deployed"].get<int64_t>(), " |\n| multiply-adds per image | ",
+            report["macs_dense"].get<int64_t>(), " | ", report["macs_deployed"].get<int64_t>(), " |\n");
   for (int64_t b : batches) {
     const json& n = net[std::to_string(b)];
     md += cat("| batch ", b, " median ms (p90) | ", fmt_ms(n["dense"]["median_s"]), " (", fmt_ms(n["dense"]["p90_s"]), ") | ",
@@ -429,6 +475,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "batch sizes to time, e.g. 1,64 (default)");
   app.add_option("--runs", o.runs, "timed runs at batch 1 (default 50; other batch sizes a fifth, at least 3)")
       ->check(CLI::Range(1, 100000));
+  app.add_option("--clock", o.clock, "wall (default) or cpu: process CPU time, robust on a loaded machine (--threads 1, cpu only)")
+      ->check(CLI::IsMember({"wall", "cpu"}));
   app.add_flag("--eval", o.eval, "test accuracy of the dense and the deployed network (needs the run's data)");
   app.add_option("--check", o.check, "check a model_deploy.safetensors and exit");
   CLI11_PARSE(app, argc, argv);

@@ -114,7 +114,11 @@ Tensor DeployedLayer::run_as(Format f, const Tensor& x) const {
   if (f == Format::csr)
     return conv ? sparse_conv2d(x, csr, int(weight_shape[2]), int(weight_shape[3]), bias, params, act)
                 : sparse_linear(x, csr, bias, act);
-  Tensor y = conv ? conv2d(x, weight, bias, params) : linear(x, weight, bias);
+  if (conv) {
+    if (!prepared) prepared = std::make_shared<PreparedConv2d>(weight, bias, params, act);
+    return prepared->forward(x);
+  }
+  Tensor y = linear(x, weight, bias);
   if (act == Epilogue::relu) return relu(y);
   if (act == Epilogue::relu6) return relu6(y);
   return y;

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/ops/conv_infer.h"
 #include "core/ops/sparse.h"
 #include "layers/layers.h"
 #include "layers/module.h"
@@ -41,6 +42,9 @@ struct DeployedLayer {
   Conv2dParams params;                // conv only
   Tensor weight, bias;                // folded dense weight (weight_shape) and bias (undefined: none)
   CsrMatrix csr;                      // the same weight in CSR, when format == csr
+  // The dense conv prepared for inference (core/ops/conv_infer.h), made on the first dense run:
+  // weight and bias must not change after that.
+  mutable std::shared_ptr<PreparedConv2d> prepared;
   Format format = Format::dense;
   Epilogue act = Epilogue::none;
   std::string folded_bn;              // the BatchNorm2d folded in ("" when none)

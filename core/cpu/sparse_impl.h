@@ -14,9 +14,12 @@ enum class SparseIsa { scalar, avx2, avx512 };
 //    place (a column of the product is an output pixel on the padded width; the extra columns are
 //    dropped afterwards). Writes C (H + 2p) (W + 2p) floats per image instead of C kh kw Ho Wo.
 //  - im2col: the column matrix [C kh kw, Ho Wo] is written out (always used for strides > 1);
-//  - automatic: implicit when the output plane has at least kMinImplicitPixels pixels, else im2col
-//    (on a 7 x 7 plane the padded grid and the shifted reads cost more than the columns: ResNet-50's
-//    3x3 512->512 at 7x7 and 95% zeros took 0.86 ms implicit against 0.39 ms im2col at batch 1).
+//  - automatic: implicit where the convolution tiles (AVX-512, below) take the plane; elsewhere,
+//    implicit when the output plane has at least kMinImplicitPixels pixels, else im2col (there, on a
+//    7 x 7 plane the padded grid and the shifted reads cost more than the columns: ResNet-50's 3x3
+//    512->512 at 7x7 and 95% zeros took 0.86 ms implicit against 0.39 ms im2col at batch 1). With
+//    the convolution tiles, 1 thread, batch 1, 90% zeros: 0.56 ms implicit against 0.82 ms im2col
+//    at 7x7 (512->512), 0.46 against 0.66 ms at 14x14 (256->256), best of 31 on a loaded machine.
 // 1 x 1 convolutions with stride 1 and no padding read the input directly either way.
 enum class SparseConvMethod { implicit, im2col, automatic };
 constexpr long kMinImplicitPixels = 256;
@@ -32,5 +35,13 @@ const char* sparse_isa_name(SparseIsa isa);  // "scalar", "avx2", "avx512"
 // on first use, overrides it.
 SparseConvMethod sparse_conv_method();
 void set_sparse_conv_method(SparseConvMethod m);
+
+// The inner kernel of a sparse convolution with AVX-512: true (the default) runs the convolution
+// tiles (a tile of up to 128 output pixels per row in registers, one pass over the row's nonzeros)
+// on planes of up to 256 pixels (14 x 14 and smaller), false the 64-column spmm tiles that the
+// linear layers use. Larger planes and other ISAs always run the spmm tiles.
+// For the tests and the benchmark that compare the two.
+bool sparse_conv_tiles();
+void set_sparse_conv_tiles(bool on);
 
 }  // namespace trim::cpu

@@ -99,6 +99,8 @@ def slim():
         r, spec = check_deployed("cnn slimmed " + fmt, run_dir, "--format", fmt)
         check(r["slimmed"] and spec["model"]["widths"] != [8, 16], "cnn slimmed %s: the slimmed spec (%s)" % (fmt, spec["model"]))
         check(r["bytes_deployed"] < r["bytes_dense"], "cnn slimmed %s: fewer bytes" % fmt)
+        check(0 < r["macs_deployed"] < r["macs_dense"], "cnn slimmed %s: fewer multiply-adds (%s < %s)"
+              % (fmt, r["macs_deployed"], r["macs_dense"]))
 
 
 def safetensors_bytes(tensors, metadata):
@@ -143,6 +145,7 @@ def bad():
     expect_error([other], "'3.weight'", "model file not matching the manifest", other)
     # --format slim on a run without slimmable groups / model_slim files.
     expect_error([mlp, "--format", "slim"], "model_slim.safetensors", "--format slim without a slimmed model", mlp)
+    expect_error([mlp, "--threads", "2", "--clock", "cpu"], "--threads 1", "--clock cpu with 2 threads", mlp)
     # --device cuda without a GPU (skipped where one is usable).
     if not os.path.exists("/dev/nvidia0"):
         expect_error([mlp, "--device", "cuda"], "--device", "--device cuda without a GPU", mlp)

@@ -1,7 +1,7 @@
 // The sparse ops (core/ops/sparse.h) on the CPU: closed-form values, every op-table row against the
 // dense op on the same (pruned) weight and against the plain reference loops below, on every
-// instruction set this CPU has and both convolution methods; the CSR conversions; validate()'s
-// refusals.
+// instruction set this CPU has, both convolution methods and both AVX-512 tile kernels; the CSR
+// conversions; PreparedConv2d; validate()'s refusals.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 
 #include "apps/bench/op_cases.h"
 #include "core/cpu/sparse_impl.h"
+#include "core/ops/conv_infer.h"
 #include "core/ops/ops.h"
 #include "core/ops/sparse.h"
 #include "core/threads.h"
@@ -89,7 +90,9 @@ std::vector<cpu::SparseIsa> isas() {
 struct SparseChoiceGuard {
   cpu::SparseIsa isa = cpu::sparse_isa();
   cpu::SparseConvMethod method = cpu::sparse_conv_method();
+  bool tiles = cpu::sparse_conv_tiles();
   ~SparseChoiceGuard() {
+    cpu::set_sparse_conv_tiles(tiles);
     cpu::set_sparse_isa(isa);
     cpu::set_sparse_conv_method(method);
   }
@@ -169,7 +172,7 @@ TEST_CASE("sparse_conv2d: a single centre tap scales the image, a shifted tap sh
   }
 }
 
-TEST_CASE("every sparse op-table row matches the dense op and the reference loops, on every ISA and method",
+TEST_CASE("every sparse op-table row matches the dense op and the reference loops, on every ISA, method and tile kernel",
           "[sparse][ops]") {
   int rows = 0;
   for (const OpCase& c : op_cases()) {
@@ -184,23 +187,25 @@ TEST_CASE("every sparse op-table row matches the dense op and the reference loop
       for (cpu::SparseIsa isa : isas())
         for (cpu::SparseConvMethod m : {cpu::SparseConvMethod::implicit, cpu::SparseConvMethod::im2col,
                                          cpu::SparseConvMethod::automatic})
-          for (int threads : {1, 2}) {
-            SparseChoiceGuard guard;
-            cpu::set_sparse_isa(isa);
-            cpu::set_sparse_conv_method(m);
-            int before = num_threads();
-            set_num_threads(threads);
-            std::vector<Tensor> args = inputs;
-            const std::vector<float> got = c.run(args).to_vector<float>();
-            set_num_threads(before);
-            INFO(c.name << " on " << cpu::sparse_isa_name(isa) << ", "
-                        << (m == cpu::SparseConvMethod::implicit ? "implicit"
-                            : m == cpu::SparseConvMethod::im2col ? "im2col"
-                                                                 : "automatic")
-                        << ", " << threads
-                        << " threads");
-            CHECK(compare(got, reference, kFp32) == "");
-          }
+          for (int threads : {1, 2})
+            for (bool tiles : {true, false}) {
+              if (!tiles && isa != cpu::SparseIsa::avx512) continue;  // the other ISAs have the spmm tiles only
+              SparseChoiceGuard guard;
+              cpu::set_sparse_isa(isa);
+              cpu::set_sparse_conv_method(m);
+              cpu::set_sparse_conv_tiles(tiles);
+              int before = num_threads();
+              set_num_threads(threads);
+              std::vector<Tensor> args = inputs;
+              const std::vector<float> got = c.run(args).to_vector<float>();
+              set_num_threads(before);
+              INFO(c.name << " on " << cpu::sparse_isa_name(isa) << ", "
+                          << (m == cpu::SparseConvMethod::implicit ? "implicit"
+                              : m == cpu::SparseConvMethod::im2col ? "im2col"
+                                                                   : "automatic")
+                          << ", " << threads << " threads, " << (tiles ? "conv" : "spmm") << " tiles");
+              CHECK(compare(got, reference, kFp32) == "");
+            }
     }
   }
   CHECK(rows >= 18);
@@ -258,4 +263,54 @@ TEST_CASE("the sparse ops refuse inputs that do not match the weight", "[sparse]
   broken.rows = 3;
   CHECK_THROWS_WITH(sparse_linear(Tensor::zeros(Shape{1, 3}), broken, Tensor()),
                     Catch::Contains("row_ptr has 3 entries for 3 rows"));
+}
+
+TEST_CASE("PreparedConv2d equals the convolution with its bias and activation, for every input shape it meets",
+          "[sparse][deploy]") {
+  struct Case {
+    const char* what;
+    Shape w;
+    Conv2dParams p;
+    bool bias;
+    Epilogue act;
+    int64_t c, h, wd;
+  };
+  auto params = [](int stride, int pad, int dil) {
+    Conv2dParams p;
+    p.stride_h = p.stride_w = stride;
+    p.pad_h = p.pad_w = pad;
+    p.dil_h = p.dil_w = dil;
+    return p;
+  };
+  const Case cases[] = {
+      {"stem: 3 input channels", Shape{8, 3, 3, 3}, params(1, 1, 1), true, Epilogue::relu, 3, 9, 9},
+      {"channels off the 16-blocks, stride 2, relu6, no bias", Shape{20, 24, 3, 3}, params(2, 1, 1), false,
+       Epilogue::relu6, 24, 7, 6},
+      {"1x1, no activation", Shape{48, 32, 1, 1}, params(1, 0, 1), true, Epilogue::none, 32, 8, 8},
+      {"dilation 2", Shape{16, 16, 3, 3}, params(1, 2, 2), true, Epilogue::relu, 16, 10, 10},
+  };
+  uint64_t seed = 11;
+  auto random = [&](const Shape& s) {
+    std::vector<float> v(size_t(s.numel()));
+    for (float& x : v) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      x = float(int64_t(seed >> 40) % 2001 - 1000) / 1000.0f;
+    }
+    return Tensor::from_vector(s, v);
+  };
+  for (const Case& k : cases) {
+    Tensor w = random(k.w), b = k.bias ? random(Shape{k.w[0]}) : Tensor();
+    PreparedConv2d conv(w, b, k.p, k.act);
+    for (int64_t n : {1, 3, 1})  // a second input shape, then the first one again (its cached primitive)
+      for (int threads : {1, 2}) {
+        int before = num_threads();
+        set_num_threads(threads);
+        Tensor x = random(Shape{n, k.c, k.h, k.wd});
+        const std::vector<float> got = conv.forward(x).to_vector<float>();
+        set_num_threads(before);
+        INFO(k.what << ", batch " << n << ", " << threads << " threads");
+        CHECK(compare(reference_conv2d(x, CsrMatrix::from_dense(w), int(k.w[2]), int(k.w[3]), b, k.p, k.act), got,
+                      kFp32) == "");
+      }
+  }
 }

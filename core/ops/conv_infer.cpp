@@ -1,0 +1,43 @@
+#include "core/ops/conv_infer.h"
+
+#include "core/cpu/conv_infer.h"
+#include "core/error.h"
+#include "core/ops/conv.h"
+#include "core/ops/elementwise.h"
+
+namespace trim {
+
+PreparedConv2d::PreparedConv2d(Tensor weight, Tensor bias, const Conv2dParams& p, Epilogue act)
+    : weight_(std::move(weight)), bias_(std::move(bias)), p_(p), act_(act) {
+  check_dtype("PreparedConv2d", weight_, DType::f32, "weight");
+  TRIM_CHECK(weight_.ndim() == 4, cat("PreparedConv2d: expected a weight [O, C, kh, kw], found ", weight_.shape().str()));
+  if (bias_.defined()) check_shape("PreparedConv2d", bias_, Shape{weight_.size(0)}, "bias");
+  if (weight_.device().is_cpu() && p_.groups == 1) cpu_ = cpu::make_infer_conv(weight_, bias_, p_, act_);
+}
+
+Tensor PreparedConv2d::forward(const Tensor& x) const {
+  if (!cpu_ || !x.device().is_cpu() || x.dtype() != DType::f32 || x.ndim() != 4 || x.size(1) != weight_.size(1)) {
+    Tensor y = conv2d(x, weight_, bias_, p_);  // conv2d checks the arguments and names what is wrong
+    if (act_ == Epilogue::relu) return relu(y);
+    if (act_ == Epilogue::relu6) return relu6(y);
+    return y;
+  }
+  const int64_t ho = window_out(x.size(2), int(weight_.size(2)), p_.stride_h, p_.pad_h, p_.dil_h);
+  const int64_t wo = window_out(x.size(3), int(weight_.size(3)), p_.stride_w, p_.pad_w, p_.dil_w);
+  TRIM_CHECK(ho > 0 && wo > 0, cat("PreparedConv2d: input ", x.shape().str(), " is smaller than the kernel"));
+  Tensor y = Tensor::empty(Shape{x.size(0), weight_.size(0), ho, wo}, DType::f32, x.device());
+  cpu::infer_conv_forward(*cpu_, x, y);
+  return y;
+}
+
+}  // namespace trim
+
+// Builds without oneDNN: no prepared CPU path (PreparedConv2d runs conv2d).
+#ifndef TRIM_HAVE_DNNL
+namespace trim::cpu {
+std::shared_ptr<InferConv> make_infer_conv(const Tensor&, const Tensor&, const Conv2dParams&, Epilogue) { return nullptr; }
+void infer_conv_forward(InferConv&, const Tensor&, Tensor&) {
+  throw Error("infer_conv_forward: this build has no oneDNN");
+}
+}  // namespace trim::cpu
+#endif

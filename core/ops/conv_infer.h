@@ -1,0 +1,35 @@
+#pragma once
+// A dense 2-D convolution prepared once for inference (trim-deploy): its weight and bias are
+// constants, so on the CPU with oneDNN the weight is reordered into oneDNN's blocked layout once
+// (the training path, conv2d, reorders it on every call) and bias and activation run inside the
+// convolution (forward_inference with an eltwise post-op) instead of as a pass of their own.
+// Elsewhere (CUDA, groups > 1, builds without oneDNN) it is conv2d followed by the activation.
+// No autograd.
+#include <memory>
+
+#include "core/kernels/epilogue.h"
+#include "core/kernels/params.h"
+#include "core/tensor.h"
+
+namespace trim {
+
+namespace cpu {
+struct InferConv;
+}
+
+class PreparedConv2d {
+ public:
+  // weight [O, C / groups, kh, kw] f32, bias [O] or undefined, on one device. Later changes to the
+  // tensors' contents are not seen (the CPU path copies them).
+  PreparedConv2d(Tensor weight, Tensor bias, const Conv2dParams& p, Epilogue act);
+  // act(conv2d(x, weight, bias, p)) [N, O, Ho, Wo], the same numbers up to summation order.
+  Tensor forward(const Tensor& x) const;
+
+ private:
+  Tensor weight_, bias_;
+  Conv2dParams p_;
+  Epilogue act_;
+  std::shared_ptr<cpu::InferConv> cpu_;  // null: the conv2d path
+};
+
+}  // namespace trim
