@@ -197,12 +197,18 @@ void check_status(const dnnl::error& err, const char* what) {
   throw Error(cat("oneDNN convolution ", what, ": ", err.what(), " (status ", int(err.status), ")"));
 }
 
-// oneDNN 2.6's bf16 backward-weights kernels are slow on small batches: measured on this repo's
-// AVX-512 BF16 machine (2 threads), 4x to 8x slower than f32 for ResNet-18's convolutions at batch
-// 8 to 32, but 2x faster than f32 for sap_cnn's at batch 250. Below this batch the pass runs
-// emulated (f32 primitives on bf16-rounded inputs: the same products, exact in f32). The choice
-// depends on the shape alone, so a run repeats (and resumes) bit for bit.
-constexpr int64_t kMinBatchBf16BackwardWeights = 64;
+// oneDNN 2.6's bf16 backward-weights kernels are fast on some shapes and very slow on others.
+// Measured on this repo's AVX-512 BF16 machine (2 threads), bf16 against f32 time of the pass:
+// sap_cnn's convolutions at batch 250 0.4-0.7x; ResNet-18's stride-1 3x3 at batch 64 0.6x
+// (64 channels at 56x56, 256 at 14x14) but 5x for 512 channels at 7x7 (2.4M weights); every
+// strided one 8-10x (batch 8 to 64); every one at batch 8 to 32 3-8x. oneDNN's gemm-based bf16
+// implementation is slower still. So the pass runs natively only where it was measured to pay
+// (batch >= 64, stride 1, fewer than 2^21 weights) and elsewhere emulated: f32 primitives on
+// bf16-rounded inputs, the same products (exact in f32). The choice depends on the shape alone,
+// so a run repeats (and resumes) bit for bit.
+bool emulate_backward_weights(const Tensor& x, const Tensor& gw, const Conv2dParams& p) {
+  return x.size(0) < 64 || p.stride_h != 1 || p.stride_w != 1 || gw.numel() >= (int64_t(1) << 21);
+}
 
 // Native bf16 unless some input is bf16 on a CPU without it (or `emulate`): then every input is
 // rounded to bf16 in f32 (emulated[0..1] hold them) and the f32 primitives run.
@@ -269,7 +275,7 @@ void onednn_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, Tensor
 void onednn_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, Tensor& gw, const Conv2dParams& p,
                                    float beta) {
   Tensor em[2];
-  const bool half = compute_half(x_in, gy_in, em, x_in.size(0) < kMinBatchBf16BackwardWeights);
+  const bool half = compute_half(x_in, gy_in, em, emulate_backward_weights(x_in, gw, p));
   const Tensor& x = em[0].defined() ? em[0] : x_in;
   const Tensor& gy = em[1].defined() ? em[1] : gy_in;
   State& st = state();
