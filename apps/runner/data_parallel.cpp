@@ -40,6 +40,9 @@ void broadcast_from_rank0(comm::Communicator& comm, Module& model, ParamStore& s
   for (const auto& [name, arena] : store.states()) all.push_back(arena);
   for (const auto& [name, t] : model.named_buffers()) all.push_back(t);
   comm.broadcast(all, 0, "broadcasting rank 0's parameters, state and buffers");
+  // The broadcast writes the arenas behind trim's in-place API: bump their versions so bf16 forward
+  // copies (core/ops/precision.h) taken before it are recast from rank 0's values.
+  for (const Tensor& t : all) t.bump_version();
 }
 
 void broadcast_buffers(comm::Communicator& comm, Module& model) {

@@ -40,8 +40,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (any_requires_grad({&a, &b})) {
     Tensor sa = ak.detach(), sb = bk.detach();  // bf16: the rounded operands, half the memory
     record(y, "matmul", {&a, &b}, [sa, sb, m, n, k, half](std::span<const Tensor> gout, const GradRequest& req) {
-      const Tensor g = operand(gout[0], half);
       std::vector<Tensor> out(2);
+      if (!req[0] && !req[1]) return out;
+      const Tensor g = operand(gout[0], half);
       float beta = 0.0f;
       if (req[0]) {
         out[0] = req.target(0, Shape{m, k}, g.device(), &beta);  // g b^T
@@ -52,7 +53,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         product(true, false, k, n, m, sa, g, beta, out[1]);
       }
       return out;
-    }, {&sa, &sb});
+    }, {&a, &b});  // the inputs' versions: a registered bf16 copy is never bumped itself
   }
   return y;
 }
