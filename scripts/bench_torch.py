@@ -31,6 +31,9 @@ import subprocess
 import sys
 import time
 
+import torch
+import torch.nn.functional as F
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
