@@ -24,7 +24,6 @@ Usage: OMP_NUM_THREADS=2 python3 scripts/bench_torch_model.py resnet18 --batch 8
 """
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -45,20 +44,8 @@ def sap_cnn(in_channels, num_classes, widths=(64, 128, 256, 512)):
     return nn.Sequential(*layers)
 
 
-class ATanSpike(torch.autograd.Function):
-    """Heaviside(x) forward; ATan surrogate alpha / 2 / (1 + (pi / 2 alpha x)^2) backward."""
-
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        a = ctx.alpha
-        return g * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+# The ATan surrogate spike of SpikingJelly's torch backend, shared with the neuron benchmark.
+from bench_spiking_torch import ATanSpike  # noqa: E402 (scripts/ is sys.path[0])
 
 
 class IFNode(nn.Module):

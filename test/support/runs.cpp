@@ -3,6 +3,8 @@
 #include <fstream>
 
 #include "core/io/safetensors.h"
+#include "core/config.h"
+#include "pruning/registry.h"
 
 namespace trim::test {
 
@@ -20,6 +22,24 @@ nlohmann::json small_run(const std::string& output, const std::string& device) {
 }
 
 Manifest as_manifest(const nlohmann::json& j) { return Manifest{j, "test.json", "test.json"}; }
+
+nlohmann::json mlp_run(const std::string& output, const nlohmann::json& pruning) {
+  nlohmann::json j = small_run(output);
+  j["model"] = {{"name", "mlp"}, {"hidden", {32, 16}}};
+  j["data"]["train_limit"] = 600;
+  j["data"]["test_limit"] = 300;
+  j["train"]["epochs"] = 2;
+  j["pruning"] = pruning;
+  return j;
+}
+
+nlohmann::json run_method(const nlohmann::json& j, const TrainOptions& options) {
+  Manifest m = as_manifest(j);
+  Config pc(m.json["pruning"], m.source, "/pruning");
+  auto method = make_pruning_method(pc, method_registry().names());
+  pc.finish();
+  return train(m, *method, options);
+}
 
 std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir) {
   std::ifstream in(run_dir + "/metrics.jsonl");

@@ -21,6 +21,8 @@ using namespace trim;
 
 using test::as_manifest;
 using test::small_run;
+using test::mlp_run;
+using test::run_method;
 
 namespace {
 
@@ -37,23 +39,6 @@ double deployed_sparsity(const std::string& run) {
   return double(zeros) / double(n);
 }
 
-nlohmann::json mlp_run(const std::string& out, const nlohmann::json& pruning) {
-  nlohmann::json j = small_run(out);
-  j["model"] = {{"name", "mlp"}, {"hidden", {32, 16}}};
-  j["data"]["train_limit"] = 600;
-  j["data"]["test_limit"] = 300;
-  j["train"]["epochs"] = 2;
-  j["pruning"] = pruning;
-  return j;
-}
-
-nlohmann::json run_method(const nlohmann::json& j, const TrainOptions& o = {}) {
-  Manifest m = as_manifest(j);
-  Config pc(m.json["pruning"], m.source, "/pruning");
-  auto method = make_pruning_method(pc, method_registry().names());
-  pc.finish();
-  return train(m, *method, o);
-}
 
 // A store over a small MLP with the base's views, for driving a method's hooks by hand.
 struct Bench {

@@ -17,29 +17,9 @@
 #include "test/support/runs.h"
 
 using namespace trim;
+using test::mlp_run;
+using test::run_method;
 
-namespace {
-
-// 600 images in batches of 100, 2 epochs: 6 steps per epoch, 12 per round.
-nlohmann::json mlp_run(const std::string& out, const nlohmann::json& pruning) {
-  nlohmann::json j = test::small_run(out);
-  j["model"] = {{"name", "mlp"}, {"hidden", {32, 16}}};
-  j["data"]["train_limit"] = 600;
-  j["data"]["test_limit"] = 300;
-  j["train"]["epochs"] = 2;
-  j["pruning"] = pruning;
-  return j;
-}
-
-nlohmann::json run_method(const nlohmann::json& j, const TrainOptions& o = {}) {
-  Manifest m = test::as_manifest(j);
-  Config pc(m.json["pruning"], m.source, "/pruning");
-  auto method = make_pruning_method(pc, method_registry().names());
-  pc.finish();
-  return train(m, *method, o);
-}
-
-}  // namespace
 
 TEST_CASE("rewind_step: later rounds rewind to the weights saved after k steps of round 0", "[pruning][rewind_step]") {
   for (const char* name : {"lottery", "os_sap", "sap"}) {
