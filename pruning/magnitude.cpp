@@ -17,7 +17,7 @@ static std::vector<int64_t> counts_to(const PrunableSet& set, const std::vector<
 }
 
 OneShotMagnitude::OneShotMagnitude(const Config& cfg) : PruningMethod("omp", cfg) {
-  OneShotSettings s = read_omp_settings(cfg);  // pruning/method_config.h
+  OneShotSettings s = read_one_shot_settings(cfg, kOmpScope);  // pruning/method_config.h
   target_ = s.target;
   scope_ = s.scope;
   finetune_epochs_ = s.finetune_epochs;

@@ -49,12 +49,12 @@ std::vector<double> read_trail(const Config& cfg, const std::string& key) {
 // Each method's reader of its own keys; the shared keys are read by read_pruning_settings.
 const std::map<std::string, std::function<void(const Config&)>>& readers() {
   static const std::map<std::string, std::function<void(const Config&)>> r{
-      {"omp", [](const Config& c) { read_omp_settings(c); }},
+      {"omp", [](const Config& c) { read_one_shot_settings(c, kOmpScope); }},
       {"gmp", [](const Config& c) { read_gmp_settings(c); }},
       {"lottery", [](const Config& c) { read_rewind_settings(c); }},
       {"os_sap", [](const Config& c) { read_rewind_settings(c); }},
       {"sap", [](const Config& c) { read_rewind_settings(c), read_sap_amount(c); }},
-      {"random", [](const Config& c) { read_random_settings(c); }},
+      {"random", [](const Config& c) { read_one_shot_settings(c, kRandomScope); }},
       {"lats", [](const Config& c) { read_lats_settings(c); }},
       {"ltp", [](const Config& c) { read_ltp_settings(c); }},
       {"greg1", [](const Config& c) { read_greg_config(c, false); }},
@@ -108,18 +108,10 @@ double read_target(const Config& cfg, const std::string& key) {
   return cfg.real_in(key, Config::Interval{0.0, 1.0, false, true});
 }
 
-OneShotSettings read_omp_settings(const Config& cfg) {
+OneShotSettings read_one_shot_settings(const Config& cfg, Scope default_scope) {
   OneShotSettings s;
   s.target = read_target(cfg, "target");
-  s.scope = read_scope(cfg, "scope", Scope::global, {Scope::global, Scope::layer});
-  s.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
-  return s;
-}
-
-OneShotSettings read_random_settings(const Config& cfg) {
-  OneShotSettings s;
-  s.target = read_target(cfg, "target");
-  s.scope = read_scope(cfg, "scope", Scope::layer, {Scope::global, Scope::layer});
+  s.scope = read_scope(cfg, "scope", default_scope, {Scope::global, Scope::layer});
   s.finetune_epochs = cfg.int_in("finetune_epochs", 0, 0, kMaxMethodEpochs);  // 0: train.epochs
   return s;
 }

@@ -37,8 +37,10 @@ struct OneShotSettings {
   Scope scope = Scope::global;
   int64_t finetune_epochs = 0;
 };
-OneShotSettings read_omp_settings(const Config& cfg);
-OneShotSettings read_random_settings(const Config& cfg);
+// omp and random share one reader; only their default scopes differ.
+constexpr Scope kOmpScope = Scope::global;
+constexpr Scope kRandomScope = Scope::layer;
+OneShotSettings read_one_shot_settings(const Config& cfg, Scope default_scope);
 
 // "gmp": Zhu & Gupta's cubic schedule over steps t0, t0 + dt, ..., t0 + n dt.
 struct GmpSettings {

@@ -13,7 +13,7 @@ constexpr uint64_t kRandomPruningStream = 0x72616e646f6d5052ull;  // "randomPR"
 }  // namespace
 
 RandomPruning::RandomPruning(const Config& cfg) : PruningMethod("random", cfg) {
-  OneShotSettings s = read_random_settings(cfg);  // pruning/method_config.h
+  OneShotSettings s = read_one_shot_settings(cfg, kRandomScope);  // pruning/method_config.h
   target_ = s.target;
   scope_ = s.scope;
   finetune_epochs_ = s.finetune_epochs;
