@@ -16,7 +16,9 @@ Resumable: a run whose folder holds summary.json is finished and skipped; one th
 checkpoint.safetensors (interrupted) is continued with --resume. A --grid key that MANIFEST does
 not hold is refused before anything runs; --set keys are checked by the app itself, which refuses
 keys it does not know. Grid values are split on commas outside brackets and quotes
-(--grid pruning.target=0.9,0.95 or --grid model.hidden=[128,256],[256,512]).
+(--grid pruning.target=0.9,0.95 or --grid model.hidden=[128,256],[256,512]). In --set values,
+{seed} stands for the run's seed (--set init_from=runs/pre/seed{seed}/model.safetensors starts each
+seed from its own pretrained network).
 
 Standard library only; the plot is optional.
 """
@@ -37,8 +39,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # results.csv columns read from summary.json, in order; "sparsity" is absent for dense runs (empty
-# cell). The spiking ones are added when any run has them.
-CORE_KEYS = ["test_accuracy", "sparsity", "remaining_macs", "macs", "seconds"]
+# cell); "steps" is every optimizer step of the run (all rounds), its training budget. The spiking
+# ones are added when any run has them.
+CORE_KEYS = ["test_accuracy", "sparsity", "remaining_macs", "macs", "steps", "seconds"]
 SPIKING_KEYS = ["firing_rate_eval", "synaptic_operations", "energy_mj_per_image"]
 
 
@@ -121,7 +124,7 @@ def run_one(app, manifest, run_dir, seed, sets):
     os.makedirs(os.path.dirname(run_dir), exist_ok=True)
     cmd = [app, manifest, "--set", f"output={run_dir}", "--set", f"seed={seed}"]
     for k, v in sets:
-        cmd += ["--set", f"{k}={v}"]
+        cmd += ["--set", f"{k}={v.replace('{seed}', str(seed))}"]
     if os.path.exists(os.path.join(run_dir, "checkpoint.safetensors")):
         cmd.append("--resume")
     log = run_dir + ".log"
@@ -160,7 +163,7 @@ def write_results(out, grid_keys, rows, columns):
                    [r["values"][c] for c in columns] + [r["run"]])
     write_atomic(os.path.join(out, "results.csv"), buf.getvalue())
 
-    digits = {"test_accuracy": 4, "sparsity": 4, "remaining_macs": 0, "macs": 0, "seconds": 1,
+    digits = {"test_accuracy": 4, "sparsity": 4, "remaining_macs": 0, "macs": 0, "steps": 0, "seconds": 1,
               "firing_rate_eval": 4, "synaptic_operations": 0, "energy_mj_per_image": 6}
     points = []
     for r in rows:

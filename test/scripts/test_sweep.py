@@ -6,6 +6,7 @@ their seeds and accuracies, results.md the mean ± std; a rerun skips both runs 
 untouched; a --grid key the manifest lacks is refused before anything runs. Skipped (77) without
 the Fashion-MNIST files."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def main():
         assert se.count("error") == 1, se
         assert not os.path.exists(out), "a refused sweep created its folder"
 
-        rc, so, se = sweep("--app", app, "--seeds", "0,1", *fast, "--out", out)
+        rc, so, se = sweep("--app", app, "--seeds", "0,1", *fast, "--set", "name=sweep_s{seed}", "--out", out)
         assert rc == 0, (rc, so, se)
         assert "2 ran, 0 skipped, 0 failed" in so, so
         with open(os.path.join(out, "results.csv")) as f:
@@ -51,6 +52,7 @@ def main():
             assert 0.5 < acc <= 1.0, r  # one epoch on 2000 images: well above chance (0.1)
             assert int(r["remaining_macs"]) == int(r["macs"]) > 0, r
             assert float(r["seconds"]) > 0, r
+            assert int(r["steps"]) == 8, r  # one epoch of 2000 images at batch 250
         accs = [float(r["test_accuracy"]) for r in rows]
         with open(os.path.join(out, "results.md")) as f:
             md = f.read()
@@ -60,8 +62,11 @@ def main():
         assert f"{mean:.4f} ±" in md, (mean, md)
 
         summaries = [os.path.join(out, "default", f"seed{s}", "summary.json") for s in (0, 1)]
+        for s, path in zip((0, 1), summaries):  # {seed} in a --set value is the run's seed
+            with open(path) as f:
+                assert json.load(f)["name"] == f"sweep_s{s}", path
         stamps = [os.stat(p).st_mtime_ns for p in summaries]
-        rc, so, se = sweep("--app", app, "--seeds", "0,1", *fast, "--out", out)
+        rc, so, se = sweep("--app", app, "--seeds", "0,1", *fast, "--set", "name=sweep_s{seed}", "--out", out)
         assert rc == 0, (rc, so, se)
         assert "0 ran, 2 skipped, 0 failed" in so, so
         assert [os.stat(p).st_mtime_ns for p in summaries] == stamps, "a finished run was run again"
