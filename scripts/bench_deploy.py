@@ -80,14 +80,14 @@ def slim_run(bin_dir, name, out):
     if os.path.exists(os.path.join(out, "model_slim.safetensors")):
         return out
     shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
     manifest = {"name": name, "device": "cpu", "output": out, "seed": 0,
                 "data": {"dataset": "synthetic", "shape": [3, 32, 32], "classes": 10, "size": 512, "test_size": 256,
                          "batch_size": 64},
                 "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0005},
                 "train": {"epochs": 1}}
     manifest.update(SLIM[name])
-    path = os.path.join(out, "bench_manifest.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    path = out + ".manifest.json"  # beside the run folder: trim refuses an output folder holding other files
     with open(path, "w") as f:
         json.dump(manifest, f, indent=1)
     sh([os.path.join(bin_dir, "trim-greg"), path])

@@ -1,5 +1,6 @@
 #include "core/ops/conv_infer.h"
 
+#include "core/cpu/conv_direct.h"
 #include "core/cpu/conv_infer.h"
 #include "core/error.h"
 #include "core/ops/conv.h"
@@ -13,9 +14,18 @@ PreparedConv2d::PreparedConv2d(Tensor weight, Tensor bias, const Conv2dParams& p
   TRIM_CHECK(weight_.ndim() == 4, cat("PreparedConv2d: expected a weight [O, C, kh, kw], found ", weight_.shape().str()));
   if (bias_.defined()) check_shape("PreparedConv2d", bias_, Shape{weight_.size(0)}, "bias");
   if (weight_.device().is_cpu() && p_.groups == 1) cpu_ = cpu::make_infer_conv(weight_, bias_, p_, act_);
+  // Any plane 16 x 16 or larger qualifies here; forward() checks the input's.
+  if (weight_.device().is_cpu() && cpu::direct_conv3x3_serves(weight_.shape(), p_, 16, 16))
+    direct_ = cpu::make_direct_conv3x3(weight_, bias_, act_);
 }
 
 Tensor PreparedConv2d::forward(const Tensor& x) const {
+  if (direct_ && x.device().is_cpu() && x.dtype() == DType::f32 && x.ndim() == 4 && x.size(1) == weight_.size(1) &&
+      cpu::direct_conv3x3_serves(weight_.shape(), p_, x.size(2), x.size(3))) {
+    Tensor y = Tensor::empty(Shape{x.size(0), weight_.size(0), x.size(2), x.size(3)}, DType::f32, x.device());
+    cpu::direct_conv3x3_forward(*direct_, x, y);
+    return y;
+  }
   if (!cpu_ || !x.device().is_cpu() || x.dtype() != DType::f32 || x.ndim() != 4 || x.size(1) != weight_.size(1)) {
     Tensor y = conv2d(x, weight_, bias_, p_);  // conv2d checks the arguments and names what is wrong
     if (act_ == Epilogue::relu) return relu(y);

@@ -15,6 +15,7 @@ namespace trim {
 
 namespace cpu {
 struct InferConv;
+struct DirectConv3x3;
 }
 
 class PreparedConv2d {
@@ -29,7 +30,8 @@ class PreparedConv2d {
   Tensor weight_, bias_;
   Conv2dParams p_;
   Epilogue act_;
-  std::shared_ptr<cpu::InferConv> cpu_;  // null: the conv2d path
+  std::shared_ptr<cpu::InferConv> cpu_;        // null: the conv2d path
+  std::shared_ptr<cpu::DirectConv3x3> direct_;  // null: the kernel does not serve this weight
 };
 
 }  // namespace trim
