@@ -291,6 +291,7 @@ nlohmann::json LearnedThreshold::state_json() const {
           {"trail", trail},
           {"ltp_sparsity", ltp_sparsity_},
           {"top_up_pruned", top_up_},
+          {"top_up", top_up_enabled_},
           {"tau_clamped_steps", clamped}};
 }
 
@@ -303,6 +304,12 @@ void LearnedThreshold::load_state_json(const nlohmann::json& j) {
                         p.at("test_accuracy").get<double>(), p.at("file").get<std::string>()});
   ltp_sparsity_ = j.at("ltp_sparsity").get<double>();
   top_up_ = j.at("top_up_pruned").get<int64_t>();
+  // A checkpoint written before top_up was a setting (no "top_up" in it) comes from a run whose
+  // target implied the top-up: it finishes as it started.
+  if (!j.contains("top_up") && target_ >= 0.0 && !top_up_enabled_) {
+    top_up_enabled_ = true;
+    log_info("ltp: the checkpoint predates the \"top_up\" setting; its target implied the magnitude top-up, which stays on");
+  }
   // Checkpoints written before the clamp was counted lack the counts: the epoch in progress then
   // counts its steps from the resume on.
   if (j.contains("tau_clamped_steps")) {

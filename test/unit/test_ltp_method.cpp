@@ -232,6 +232,39 @@ TEST_CASE("ltp resumed mid-trail and in phase B ends bit for bit as an uninterru
   }
 }
 
+TEST_CASE("an ltp checkpoint from before top_up was a setting finishes with the top-up its target implied",
+          "[pruning][ltp][ltp_method][resume]") {
+  test::TempDir tmp("ltp-old-ckpt");
+  for (bool old_format : {false, true}) {
+    INFO("old format: " << old_format);
+    std::string out = tmp.file(old_format ? "old" : "new");
+    nlohmann::json j = ltp_run(out);  // target 0.5, no "top_up"
+    j["train"]["checkpoint_every_steps"] = 3;
+    auto m1 = make(j["pruning"]);
+    TrainOptions kill;
+    kill.interrupt = [](int64_t step) { return step == 17; };  // phase A
+    REQUIRE(train(as_manifest(j), *m1, kill).empty());
+    if (old_format) {  // the method state as the earlier trim wrote it
+      const std::string ck = out + "/checkpoint.safetensors";
+      SafetensorsFile f = load_safetensors(ck);
+      nlohmann::json state = nlohmann::json::parse(f.metadata.at("trim.method"));
+      REQUIRE(state.contains("top_up"));
+      state.erase("top_up");
+      state.erase("tau_clamped_steps");
+      f.metadata["trim.method"] = state.dump();
+      save_safetensors(ck, f.tensors, f.metadata);
+    }
+    auto m2 = make(j["pruning"]);
+    TrainOptions resume;
+    resume.resume = true;
+    nlohmann::json s = train(as_manifest(j), *m2, resume);
+    CHECK(s["top_up"] == old_format);
+    CHECK((s["top_up_pruned"].get<int64_t>() > 0) == old_format);
+    if (old_format) CHECK(s["pruned_parameters"].get<int64_t>() == count_for_sparsity(0.5, s["prunable_parameters"].get<int64_t>()));
+    else CHECK(s["sparsity"].get<double>() == Approx(s["ltp_sparsity"].get<double>()).margin(1e-12));
+  }
+}
+
 TEST_CASE("the shipped ltp manifests build their method strictly and start from the pretrained MLP", "[pruning][ltp][ltp_method][manifests]") {
   // The equal budget of the MLP methods: 12 epochs in all, 6 of them the dense pretraining whose
   // model.safetensors every LTP manifest loads through init_from (paths relative to the repository,
