@@ -29,6 +29,7 @@ LearnedThreshold::LearnedThreshold(const Config& cfg) : PruningMethod("ltp", cfg
   finetune_epochs_ = s.finetune_epochs;
   trail_ = s.trail;
   target_ = s.target;
+  top_up_enabled_ = s.top_up;
   where_lr_tau_ = cfg.source() + ": " + cfg.path() + "/lr_tau";
 }
 
@@ -75,6 +76,8 @@ void LearnedThreshold::attach(Module& model, ParamStore& store) {
     TRIM_CHECK(layers_[i], cat("ltp: prunable parameter '", set_.names[i],
                                "' is not the weight of a conv or linear layer (LTP masks layer weights only)"));
   l0_.assign(set_.size(), Tensor());
+  clamped_.clear();
+  for (size_t i = 0; i < set_.size(); ++i) clamped_.push_back(Tensor::zeros(Shape{1}, DType::i32, tau_[i].device()));
   install_masks();
 }
 
@@ -136,9 +139,24 @@ Tensor LearnedThreshold::extra_loss(const StepInfo& at) {
   return scale(total, float(lambda_ / double(set_.numel())));
 }
 
+void LearnedThreshold::check_length(const RunLength& run) const {
+  // The clamp counters are 32-bit (one count per step of an epoch at most).
+  TRIM_CHECK(run.batches_per_epoch <= std::numeric_limits<int32_t>::max(),
+             cat("ltp: ", run.batches_per_epoch, " steps per epoch overflow the 32-bit clamp counters"));
+}
+
+void LearnedThreshold::after_step(const StepInfo&, SgdBase&) {
+  // The gradients the step just used are still in the store (the next step zeroes them first).
+  // With optimizer.clip_grad_norm the step clamps the norm-scaled gradient, never larger than this
+  // one: the count is then an upper bound.
+  if (phase_ != 0 || clip_tau_ <= 0.0) return;
+  for (size_t i = 0; i < tau_.size(); ++i) ltp_count_clamped(tau_[i].grad(), float(clip_tau_), clamped_[i]);
+}
+
 void LearnedThreshold::begin_round(const StepInfo& at, Module&, ParamStore&) {
   if (at.round != 1) return;
-  // Phase B: fix the hard mask, drop τ (the weight functions), top up to the target if asked.
+  // Phase B: fix the hard mask, drop τ (the weight functions), top up to the target if asked
+  // ("top_up": true; trim's addition, off by default).
   std::vector<Tensor> m = hard_masks();
   drop_masks();
   phase_ = 1;
@@ -148,9 +166,16 @@ void LearnedThreshold::begin_round(const StepInfo& at, Module&, ParamStore&) {
   ltp_sparsity_ = double(pruned) / double(n);
   top_up_ = 0;
   if (target_ >= 0.0) {
-    top_up_ = std::max<int64_t>(0, count_for_sparsity(target_, n) - pruned);
-    if (top_up_ > 0) m = prune_units(set_, m, Scope::global, {top_up_});
-    if (pruned > count_for_sparsity(target_, n))
+    const int64_t want = count_for_sparsity(target_, n);
+    if (top_up_enabled_) {
+      top_up_ = std::max<int64_t>(0, want - pruned);
+      if (top_up_ > 0) m = prune_units(set_, m, Scope::global, {top_up_});
+    } else if (pruned < want) {
+      log_warn(fmt::format("ltp: the learned thresholds prune {:.4f} of the weights, short of the target {:.4f} "
+                           "(raise /pruning/lambda or lr_tau; \"top_up\": true fills the gap by magnitude)",
+                           ltp_sparsity_, target_));
+    }
+    if (pruned > want)
       log_warn(fmt::format("ltp: the learned thresholds prune {:.4f} of the weights, past the target {:.4f} "
                            "(lower /pruning/lambda or lr_tau)", ltp_sparsity_, target_));
   }
@@ -183,6 +208,19 @@ void LearnedThreshold::end_epoch(const StepInfo& at, Module& model, ParamStore& 
   metrics["temperatures"] = temps;
   metrics["transition_band"] = double(band) / double(n);
   metrics["soft_l0"] = soft / double(n);
+  // The fraction of this epoch's steps whose τ gradient the clamp changed: per layer, and over
+  // every (step, layer) pair. Read once here (the only host synchronisation), then zeroed.
+  nlohmann::json clamped = nlohmann::json::object();
+  int64_t clamped_total = 0;
+  const int64_t steps = std::max<int64_t>(1, at.batches_per_epoch);
+  for (size_t i = 0; i < set_.size(); ++i) {
+    const int64_t c = clamped_[i].to_vector<int32_t>()[0];
+    clamped[set_.names[i]] = double(c) / double(steps);
+    clamped_total += c;
+    clamped_[i].zero_();
+  }
+  metrics["tau_clamped_fraction"] = double(clamped_total) / double(steps * int64_t(set_.size()));
+  metrics["tau_clamped_fraction_layers"] = clamped;
 
   // The hard-masked network: evaluated every epoch, written for each trail target first reached.
   const double s = metrics["sparsity"].get<double>();
@@ -230,6 +268,7 @@ bool LearnedThreshold::finalize(Module& model, ParamStore& store, nlohmann::json
   for (size_t i = 0; i < set_.size(); ++i) thresholds[set_.names[i]] = tau_[i].item();
   summary["thresholds"] = thresholds;
   summary["ltp_sparsity"] = ltp_sparsity_;
+  summary["top_up"] = top_up_enabled_;
   summary["top_up_pruned"] = top_up_;
   return changed;
 }
@@ -245,7 +284,15 @@ nlohmann::json LearnedThreshold::state_json() const {
   for (const LtpTrailPoint& p : reached_)
     trail.push_back({{"target", p.target}, {"epoch", p.epoch}, {"sparsity", p.sparsity},
                      {"test_accuracy", p.test_accuracy}, {"file", p.file}});
-  return {{"phase", phase_}, {"trail", trail}, {"ltp_sparsity", ltp_sparsity_}, {"top_up_pruned", top_up_}};
+  // The clamp counts of the epoch in progress, so that a run resumed mid-epoch logs the same fractions.
+  std::vector<int64_t> clamped;
+  for (const Tensor& c : clamped_) clamped.push_back(c.to_vector<int32_t>()[0]);
+  return {{"phase", phase_},
+          {"trail", trail},
+          {"ltp_sparsity", ltp_sparsity_},
+          {"top_up_pruned", top_up_},
+          {"top_up", top_up_enabled_},
+          {"tau_clamped_steps", clamped}};
 }
 
 void LearnedThreshold::load_state_json(const nlohmann::json& j) {
@@ -257,6 +304,25 @@ void LearnedThreshold::load_state_json(const nlohmann::json& j) {
                         p.at("test_accuracy").get<double>(), p.at("file").get<std::string>()});
   ltp_sparsity_ = j.at("ltp_sparsity").get<double>();
   top_up_ = j.at("top_up_pruned").get<int64_t>();
+  // A checkpoint written before top_up was a setting (no "top_up" in it) comes from a run whose
+  // target implied the top-up: it finishes as it started.
+  if (!j.contains("top_up") && target_ >= 0.0 && !top_up_enabled_) {
+    top_up_enabled_ = true;
+    log_info("ltp: the checkpoint predates the \"top_up\" setting; its target implied the magnitude top-up, which stays on");
+  }
+  // Checkpoints written before the clamp was counted lack the counts: the epoch in progress then
+  // counts its steps from the resume on.
+  if (j.contains("tau_clamped_steps")) {
+    const nlohmann::json& c = j.at("tau_clamped_steps");
+    TRIM_CHECK(c.is_array() && c.size() == clamped_.size(),
+               cat("ltp: checkpoint tau_clamped_steps must list ", clamped_.size(), " counts, found ", c.dump()));
+    for (size_t i = 0; i < clamped_.size(); ++i) {
+      TRIM_CHECK(c[i].is_number_integer(), cat("ltp: checkpoint tau_clamped_steps[", i, "] must be an integer, found ", c[i].dump()));
+      const int64_t v = c[i].get<int64_t>();
+      TRIM_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), cat("ltp: checkpoint tau_clamped_steps[", i, "] out of range: ", v));
+      clamped_[i].copy_(Tensor::from_vector(Shape{1}, std::vector<int32_t>{int32_t(v)}, clamped_[i].device()));
+    }
+  }
   if (phase_ == 1) drop_masks();
 }
 

@@ -80,4 +80,10 @@ void ltp_l0_backward(const Tensor& g, const Tensor& dl0, Tensor& gtau) {
   gtau.data<float>()[0] = g.data<float>()[0] * dl0.data<float>()[0];
 }
 
+void ltp_count_clamped(const Tensor& g, float clip, Tensor& count) {
+  const float* gp = g.data<float>();
+  int32_t* c = count.data<int32_t>();
+  for (int64_t i = 0; i < g.numel(); ++i) c[i] += ltp::clamp_binds(gp[i], clip) ? 1 : 0;
+}
+
 }  // namespace trim::cpu

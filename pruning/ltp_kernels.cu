@@ -108,6 +108,11 @@ __global__ void finish_sum_kernel(const float* part, int blocks, float* out) {
 
 __global__ void l0_backward_kernel(const float* g, const float* dl0, float* gtau) { gtau[0] = g[0] * dl0[0]; }
 
+__global__ void count_clamped_kernel(const float* g, int64_t n, float clip, int32_t* count) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    count[i] += ltp::clamp_binds(g[i], clip) ? 1 : 0;
+}
+
 }  // namespace
 
 void ltp_temperature(const Tensor& w, double t0, Tensor& temp) {
@@ -167,6 +172,13 @@ void ltp_mask_backward(const ltp::MaskBackwardArgs& a) {
 
 void ltp_l0_backward(const Tensor& g, const Tensor& dl0, Tensor& gtau) {
   l0_backward_kernel<<<1, 1, 0, stream()>>>(g.data<float>(), dl0.data<float>(), gtau.data<float>());
+  TRIM_KERNEL_CHECK();
+}
+
+void ltp_count_clamped(const Tensor& g, float clip, Tensor& count) {
+  const int64_t n = g.numel();
+  if (n <= 0) return;
+  count_clamped_kernel<<<grid_for(n), kThreads, 0, stream()>>>(g.data<float>(), n, clip, count.data<int32_t>());
   TRIM_KERNEL_CHECK();
 }
 

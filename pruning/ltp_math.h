@@ -86,4 +86,8 @@ inline double temperature(const float* w, int64_t n, double t0) {
   return t0 * var / double(n);
 }
 
+// Whether the optimizer's per-parameter clamp of g to [−clip, clip] (core/optim/sgd_update.h)
+// changes g: the τ gradient was clipped this step. Never with clip 0 (no clamp).
+TRIM_HD bool clamp_binds(float g, float clip) { return clip > 0.0f && (g < -clip || g > clip); }
+
 }  // namespace trim::ltp

@@ -74,4 +74,14 @@ LtpMasked ltp_mask_l0(const Tensor& w, const Tensor& tau, const Tensor& temp) { 
 
 Tensor ltp_mask(const Tensor& w, const Tensor& tau, const Tensor& temp) { return mask(w, tau, temp, false).v; }
 
+void ltp_count_clamped(const Tensor& g, float clip, Tensor& count) {
+  const char* op = "ltp_count_clamped";
+  check_dtype(op, g, DType::f32, "g");
+  check_dtype(op, count, DType::i32, "count");
+  check_shape(op, count, g.shape(), "count");
+  check_same_device(op, g, count);
+  TRIM_CHECK(clip >= 0.0f, cat(op, ": clip must be >= 0, found ", clip));
+  TRIM_DISPATCH(g.device(), ltp_count_clamped, g, clip, count);
+}
+
 }  // namespace trim

@@ -22,4 +22,9 @@ LtpMasked ltp_mask_l0(const Tensor& w, const Tensor& tau, const Tensor& temp);
 // The same without the soft L0 (one reduction less).
 Tensor ltp_mask(const Tensor& w, const Tensor& tau, const Tensor& temp);
 
+// count [n] (i32) += 1 for each element of g [n] (f32, same device) that the optimizer's clamp to
+// [−clip, clip] changes; clip 0 counts nothing. On the device, without a host synchronisation:
+// LTP counts the steps whose τ gradient was clamped and reads the counts once per epoch.
+void ltp_count_clamped(const Tensor& g, float clip, Tensor& count);
+
 }  // namespace trim

@@ -188,6 +188,11 @@ LtpSettings read_ltp_settings(const Config& cfg) {
   s.finetune_epochs = cfg.int_in("finetune_epochs", 1, kMaxMethodEpochs);
   s.trail = read_trail(cfg, "trail");
   if (cfg.has("target")) s.target = read_target(cfg, "target");
+  // The magnitude top-up is trim's addition (neither the paper nor the spec has it): opt-in, so
+  // that a run's sparsity is what the learned thresholds reached unless the manifest says otherwise.
+  s.top_up = cfg.get<bool>("top_up", false);
+  if (s.top_up && s.target < 0.0)
+    cfg.fail("top_up", "the top-up prunes by magnitude up to /pruning/target, which is missing: add \"target\" or drop \"top_up\"");
   return s;
 }
 

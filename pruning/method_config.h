@@ -71,9 +71,11 @@ L1FilterSettings read_l1_filter_settings(const Config& cfg);
 // "lats": the threshold schedule.
 LatsSchedule read_lats_settings(const Config& cfg);
 
-// "ltp": temperature, L0 weight, the thresholds' lr and clamp, phase B and the trail.
+// "ltp": temperature, L0 weight, the thresholds' lr and clamp, phase B, the optional magnitude
+// top-up to `target` (top_up: off unless asked; it needs a target) and the trail.
 struct LtpSettings {
-  double t0 = 0.0, lambda = 0.0, lr_tau = 0.0, clip_tau = 0.0, target = -1.0;
+  double t0 = 0.0, lambda = 0.0, lr_tau = 0.0, clip_tau = 0.0, target = -1.0;  // target -1: none
+  bool top_up = false;
   int64_t finetune_epochs = 0;
   std::vector<double> trail;  // sorted
 };

@@ -124,3 +124,29 @@ TEST_CASE("ltp soft L0 alone on CUDA: the penalty's tau-gradient equals the CPU"
   };
   CHECK(grad(kGpu) == Approx(grad(Device::cpu())).epsilon(1e-5));
 }
+
+TEST_CASE("ltp clamp counter on CUDA equals the CPU and counts exactly where the step's clamp binds", "[cuda][pruning][ltp]") {
+  // At ±clip exactly the clamp changes nothing; beyond it, it binds; clip 0 is no clamp.
+  const float clip = 2.0f;
+  std::vector<float> g{0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 2.0001f, -2.0001f, 300.0f, -1e30f, 1e-30f};
+  const int64_t n = int64_t(g.size());
+  std::vector<int32_t> start(g.size());
+  for (size_t i = 0; i < start.size(); ++i) start[i] = int32_t(i * 7);
+  for (float c : {clip, 0.0f}) {
+    INFO("clip " << c);
+    std::vector<std::vector<int32_t>> got;
+    for (Device d : {Device::cpu(), kGpu}) {
+      Tensor gt = Tensor::from_vector(Shape{n}, g).to(d);
+      Tensor count = Tensor::from_vector(Shape{n}, start).to(d);
+      ltp_count_clamped(gt, c, count);
+      ltp_count_clamped(gt, c, count);  // accumulates
+      got.push_back(count.to_vector<int32_t>());
+    }
+    CHECK(got[0] == got[1]);
+    for (size_t i = 0; i < g.size(); ++i) {
+      INFO("element " << i << " g = " << g[i]);
+      const bool binds = c > 0.0f && std::fabs(g[i]) > c;
+      CHECK(got[1][i] == start[i] + (binds ? 2 : 0));
+    }
+  }
+}

@@ -194,3 +194,18 @@ TEST_CASE("ltp op: bad inputs are refused by name", "[pruning][ltp][ltp_op]") {
   CHECK_THROWS_WITH(ltp_mask(w, Tensor::zeros(Shape{1}), Tensor::zeros(Shape{1, 1})), Catch::Contains("temp"));
   CHECK_THROWS_WITH(ltp_temperature(Tensor::zeros(Shape{0}), 1.0), Catch::Contains("empty"));
 }
+
+TEST_CASE("ltp clamp counter adds one where the optimizer's clamp changes the gradient", "[pruning][ltp]") {
+  // The step's clamp (core/optim/sgd_update.h) changes g only beyond ±clip; clip 0 is no clamp.
+  std::vector<float> g{0.0f, 1.5f, -1.5f, 1.5000001f, -2.0f, 40.0f, std::nanf("")};
+  Tensor gt = Tensor::from_vector(Shape{7}, g);
+  Tensor count = Tensor::from_vector(Shape{7}, std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6});
+  ltp_count_clamped(gt, 1.5f, count);
+  CHECK(count.to_vector<int32_t>() == std::vector<int32_t>{0, 1, 2, 4, 5, 6, 6});
+  ltp_count_clamped(gt, 0.0f, count);
+  CHECK(count.to_vector<int32_t>() == std::vector<int32_t>{0, 1, 2, 4, 5, 6, 6});
+  Tensor wrong = Tensor::zeros(Shape{7}, DType::f32);
+  CHECK_THROWS_WITH(ltp_count_clamped(gt, 1.0f, wrong), Catch::Contains("ltp_count_clamped") && Catch::Contains("count"));
+  Tensor short_count = Tensor::zeros(Shape{3}, DType::i32);
+  CHECK_THROWS_WITH(ltp_count_clamped(gt, 1.0f, short_count), Catch::Contains("ltp_count_clamped") && Catch::Contains("count"));
+}

@@ -285,7 +285,7 @@ TEST_CASE("every method trains under bf16 and writes f32 weights, the spiking CN
   std::vector<Case> cases{
       {"lats", mlp, {{"method", "lats"}, {"final_threshold", 0.05}, {"schedule", "slats"}}},
       {"ltp", mlp, {{"method", "ltp"}, {"t0", 2.0}, {"lambda", 1.0}, {"lr_tau", 2.2e-8}, {"clip_tau", 20.0},
-                    {"finetune_epochs", 1}, {"trail", {0.5}}, {"target", 0.5}}},
+                    {"finetune_epochs", 1}, {"trail", {0.5}}, {"target", 0.5}, {"top_up", true}}},
       {"sap", cnn, {{"method", "sap"}, {"rounds", 1}, {"scope", "layer"}}},
       {"gmp", mlp, {{"method", "gmp"}, {"target", 0.8}, {"start_step", 1}, {"interval_steps", 2}, {"events", 4}}},
       {"greg1", cnn, {{"method", "greg1"}, {"mode", "unstructured"}, {"ratio", 0.5}, {"update_interval", 2},
