@@ -209,7 +209,7 @@ void LearnedThreshold::end_epoch(const StepInfo& at, Module& model, ParamStore& 
   metrics["transition_band"] = double(band) / double(n);
   metrics["soft_l0"] = soft / double(n);
   // The fraction of this epoch's steps whose τ gradient the clamp changed: per layer, and over
-  // every (step, layer) pair. Read once here (the only host synchronisation), then zeroed.
+  // every (step, layer) pair. Read once here per epoch (no synchronisation per step), then zeroed.
   nlohmann::json clamped = nlohmann::json::object();
   int64_t clamped_total = 0;
   const int64_t steps = std::max<int64_t>(1, at.batches_per_epoch);
