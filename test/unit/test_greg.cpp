@@ -481,7 +481,7 @@ TEST_CASE("GReg's shipped manifests build their method strictly", "[greg][manife
       CHECK(m->name() == j["pruning"]["method"]);
       ++n;
     }
-  CHECK(n == 12);
+  CHECK(n == 13);
 }
 
 TEST_CASE("GReg filter mode on a ResNet-20: conv1 filters of every block removed, the slimmed ResNet evaluates the same",
