@@ -9,10 +9,15 @@
 //     before weight decay and momentum (GregRule). Once every layer has finished, K_s more
 //     iterations run with lambda frozen but applied; after the K_s-th the weights (unstructured) or
 //     filters (filter mode, with their bias and BN weight/bias) are hard-pruned: the mask is
-//     enforced on gradient, weight and momentum from then on and lambda is 0. The round must be
-//     long enough for the worst case (every layer stopping by its lambda ceiling); it is checked.
+//     enforced on gradient, weight and momentum from then on and lambda is 0. The round ends right
+//     there (round_over), in the middle of an epoch as a rule, so the next step is fine-tuning's
+//     first, as in the reference code (prune, then fine-tune). reg_epochs is the round's most
+//     epochs: it must cover the worst case (every layer stopping by its lambda ceiling; checked).
+//     In unstructured mode that worst case is the length: (U - 1) K_u + K_s + 1 steps, U the
+//     updates that bring lambda to its ceiling (GReg-2: U_pick + U).
 //   fine-tune (finetune_epochs, 0: train.epochs): fresh SGD, the manifest's schedule (its base lr
-//     replaced by finetune_lr when given), plain cross-entropy, masks enforced, no lambda.
+//     replaced by finetune_lr when given), plain cross-entropy, masks enforced, no lambda; it
+//     starts at a fresh epoch of the data, at the step after the hard prune.
 //
 // GReg-1 selects once, at the start of the regularization round, the n_p = min(ceil(r n), n - 1)
 // smallest groups by L1 (filters: sum |W_j| over a row of W as [out, -1]; unstructured: |w| per
@@ -97,6 +102,8 @@ class Greg final : public PruningMethod {
     slim_.write_files = run.writes_files;
   }
   int64_t round_epochs(int64_t round, int64_t manifest_epochs) const override;
+  // The regularization round is over once the hard prune has happened.
+  bool round_over(const StepInfo& at) const override { return at.round == first_reg_round() && pruned_; }
   void attach(Module& model, ParamStore& store) override;
   // The regularization round is long enough for the worst case (reg_epochs), checked before anything runs.
   void check_length(const RunLength& run) const override;
@@ -118,6 +125,8 @@ class Greg final : public PruningMethod {
   void set_slim_export(const std::string& folder, const nlohmann::json& model_spec);
 
   GregMode mode() const { return c_.mode; }
+  // Whether the hard prune has happened (masks fixed, lambda 0).
+  bool pruned() const { return pruned_; }
   // The pruned rows of each prunable tensor (filter mode; empty before the selection). A stream's
   // producers list the stream's removed channels.
   const std::vector<std::vector<int64_t>>& pruned_rows() const { return rows_; }

@@ -10,7 +10,8 @@
 //   begin_run -> add_parameters -> (ParamStore built) -> attach -> check_length (data loaded)
 //   -> [resume: load_state]
 //   for each round: [begin_round unless resuming inside it] -> make_optimizer
-//     for each epoch, each batch: lr, extra_loss, before_step, (step), after_step
+//     for each epoch, each batch: [round_over: the round ends here] lr, extra_loss, before_step,
+//       (step), after_step
 //     end_epoch (after evaluation)
 //   end_round, ..., finalize
 #include <cstdint>
@@ -73,8 +74,13 @@ class TrainingMethod {
   // fresh optimizer and a restarted learning-rate schedule.
   virtual int64_t rounds() const { return 1; }
   // Epochs of round `round` (the manifest's train.epochs unless the method says otherwise, e.g.
-  // a fine-tuning round of its own length).
+  // a fine-tuning round of its own length). With round_over, the round's most epochs.
   virtual int64_t round_epochs(int64_t round, int64_t manifest_epochs) const { return manifest_epochs; }
+  // Whether the round in progress is over before its planned epochs, at a step its own state
+  // decides (GReg's regularization round ends at the hard prune). Asked before each batch after an
+  // epoch's first; true ends the epoch there (a short epoch, evaluated and recorded as the round's
+  // last) and the round with it. Must follow from state that checkpoints restore.
+  virtual bool round_over(const StepInfo& at) const { return false; }
   // Whether training the last round for more epochs than planned, from where it stands, gives the
   // run that had planned them from the start (nothing of the method depends on the total): what
   // a --resume with a larger train.epochs needs. False unless a method knows it is so.

@@ -209,9 +209,14 @@ bool Loop::epoch(nlohmann::json& line) {
   r_.model->train();
   r_.train_loader->start_epoch(p_.epoch, p_.batch);
   clock_ = {Clock::now(), p_.seconds, p_.step - p_.batch, 0, 0};
-  float lr = opt_->lr();
   const LrSchedule sched = schedule();
-  while (auto b = r_.train_loader->next()) {
+  // The epoch's last scheduled lr so far: what the line reports if this session trains no batch
+  // (a resume where the method's round is already over).
+  float lr = p_.batch > 0 ? sched.lr_at(p_.epoch, p_.batch - 1, r_.batches) : opt_->lr();
+  // A method may end its round after any step (round_over); asked again after a resume.
+  while (p_.batch == 0 || !method_.round_over(info(p_.batch, lr))) {
+    auto b = r_.train_loader->next();
+    if (!b) break;
     lr = sched.lr_at(p_.epoch, b->index, r_.batches);
     if (!step(*b, lr, sched)) return false;
   }
@@ -247,7 +252,7 @@ void Loop::finish_epoch(nlohmann::json& line, float lr) {
 }
 
 void Loop::end_epoch(nlohmann::json& line) {
-  const bool last_of_round = p_.epoch + 1 == epochs();
+  const bool last_of_round = p_.epoch + 1 == epochs() || method_.round_over(info(p_.batch, opt_->lr()));
   if (r_.distributed()) broadcast_buffers(*r_.comm, *r_.model);  // one model on every rank
   if ((p_.epoch + 1) % r_.cfg.eval_every == 0 || last_of_round) {
     spiking::EvalRecording spiking_eval(*r_.model);  // spiking models: rates, SOPs, energy of this pass

@@ -204,20 +204,25 @@ TEST_CASE("GReg-1 and GReg-2 unstructured: lambda schedule, hard prune to the ra
     auto g = make_greg(j);
     nlohmann::json s = train(as_manifest(j), *g);
     auto metrics = test::metrics_without_timing(tmp.file(method));
-    REQUIRE(metrics.size() == 5);  // pretrain 1 + regularize 3 + fine-tune 1 epochs
+    // The regularization round ends at the hard prune: GReg-1 after 12 iterations (5 updates reach
+    // 1 at iteration 8, + 3), 2 epochs of 6; GReg-2 after 16 (2 pick updates, then 5 more: the
+    // last at 12, + 3), epochs of 6, 6 and 4. Then fine-tuning's 1 epoch.
+    const size_t reg_epochs = method == "greg1" ? 2 : 3;
+    REQUIRE(metrics.size() == 1 + reg_epochs + 1);
     CHECK(metrics[0]["greg_phase"] == "pretrain");
     // Epoch 1 of the regularization ends after iteration 5: updates at 0, 2, 4.
     double lam = metrics[1]["lambda"]["1.weight"].get<double>();
     if (method == "greg1") {
       CHECK(lam == Approx(greg1_lambda_at(5, 2, 0.2) * double(filter_prune_count(0.8, 784 * 32)) / (784 * 32)));
-      CHECK(metrics[2]["greg_phase"] == "pruned");  // 5 updates reach 1 at iteration 8, + 3: pruned after 11
     } else {
       // Picked after the updates at 0 and 2 (lambda 0.02); pruned groups 0.22 after iteration 4, kept -1e-3.
       double n = 784 * 32, np = double(filter_prune_count(0.8, 784 * 32));
       CHECK(lam == Approx((0.22 * np - 1e-3 * (n - np)) / n));
     }
-    CHECK(metrics[4]["greg_phase"] == "finetune");
-    CHECK(metrics[4]["lambda"]["1.weight"] == 0.0);
+    CHECK(metrics[reg_epochs]["greg_phase"] == "pruned");
+    CHECK(metrics[reg_epochs]["greg_iteration"] == (method == "greg1" ? 12 : 16));
+    CHECK(metrics.back()["greg_phase"] == "finetune");
+    CHECK(metrics.back()["lambda"]["1.weight"] == 0.0);
     // Every layer at n_p = ceil(0.8 n) exactly, in the deployed model.
     SafetensorsFile f = load_safetensors(tmp.file(method) + "/model.safetensors");
     for (const char* name : {"1.weight", "3.weight", "5.weight"}) {
@@ -292,6 +297,104 @@ TEST_CASE("GReg resumed in the middle of the lambda growth ends bit-identical", 
   }
 }
 
+namespace {
+
+// One optimizer step as a step callback sees it: its round, the lr the method gave it, and
+// whether the hard prune had happened once it was taken.
+struct GregStep {
+  int64_t round;
+  float lr;
+  bool pruned_after;
+};
+
+// Records every step of a GReg run (the lr through the method's own hook, which depends only on
+// the round and the scheduled lr).
+StepCallback record_steps(const Greg& g, std::vector<GregStep>& steps) {
+  return [&g, &steps](Loop& loop, const StepEvent& e) {
+    StepInfo at{};
+    at.round = loop.at().round;
+    steps.push_back({at.round, g.lr(at, e.lr), g.pruned()});
+    return StepAction::go_on;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("GReg fine-tunes from the step after the hard prune, at finetune_lr, with no masked steps at lr_prune",
+          "[greg][train]") {
+  test::TempDir tmp("greg_ft");
+  for (std::string method : {"greg1", "greg2"}) {
+    INFO(method);
+    nlohmann::json j = greg_run(tmp.file(method), method, "unstructured");
+    j["pruning"]["stabilize_iterations"] = 4;  // the prune in the middle of an epoch
+    j["pruning"]["finetune_lr"] = 0.03;
+    auto g = make_greg(j);
+    std::vector<GregStep> steps;
+    TrainOptions opts;
+    opts.step_callbacks.push_back(record_steps(*g, steps));
+    train(as_manifest(j), *g, opts);
+    // (U - 1) K_u + K_s + 1 regularization steps: GReg-1 U = 5, GReg-2 2 + 5.
+    const size_t reg = method == "greg1" ? 13 : 17;
+    REQUIRE(steps.size() == 6 + reg + 6);  // pretrain 1 epoch, the regularization, fine-tune 1 epoch
+    for (size_t k = 0; k < steps.size(); ++k) {
+      INFO("step " << k + 1);
+      const bool in_reg = k >= 6 && k < 6 + reg;
+      CHECK(steps[k].round == (k < 6 ? 0 : in_reg ? 1 : 2));
+      if (in_reg) CHECK(steps[k].lr == 0.01f);                     // lr_prune, and only before the prune:
+      CHECK(steps[k].pruned_after == (k + 1 >= 6 + reg));         // the last of them prunes
+    }
+    // The next step is fine-tuning's first: cosine at its start, scaled from 0.05 to finetune_lr.
+    CHECK(steps[6 + reg].lr == Approx(0.03));
+    auto metrics = test::metrics_without_timing(tmp.file(method));
+    REQUIRE(metrics.size() == 5);  // the regularization's epochs: 6, 6, then 1 (GReg-1) or 5 (GReg-2)
+    CHECK(metrics[3]["greg_phase"] == "pruned");
+    CHECK(metrics[3]["greg_iteration"] == int64_t(reg));
+    CHECK(metrics[4]["round"] == 2);
+  }
+}
+
+TEST_CASE("GReg resumed at the hard prune or at fine-tuning's first step ends bit-identical", "[greg][train][resume]") {
+  test::TempDir tmp("greg_rp");
+  for (std::string method : {"greg1", "greg2"}) {
+    const int64_t prune_step = method == "greg1" ? 6 + 13 : 6 + 17;
+    auto run = [&](const std::string& out) {
+      nlohmann::json j = greg_run(out, method, "unstructured");
+      j["pruning"]["stabilize_iterations"] = 4;
+      j["pruning"]["finetune_lr"] = 0.03;
+      return j;
+    };
+    std::string ref = tmp.file(method + "ref");
+    auto m0 = make_greg(run(ref));
+    nlohmann::json full = train(as_manifest(run(ref)), *m0);
+    // A checkpoint written right after the pruning step, mid-epoch (the run then killed before its
+    // short epoch is recorded), and a kill at fine-tuning's first step (the round's end checkpoint).
+    for (bool mid_epoch : {true, false}) {
+      INFO(method << (mid_epoch ? ": mid-epoch checkpoint after the prune" : ": killed at fine-tuning's first step"));
+      std::string out = tmp.file(method + (mid_epoch ? "m" : "f"));
+      auto m1 = make_greg(run(out));
+      TrainOptions kill;
+      if (mid_epoch) {
+        kill.step_callbacks.push_back([&](Loop& loop, const StepEvent&) {
+          return loop.at().step == prune_step ? StepAction::save : StepAction::go_on;
+        });
+        kill.step_callbacks.push_back([&](Loop& loop, const StepEvent&) {
+          return loop.at().step == prune_step ? StepAction::abandon : StepAction::go_on;
+        });
+      } else {
+        kill.interrupt = [&](int64_t step) { return step == prune_step + 1; };
+      }
+      CHECK(train(as_manifest(run(out)), *m1, kill).empty());
+      auto m2 = make_greg(run(out));
+      TrainOptions resume;
+      resume.resume = true;
+      nlohmann::json resumed = train(as_manifest(run(out)), *m2, resume);
+      CHECK(test::metrics_without_timing(out) == test::metrics_without_timing(ref));
+      CHECK(test::same_checkpoint_weights(out, ref));
+      CHECK(resumed["test_accuracy"] == full["test_accuracy"]);
+    }
+  }
+}
+
 TEST_CASE("GReg refuses bad settings with the JSON path", "[greg]") {
   auto fails = [](nlohmann::json p, const std::string& what) {
     Config pc(p, "test.json", "/pruning");
@@ -354,7 +457,8 @@ TEST_CASE("GReg needs a trained network: pretrain_epochs or the top-level init_f
   auto g = make_greg(j);
   CHECK(g->rounds() == 2);
   nlohmann::json s = train(as_manifest(j), *g);
-  CHECK(test::metrics_without_timing(tmp.file("pruned")).size() == 4);  // regularize 3 + fine-tune 1
+  // Regularize 2 (12 iterations: 5 updates, the last at 8, + 3, then the prune) + fine-tune 1.
+  CHECK(test::metrics_without_timing(tmp.file("pruned")).size() == 3);
   CHECK(s["sparsity"].get<double>() == Approx(0.8).margin(0.002));
   nlohmann::json bad = greg_run(tmp.file("bad"), "greg1", "unstructured");
   bad["pruning"].erase("pretrain_epochs");
@@ -377,7 +481,7 @@ TEST_CASE("GReg's shipped manifests build their method strictly", "[greg][manife
       CHECK(m->name() == j["pruning"]["method"]);
       ++n;
     }
-  CHECK(n == 12);
+  CHECK(n == 13);
 }
 
 TEST_CASE("GReg filter mode on a ResNet-20: conv1 filters of every block removed, the slimmed ResNet evaluates the same",
