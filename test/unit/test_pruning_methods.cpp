@@ -169,7 +169,8 @@ TEST_CASE("the target cap reports what it held back from the method's own count"
   // n unpruned: 60 of 300, 48 of 240, 39 of 192 uncapped; 60, 48 of 240, 42 of 210 under a 90-weight cap.
   using Rounds = std::vector<std::pair<int64_t, int64_t>>;
   SECTION("uncapped (no target): the rule alone, nothing held back") {
-    Config cfg(nlohmann::json{{"method", "lottery"}, {"rounds", 3}}, "test", "/pruning");
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 3}};
+    Config cfg(j, "test", "/pruning");
     Lottery lt("lottery", cfg);
     Bench b(lt);
     CapReport r = cap_report(lt, b, 3);
@@ -178,13 +179,15 @@ TEST_CASE("the target cap reports what it held back from the method's own count"
     CHECK(r.summary["pruned_parameters"] == 147);
   }
   SECTION("a target the rule never reaches: the cap does not bind") {
-    Config cfg(nlohmann::json{{"method", "lottery"}, {"rounds", 3}, {"target", 0.9}}, "test", "/pruning");
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 3}, {"target", 0.9}};
+    Config cfg(j, "test", "/pruning");
     Lottery lt("lottery", cfg);
     Bench b(lt);
     CHECK(cap_report(lt, b, 3).rounds == Rounds{{60, 0}, {48, 0}, {39, 0}});
   }
   SECTION("target 0.3 (90 of 300): round 2 prunes 30 of the rule's 48, round 3 none of its 42") {
-    Config cfg(nlohmann::json{{"method", "os_sap"}, {"rounds", 3}, {"target", 0.3}}, "test", "/pruning");
+    nlohmann::json j = {{"method", "os_sap"}, {"rounds", 3}, {"target", 0.3}};
+    Config cfg(j, "test", "/pruning");
     Lottery os("os_sap", cfg);
     Bench b(os);
     CapReport r = cap_report(os, b, 3);
@@ -194,7 +197,8 @@ TEST_CASE("the target cap reports what it held back from the method's own count"
     CHECK(r.summary["pruned_parameters"] == 90);
   }
   SECTION("rate 0.37: ceil((300 - 1) x 0.37) = 111, then ceil((189 - 1) x 0.37) = 70 capped to 135 - 111 = 24") {
-    Config cfg(nlohmann::json{{"method", "lottery"}, {"rounds", 2}, {"target", 0.45}, {"rate", 0.37}}, "test", "/pruning");
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 2}, {"target", 0.45}, {"rate", 0.37}};
+    Config cfg(j, "test", "/pruning");
     Lottery lt("lottery", cfg);
     cfg.finish();
     Bench b(lt);
@@ -203,7 +207,8 @@ TEST_CASE("the target cap reports what it held back from the method's own count"
     CHECK(r.summary["cap_held_back"] == 46);
   }
   SECTION("SAP, layer scope: the cap fills the units in order; held back = the rule's count - pruned") {
-    Config cfg(nlohmann::json{{"method", "sap"}, {"rounds", 1}, {"scope", "layer"}, {"target", 0.1}}, "test", "/pruning");
+    nlohmann::json j = {{"method", "sap"}, {"rounds", 1}, {"scope", "layer"}, {"target", 0.1}};
+    Config cfg(j, "test", "/pruning");
     Sap sap(cfg);
     Bench b(sap);
     Tensor before = b.store->params().clone();
@@ -279,7 +284,8 @@ TEST_CASE("a run resumed in the middle of pruning ends with the same masks and m
       {{{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}}, 26},  // round 2, where the cap binds
   };
   for (const auto& [p, kill_at] : methods) {
-    std::string a = tmp.file(p["method"].get<std::string>() + "a"), b = tmp.file(p["method"].get<std::string>() + "b");
+    const std::string run = p["method"].get<std::string>() + std::to_string(kill_at);  // one folder per case
+    std::string a = tmp.file(run + "a"), b = tmp.file(run + "b");
     nlohmann::json ja = mlp_run(a, p), jb = mlp_run(b, p);
     ja["train"]["checkpoint_every_steps"] = 3;
     jb["train"]["checkpoint_every_steps"] = 3;
