@@ -1,6 +1,7 @@
 #include "pruning/method_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -51,8 +52,8 @@ const std::map<std::string, std::function<void(const Config&)>>& readers() {
   static const std::map<std::string, std::function<void(const Config&)>> r{
       {"omp", [](const Config& c) { read_one_shot_settings(c, kOmpScope); }},
       {"gmp", [](const Config& c) { read_gmp_settings(c); }},
-      {"lottery", [](const Config& c) { read_rewind_settings(c); }},
-      {"os_sap", [](const Config& c) { read_rewind_settings(c); }},
+      {"lottery", [](const Config& c) { read_rewind_settings(c), read_lottery_rate(c); }},
+      {"os_sap", [](const Config& c) { read_rewind_settings(c), read_lottery_rate(c); }},
       {"sap", [](const Config& c) { read_rewind_settings(c), read_sap_amount(c); }},
       {"random", [](const Config& c) { read_one_shot_settings(c, kRandomScope); }},
       {"lats", [](const Config& c) { read_lats_settings(c); }},
@@ -137,6 +138,15 @@ RewindSettings read_rewind_settings(const Config& cfg) {
   if (cfg.has("target")) s.target = read_target(cfg, "target");
   s.rewind_step = cfg.int_in("rewind_step", 0, 0, kMaxMethodSteps);  // round 0's length is checked at start-up
   return s;
+}
+
+int64_t read_lottery_rate(const Config& cfg) {
+  const double rate = cfg.real_in("rate", 0.2, Config::Interval{0.0, 1.0, true, true});
+  const double scaled = rate * double(kLotteryRateDen);
+  const double num = std::round(scaled);  // (0, 1) and a multiple: 1 to kLotteryRateDen - 1
+  if (std::fabs(scaled - num) > 1e-6)
+    cfg.fail("rate", cat("expected a multiple of 0.0001 (the counts are computed in integers), found ", rate));
+  return int64_t(num);
 }
 
 SapAmount read_sap_amount(const Config& cfg) {

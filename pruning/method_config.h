@@ -58,6 +58,10 @@ struct RewindSettings {
   int64_t rewind_step = 0;  // the rewind point: the weights after this many steps of round 0
 };
 RewindSettings read_rewind_settings(const Config& cfg);
+// "lottery" and "os_sap": the fraction of each unit's unpruned entries pruned per round (`rate`,
+// default 0.2), as a numerator over kLotteryRateDen so the counts stay in integers.
+constexpr int64_t kLotteryRateDen = 10000;
+int64_t read_lottery_rate(const Config& cfg);
 SapAmount read_sap_amount(const Config& cfg);
 
 // "l1_filter": GReg's ratio keys, pretraining, fine-tuning (pruning/l1_filter.h).

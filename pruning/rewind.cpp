@@ -36,6 +36,8 @@ void RewindRounds::begin_round(const StepInfo& at, Module&, ParamStore& store) {
   if (at.round == 0) return;
   std::vector<Tensor> m = masks();
   std::vector<int64_t> k = prune_counts(at.round, m);
+  int64_t wanted = 0;  // what the method's own rule prunes
+  for (int64_t c : k) wanted += c;
   if (target_ >= 0.0) {  // never past the target: cap the counts in unit order
     std::vector<int64_t> size = unit_sizes(set_, scope_), alive = unit_unpruned(set_, m, scope_);
     int64_t total = set_.numel(), pruned = 0;
@@ -46,9 +48,10 @@ void RewindRounds::begin_round(const StepInfo& at, Module&, ParamStore& store) {
       room -= c;
     }
   }
-  int64_t removed = 0;
-  for (int64_t c : k) removed += c;
-  last_counts_ = removed;
+  pruned_ = 0;
+  for (int64_t c : k) pruned_ += c;
+  held_back_ = wanted - pruned_;
+  held_back_total_ += held_back_;
   std::vector<Tensor> next = prune_units(ranking(at.round), m, scope_, k);
   // Rewind every parameter to its initial value, then mask.
   Tensor params = store.params();
@@ -56,9 +59,36 @@ void RewindRounds::begin_round(const StepInfo& at, Module&, ParamStore& store) {
   set_masks(next);
 }
 
+// The cap's count as a fraction of the prunable weights (0 for an empty set).
+static double of_prunable(int64_t count, int64_t prunable) { return prunable > 0 ? double(count) / double(prunable) : 0.0; }
+
 void RewindRounds::end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {
   PruningMethod::end_epoch(at, model, store, metrics);
-  if (at.epoch == 0 && at.round > 0) metrics["pruned_this_round"] = last_counts_;
+  if (at.round == 0) return;  // the dense round prunes nothing
+  // Every line of a pruning round says how its masks came about (pruning/rewind.h).
+  metrics["pruned_this_round"] = pruned_;
+  metrics["cap_held_back"] = held_back_;
+  metrics["cap_held_back_fraction"] = of_prunable(held_back_, set_.numel());
+}
+
+bool RewindRounds::finalize(Module& model, ParamStore& store, nlohmann::json& summary) {
+  bool changed = PruningMethod::finalize(model, store, summary);
+  summary["cap_held_back"] = held_back_total_;
+  summary["cap_held_back_fraction"] = of_prunable(held_back_total_, set_.numel());
+  return changed;
+}
+
+nlohmann::json RewindRounds::state_json() const {
+  return {{"pruned_this_round", pruned_}, {"cap_held_back", held_back_}, {"cap_held_back_total", held_back_total_}};
+}
+
+void RewindRounds::load_state_json(const nlohmann::json& state) {
+  if (!state.is_object() || !state.contains("cap_held_back_total"))
+    throw Error(cat(name_, ": the checkpoint's trim.method holds no cap counts (written by an older trim?): expected ",
+                    "{\"pruned_this_round\", \"cap_held_back\", \"cap_held_back_total\"}, found ", describe_json(state)));
+  pruned_ = state.at("pruned_this_round").get<int64_t>();
+  held_back_ = state.at("cap_held_back").get<int64_t>();
+  held_back_total_ = state.at("cap_held_back_total").get<int64_t>();
 }
 
 std::vector<std::pair<std::string, Tensor>> RewindRounds::state_tensors() const {
@@ -67,7 +97,9 @@ std::vector<std::pair<std::string, Tensor>> RewindRounds::state_tensors() const 
   return s;
 }
 
-Lottery::Lottery(std::string name, const Config& cfg) : RewindRounds(name, cfg), one_shot_(name == "os_sap") {}
+Lottery::Lottery(std::string name, const Config& cfg) : RewindRounds(name, cfg), one_shot_(name == "os_sap") {
+  rate_ = read_lottery_rate(cfg);  // pruning/method_config.h
+}
 
 void Lottery::attach(Module& model, ParamStore& store) {
   RewindRounds::attach(model, store);
@@ -92,7 +124,7 @@ std::vector<std::pair<std::string, Tensor>> Lottery::state_tensors() const {
 
 std::vector<int64_t> Lottery::prune_counts(int64_t, const std::vector<Tensor>& masks) {
   std::vector<int64_t> k;
-  for (int64_t n : unit_unpruned(set_, masks, scope_)) k.push_back(n > 1 ? lt_prune_count(n) : 0);
+  for (int64_t n : unit_unpruned(set_, masks, scope_)) k.push_back(n > 1 ? lt_prune_count(n, rate_, kLotteryRateDen) : 0);
   return k;
 }
 

@@ -7,17 +7,27 @@
 // default: the initialisation; k > 0: Frankle et al. 2019's late rewinding), saved after step k's
 // update and kept in checkpoints (method.w_init), so a resumed run rewinds to the same point. k
 // may be at most round 0's steps (train.epochs x batches; k equal to it rewinds to round 0's end,
-// i.e. fine-tuning with a restarted schedule); a larger k is refused at start-up. An optional
-// "target" caps the pruning so that sparsity never passes it (the last rounds then prune only up to it).
+// i.e. fine-tuning with a restarted schedule); a larger k is refused at start-up. The run trains
+// (T + 1) x train.epochs epochs in all.
 //
-//   {"method": "lottery", "rounds": T, "scope": "global", "target": 0.9, "rewind_step": 0}
-//       removes ceil((n - 1)/5) of the n unpruned entries of each unit per round (20%)
+// An optional "target" caps the pruning so that sparsity never passes it (the last rounds then
+// prune only up to it): trim's convenience, in neither the lottery-ticket papers nor the official
+// SAP code; absent, the rule alone decides, as there. Each round t > 0 reports in its metrics.jsonl
+// lines how much the cap held back, counted against the masks as they stood before that round:
+//   "pruned_this_round"       the weights pruned before this round
+//   "cap_held_back"           the rule's count minus pruned_this_round (0 when the cap did not bind)
+//   "cap_held_back_fraction"  cap_held_back / the prunable weights
+// and summary.json the sums over the rounds ("cap_held_back", "cap_held_back_fraction").
+//
+//   {"method": "lottery", "rounds": T, "scope": "global", "target": 0.9, "rewind_step": 0, "rate": 0.2}
+//       removes ceil((n - 1) x rate) of the n unpruned entries of each unit per round (published:
+//       20%; Frankle & Carbin 2019 choose it per network), in integers: rate is a multiple of 1e-4
 //   {"method": "os_sap", ...}   the same counts, always ranking the dense weights of round 0
 //   {"method": "sap", "rounds": T, "scope": "global", "p": 0.5, "q": 1.0, "eta": 0, "gamma": 1,
 //    "beta": 0.9}               SAP: the count per unit from its PQ Index (pruning/sap_amount.h)
-// Bounds: rounds in [1, 1000] (the papers use 15-30); target in [0, 1); SAP's p and q in (0, 10]
-// with p < q (published: p 0.2-1, q 1-2), eta in [0, 100] (published 0-1), gamma in [0, 100]
-// (published 1-9), beta in (0, 1).
+// Bounds: rounds in [1, 1000] (the papers use 15-30); target in [0, 1); rate in [0.0001, 0.9999];
+// SAP's p and q in (0, 10] with p < q (published: p 0.2-1, q 1-2), eta in [0, 100] (published 0-1),
+// gamma in [0, 100] (published 1-9), beta in (0, 1).
 #include "pruning/pruning_method.h"
 #include "pruning/sap_amount.h"
 #include "pruning/units.h"
@@ -35,7 +45,12 @@ class RewindRounds : public PruningMethod {
   // Saves the rewind point after step rewind_step - 1 of round 0 (rewind_step > 0).
   void after_step(const StepInfo& at, SgdBase& optimizer) override;
   void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
+  // Adds the cap's totals (cap_held_back, cap_held_back_fraction) to the summary.
+  bool finalize(Module& model, ParamStore& store, nlohmann::json& summary) override;
   std::vector<std::pair<std::string, Tensor>> state_tensors() const override;
+  // The last round's counts and the cap's running total, so a resumed run reports them unchanged.
+  nlohmann::json state_json() const override;
+  void load_state_json(const nlohmann::json& state) override;
 
  protected:
   // How many more entries each unit loses before round `round` (> 0), given the current masks.
@@ -49,7 +64,9 @@ class RewindRounds : public PruningMethod {
   int64_t rewind_step_ = 0;
   std::string where_;     // "<manifest>: /pruning", for the start-up check
   Tensor w_init_;         // the whole parameter arena at the rewind point (initialisation, or step rewind_step)
-  nlohmann::json last_counts_;
+  int64_t pruned_ = 0;            // before the current round
+  int64_t held_back_ = 0;         // by the cap, before the current round
+  int64_t held_back_total_ = 0;   // by the cap, over all rounds so far
 };
 
 class Lottery final : public RewindRounds {
@@ -65,6 +82,7 @@ class Lottery final : public RewindRounds {
 
  private:
   bool one_shot_;          // os_sap: rank the dense weights of round 0
+  int64_t rate_ = kLotteryRateDen / 5;  // per kLotteryRateDen of the unpruned entries
   Tensor w_dense_;         // os_sap: the params arena after round 0
   PrunableSet dense_set_;  // views of w_dense_ shaped like the prunable set
 };

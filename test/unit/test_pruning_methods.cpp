@@ -144,6 +144,88 @@ TEST_CASE("os_sap ranks the dense weights of round 0 in every round (oracle 6)",
   }
 }
 
+// Drives rounds 1..rounds of a rewinding method by hand and returns, per round, the metrics line's
+// (pruned_this_round, cap_held_back) and the summary's total.
+struct CapReport {
+  std::vector<std::pair<int64_t, int64_t>> rounds;
+  nlohmann::json summary;
+};
+CapReport cap_report(RewindRounds& m, Bench& b, int64_t rounds) {
+  CapReport r;
+  for (int64_t t = 1; t <= rounds; ++t) {
+    b.perturb();
+    m.begin_round(round_start(t), *b.model, *b.store);
+    nlohmann::json line;
+    m.end_epoch(round_start(t), *b.model, *b.store, line);
+    CHECK(line["cap_held_back_fraction"].get<double>() == Approx(line["cap_held_back"].get<double>() / 300.0));
+    r.rounds.push_back({line["pruned_this_round"].get<int64_t>(), line["cap_held_back"].get<int64_t>()});
+  }
+  m.finalize(*b.model, *b.store, r.summary);
+  return r;
+}
+
+TEST_CASE("the target cap reports what it held back from the method's own count", "[pruning][lottery][cap]") {
+  // 300 prunable weights (20x12 + 12x5), global scope, 20 %: the rule wants ceil((n - 1)/5) of the
+  // n unpruned: 60 of 300, 48 of 240, 39 of 192 uncapped; 60, 48 of 240, 42 of 210 under a 90-weight cap.
+  using Rounds = std::vector<std::pair<int64_t, int64_t>>;
+  SECTION("uncapped (no target): the rule alone, nothing held back") {
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 3}};
+    Config cfg(j, "test", "/pruning");
+    Lottery lt("lottery", cfg);
+    Bench b(lt);
+    CapReport r = cap_report(lt, b, 3);
+    CHECK(r.rounds == Rounds{{60, 0}, {48, 0}, {39, 0}});
+    CHECK(r.summary["cap_held_back"] == 0);
+    CHECK(r.summary["pruned_parameters"] == 147);
+  }
+  SECTION("a target the rule never reaches: the cap does not bind") {
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 3}, {"target", 0.9}};
+    Config cfg(j, "test", "/pruning");
+    Lottery lt("lottery", cfg);
+    Bench b(lt);
+    CHECK(cap_report(lt, b, 3).rounds == Rounds{{60, 0}, {48, 0}, {39, 0}});
+  }
+  SECTION("target 0.3 (90 of 300): round 2 prunes 30 of the rule's 48, round 3 none of its 42") {
+    nlohmann::json j = {{"method", "os_sap"}, {"rounds", 3}, {"target", 0.3}};
+    Config cfg(j, "test", "/pruning");
+    Lottery os("os_sap", cfg);
+    Bench b(os);
+    CapReport r = cap_report(os, b, 3);
+    CHECK(r.rounds == Rounds{{60, 0}, {30, 18}, {0, 42}});
+    CHECK(r.summary["cap_held_back"] == 60);
+    CHECK(r.summary["cap_held_back_fraction"].get<double>() == Approx(0.2));
+    CHECK(r.summary["pruned_parameters"] == 90);
+  }
+  SECTION("rate 0.37: ceil((300 - 1) x 0.37) = 111, then ceil((189 - 1) x 0.37) = 70 capped to 135 - 111 = 24") {
+    nlohmann::json j = {{"method", "lottery"}, {"rounds", 2}, {"target", 0.45}, {"rate", 0.37}};
+    Config cfg(j, "test", "/pruning");
+    Lottery lt("lottery", cfg);
+    cfg.finish();
+    Bench b(lt);
+    CapReport r = cap_report(lt, b, 2);
+    CHECK(r.rounds == Rounds{{111, 0}, {24, 46}});
+    CHECK(r.summary["cap_held_back"] == 46);
+  }
+  SECTION("SAP, layer scope: the cap fills the units in order; held back = the rule's count - pruned") {
+    nlohmann::json j = {{"method", "sap"}, {"rounds", 1}, {"scope", "layer"}, {"target", 0.1}};
+    Config cfg(j, "test", "/pruning");
+    Sap sap(cfg);
+    Bench b(sap);
+    Tensor before = b.store->params().clone();
+    b.perturb();  // what cap_report's first perturb() will give
+    std::vector<float> w0 = b.weight(0), w1 = b.weight(2);
+    SapAmount a;
+    int64_t want = sap_prune_count(240, pq_index(w0.data(), nullptr, 240, 0.5, 1.0), a) +
+                   sap_prune_count(60, pq_index(w1.data(), nullptr, 60, 0.5, 1.0), a);
+    REQUIRE(want > 30);  // the rule wants more than the target's 30
+    Tensor params = b.store->params();
+    params.copy_(before);
+    CapReport r = cap_report(sap, b, 1);
+    CHECK(r.rounds == Rounds{{30, want - 30}});
+    CHECK(r.summary["cap_held_back"] == want - 30);
+  }
+}
+
 TEST_CASE("SAP prunes each unit by its PQ Index bound", "[pruning][sap]") {
   nlohmann::json j = {{"method", "sap"}, {"rounds", 2}, {"scope", "layer"}, {"p", 0.5}, {"q", 1.0}, {"gamma", 1.0}};
   Config cfg(j, "test", "/pruning");
@@ -199,9 +281,11 @@ TEST_CASE("a run resumed in the middle of pruning ends with the same masks and m
   std::vector<std::pair<nlohmann::json, int64_t>> methods{
       {{{"method", "gmp"}, {"target", 0.7}, {"start_step", 2}, {"interval_steps", 2}, {"events", 4}}, 8},  // mid-schedule (ends at step 10 of 0..11)
       {{{"method", "lottery"}, {"rounds", 2}}, 20},  // round 1, epoch 1 (6 steps per epoch)
+      {{{"method", "lottery"}, {"rounds", 2}, {"target", 0.3}}, 26},  // round 2, where the cap binds
   };
   for (const auto& [p, kill_at] : methods) {
-    std::string a = tmp.file(p["method"].get<std::string>() + "a"), b = tmp.file(p["method"].get<std::string>() + "b");
+    const std::string run = p["method"].get<std::string>() + std::to_string(kill_at);  // one folder per case
+    std::string a = tmp.file(run + "a"), b = tmp.file(run + "b");
     nlohmann::json ja = mlp_run(a, p), jb = mlp_run(b, p);
     ja["train"]["checkpoint_every_steps"] = 3;
     jb["train"]["checkpoint_every_steps"] = 3;
@@ -216,6 +300,7 @@ TEST_CASE("a run resumed in the middle of pruning ends with the same masks and m
     CHECK(test::metrics_without_timing(a) == test::metrics_without_timing(b));
     CHECK(resumed["sparsity"] == full["sparsity"]);
     CHECK(resumed["test_accuracy"] == full["test_accuracy"]);
+    CHECK(resumed.value("cap_held_back", -1) == full.value("cap_held_back", -1));
     CHECK(test::same_checkpoint_weights(a, b));  // weights, momentum, masks, w_init
   }
 }
@@ -236,6 +321,10 @@ TEST_CASE("bad pruning settings give one clear error naming the JSON path", "[pr
   CHECK_THROWS_WITH(build({{"method", "omp"}, {"target", 0.5}, {"sparsity", 0.5}}), Catch::Contains("/pruning") && Catch::Contains("sparsity"));
   CHECK_THROWS_WITH(build({{"method", "sap"}, {"rounds", 2}, {"beta", 1.0}}, {"sap"}), Catch::Contains("/pruning/beta: expected a number in (0, 1), found 1"));
   CHECK_THROWS_WITH(build({{"method", "sap"}, {"rounds", 2}, {"p", 1.0}, {"q", 0.5}}, {"sap"}), Catch::Contains("/pruning/q"));
+  CHECK_THROWS_WITH(build({{"method", "lottery"}, {"rounds", 2}, {"rate", 0.12345}}),
+                    Catch::Contains("run.json: /pruning/rate: expected a multiple of 0.0001"));
+  CHECK_THROWS_WITH(build({{"method", "lottery"}, {"rounds", 2}, {"rate", 1.0}}), Catch::Contains("/pruning/rate: expected a number in (0, 1)"));
+  CHECK_THROWS_WITH(build({{"method", "sap"}, {"rounds", 2}, {"rate", 0.3}}, {"sap"}), Catch::Contains("/pruning") && Catch::Contains("rate"));
   // A pattern that matches nothing is reported when the model is known.
   test::TempDir tmp("prune-errors");
   nlohmann::json j = mlp_run(tmp.file("run"), {{"method", "omp"}, {"target", 0.5}, {"exclude", {"no.such.layer"}}});
