@@ -135,6 +135,7 @@ def main(folder):
               file=sys.stderr)
         return
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # one colour per series (more than 10 methods)
     # One series per method on the MLP; the CNN's filter-pruning runs as squares, apart from them.
     for method, model in sorted({(g[0]["method"], g[0]["model"]) for g in groups.values() if g[0]["method"] != "dense"}):
         pts = []
