@@ -75,15 +75,17 @@ def load_runs(folder):
                 s = read_json(run / "summary.json")
                 m = read_json(run / "manifest.json")
                 pre_steps = pre_seconds = 0
+                pre_run = None
                 if m.get("init_from"):  # the pretraining this run started from counts into its budget
-                    pre = read_json(pathlib.Path(m["init_from"]).parent / "summary.json")
+                    pre_run = pathlib.Path(m["init_from"]).resolve().parent
+                    pre = read_json(pre_run / "summary.json")
                     pre_steps, pre_seconds = pre["steps"], pre["seconds"]
                 runs.append({"sweep": sweep.name, "seed": int(row["seed"]), "method": s.get("method", "dense"),
                              "model": m["model"]["name"], "target": target_of(sweep.name),
                              "accuracy": s["test_accuracy"], "sparsity": safetensors_sparsity(run / "model.safetensors"),
                              "steps": s["steps"] + pre_steps, "epochs_dense": s.get("epochs"),
                              "macs": s["macs"], "remaining_macs": s["remaining_macs"],
-                             "seconds": s["seconds"] + pre_seconds})
+                             "seconds": s["seconds"] + pre_seconds, "run": run.resolve(), "pretrain": pre_run})
     return runs
 
 
@@ -95,7 +97,11 @@ def mean_std(xs, scale=1.0, digits=2):
 
 def main(folder):
     folder = pathlib.Path(folder)
-    runs = [r for r in load_runs(folder) if not r["sweep"].startswith("fmnist_mlp_pretrain")]
+    runs = load_runs(folder)
+    # A pretraining other runs started from (init_from) is part of their budget, not a row of its own.
+    pretrains = {r["pretrain"] for r in runs if r["pretrain"] is not None}
+    pretrain_sweeps = {r["sweep"] for r in runs if r["run"] in pretrains}
+    runs = [r for r in runs if r["sweep"] not in pretrain_sweeps]
     if not runs:
         sys.exit(f"prune_results.py: no sweep results (*/results.csv) under {folder}")
     # Steps per epoch of each network, from its dense reference (which trains train.epochs epochs).
