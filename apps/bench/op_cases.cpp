@@ -31,8 +31,8 @@ const char* act_name(int act) { return act == 0 ? "" : act == 1 ? " relu" : " re
 
 // The sparse ops: batch 1 (the matrix-vector path), 2..3 (per-sample gathers) and larger (packed
 // batch); sizes off the vector widths (tails of 16 and 64); densities 0, low, half and 1; every
-// convolution path of cpu/sparse.cpp (1x1 direct, stride-1 implicit with padding and dilation,
-// strided im2col) and every epilogue; a few rows large enough for the threaded paths.
+// convolution path of cpu/sparse.cpp (1x1 direct, implicit with padding, dilation and strides, im2col)
+// and every epilogue, with and without a residual; a few rows large enough for the threaded paths.
 void add_sparse(std::vector<OpCase>& c) {
   struct L {
     Shape x, w;
@@ -55,6 +55,7 @@ void add_sparse(std::vector<OpCase>& c) {
     Conv2dParams p;
     float density;
     int act;
+    bool residual = false;  // a residual block's shortcut added before the activation
   };
   for (C k : {C{"k3 s1 p1", Shape{2, 3, 7, 9}, Shape{5, 3, 3, 3}, true, conv(1, 1), 0.5f, 1},
               C{"k3 s2 p0", Shape{2, 2, 8, 7}, Shape{3, 2, 3, 3}, false, conv(2, 0), 0.3f, 0},
@@ -70,10 +71,25 @@ void add_sparse(std::vector<OpCase>& c) {
               C{"k1 s1 p0 batch 1 threaded", Shape{1, 64, 17, 17}, Shape{48, 64, 1, 1}, false, conv(1, 0), 0.3f, 2},
               C{"k3 s1 p1 two column tiles", Shape{1, 20, 12, 14}, Shape{36, 20, 3, 3}, false, conv(1, 1), 0.3f, 2},
               C{"k3 s1 p1 small plane, many channels", Shape{1, 160, 7, 7}, Shape{24, 160, 3, 3}, true, conv(1, 1),
-                0.2f, 1}}) {
+                0.2f, 1},
+              // Strided k x k: phase planes (implicit), in conv tiles and in the wide spmm grid.
+              C{"k3 s2 p1 phase planes", Shape{2, 12, 14, 14}, Shape{20, 12, 3, 3}, true, conv(2, 1), 0.3f, 1},
+              C{"k7 s2 p3 stem", Shape{1, 3, 23, 21}, Shape{8, 3, 7, 7}, true, conv(2, 3), 0.4f, 1},
+              C{"k3 s3 p1 odd plane", Shape{1, 5, 11, 10}, Shape{6, 5, 3, 3}, false, conv(3, 1), 0.5f, 0},
+              C{"k3 s2 p1 wide grid", Shape{1, 8, 40, 44}, Shape{16, 8, 3, 3}, true, conv(2, 1), 0.2f, 1},
+              // The residual on every path: direct 1x1, conv tiles (cropped), the wide grid, strided.
+              C{"k1 s1 p0 (direct) residual", Shape{2, 16, 9, 9}, Shape{24, 16, 1, 1}, true, conv(1, 0), 0.3f, 1, true},
+              C{"k3 s1 p1 residual", Shape{2, 10, 7, 7}, Shape{12, 10, 3, 3}, true, conv(1, 1), 0.4f, 1, true},
+              C{"k3 s1 p1 wide grid residual", Shape{1, 8, 13, 70}, Shape{16, 8, 3, 3}, false, conv(1, 1), 0.2f, 2,
+                true},
+              C{"k3 s2 p1 residual", Shape{1, 6, 12, 12}, Shape{8, 6, 3, 3}, true, conv(2, 1), 0.5f, 0, true},
+              // Only the residual in the epilogue (no bias, no activation), and with an empty weight.
+              C{"k3 s1 p1 residual only", Shape{2, 4, 6, 5}, Shape{6, 4, 3, 3}, false, conv(1, 1), 0.5f, 0, true},
+              C{"k3 s1 p1 empty residual", Shape{1, 2, 6, 6}, Shape{3, 2, 3, 3}, true, conv(1, 1), 0.0f, 1, true}}) {
     std::string name = std::string("sparse_conv2d ") + k.tag + " x" + k.x.str() + " w" + k.w.str() + " density " +
-                       std::to_string(int(k.density * 100)) + "%" + act_name(k.act) + (k.bias ? " +bias" : "");
-    c.push_back(sparse_conv2d_case(name, k.x, k.w, k.bias, k.p, k.density, k.act));
+                       std::to_string(int(k.density * 100)) + "%" + act_name(k.act) + (k.bias ? " +bias" : "") +
+                       (k.residual ? " +residual" : "");
+    c.push_back(sparse_conv2d_case(name, k.x, k.w, k.bias, k.p, k.density, k.act, k.residual));
   }
 }
 
@@ -272,14 +288,25 @@ OpCase sparse_linear_case(const std::string& name, const Shape& x, const Shape& 
 }
 
 OpCase sparse_conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
-                          float density, int act) {
+                          float density, int act, bool residual) {
   const int kh = int(w[2]), kw = int(w[3]);
-  OpCase c{name, sparse_inputs(x, w, bias, density), [=](std::vector<Tensor>& t) {
-             return sparse_conv2d(t[0], CsrMatrix::from_dense(t[1]), kh, kw, bias ? t[2] : Tensor(), p, Epilogue(act));
+  std::vector<InputSpec> ins = sparse_inputs(x, w, bias, density);
+  const size_t r = ins.size();  // the residual's index, when there is one
+  if (residual)
+    ins.push_back(in(Shape{x[0], w[0], window_out(x[2], kh, p.stride_h, p.pad_h, p.dil_h),
+                           window_out(x[3], kw, p.stride_w, p.pad_w, p.dil_w)},
+                     K::normal, false));
+  OpCase c{name, ins, [=](std::vector<Tensor>& t) {
+             return sparse_conv2d(t[0], CsrMatrix::from_dense(t[1]), kh, kw, bias ? t[2] : Tensor(), p, Epilogue(act),
+                                  residual ? t[r] : Tensor());
            }};
-  c.dense = [bias, act, p](std::vector<Tensor>& t) { return dense_act(conv2d(t[0], t[1], bias ? t[2] : Tensor(), p), act); };
+  c.dense = [=](std::vector<Tensor>& t) {
+    Tensor y = conv2d(t[0], t[1], bias ? t[2] : Tensor(), p);
+    return dense_act(residual ? add(y, t[r]) : y, act);
+  };
   c.args = {{"stride_h", p.stride_h}, {"stride_w", p.stride_w}, {"pad_h", p.pad_h}, {"pad_w", p.pad_w},
-            {"dil_h", p.dil_h},       {"dil_w", p.dil_w},       {"groups", p.groups}, {"act", act}};
+            {"dil_h", p.dil_h},       {"dil_w", p.dil_w},       {"groups", p.groups}, {"act", act},
+            {"residual", residual ? int64_t(r) : 0}};
   return c;
 }
 

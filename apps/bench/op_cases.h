@@ -93,10 +93,12 @@ OpCase linear_case(const std::string& name, const Shape& x, const Shape& w, bool
 
 // The sparse ops' forward-only rows (core/ops/sparse.h): inputs x, the dense weight w with the given
 // density of nonzeros (converted to CSR inside run; `dense` runs linear / conv2d on it) and with
-// `bias` b [out]; act 0 none, 1 relu, 2 relu6 (Epilogue). None of them takes a gradient.
+// `bias` b [out]; act 0 none, 1 relu, 2 relu6 (Epilogue); a convolution with `residual` takes one
+// more input, the output-shaped residual added before the activation (args "residual": its index,
+// 0 for none). None of them takes a gradient.
 OpCase sparse_linear_case(const std::string& name, const Shape& x, const Shape& w, bool bias, float density, int act);
 OpCase sparse_conv2d_case(const std::string& name, const Shape& x, const Shape& w, bool bias, const Conv2dParams& p,
-                          float density, int act);
+                          float density, int act, bool residual = false);
 
 // trim-bench --shapes sparse: dense against CSR inference (forward only, bias and ReLU fused in the
 // sparse op, conv2d/linear + relu for dense) at 80/90/95/98% zeros, for ResNet-50's 3x3 and 1x1

@@ -42,7 +42,6 @@ struct DirectConv3x3 {
   int64_t out = 0, in = 0, blocks = 0;
   std::vector<float> weight;  // [blocks][in][9][kBlock]
   std::vector<float> bias;    // [blocks * kBlock], zero where the layer has none
-  Epilogue act = Epilogue::none;
 };
 
 bool direct_conv3x3_serves(const Shape& w, const Conv2dParams& p, int64_t height, int64_t width) {
@@ -54,7 +53,7 @@ bool direct_conv3x3_serves(const Shape& w, const Conv2dParams& p, int64_t height
   return width >= 8 && o <= 64 && c <= 64 && (o % 16 != 0 || c % 16 != 0) && have_avx512();
 }
 
-std::shared_ptr<DirectConv3x3> make_direct_conv3x3(const Tensor& weight, const Tensor& bias, Epilogue act) {
+std::shared_ptr<DirectConv3x3> make_direct_conv3x3(const Tensor& weight, const Tensor& bias) {
   check_dtype("make_direct_conv3x3", weight, DType::f32, "weight");
   TRIM_CHECK(weight.device().is_cpu() && weight.ndim() == 4 && weight.size(2) == 3 && weight.size(3) == 3,
              cat("make_direct_conv3x3: expected a CPU weight [O, C, 3, 3], found ", weight.shape().str()));
@@ -62,7 +61,6 @@ std::shared_ptr<DirectConv3x3> make_direct_conv3x3(const Tensor& weight, const T
   d->out = weight.size(0);
   d->in = weight.size(1);
   d->blocks = (d->out + kBlock - 1) / kBlock;
-  d->act = act;
   d->weight.assign(size_t(d->blocks * d->in * 9 * kBlock), 0.0f);
   d->bias.assign(size_t(d->blocks * kBlock), 0.0f);
   const std::vector<float> w = weight.to_vector<float>();
@@ -84,19 +82,28 @@ struct Geometry {
   int64_t c, h, w, wp, out;
 };
 
+// What the store does: act(sum + bias + res), res (the residual, laid out as the output; null: none).
+struct Store {
+  Epilogue act;
+  const float* res;  // the image's residual
+};
+
 // One output row of one block, portable: the reference of the AVX-512 path.
-void row_portable(const DirectConv3x3& d, const Geometry& g, const float* pad, int64_t block, int64_t y, float* out) {
+void row_portable(const DirectConv3x3& d, const Geometry& g, const float* pad, int64_t block, int64_t y, float* out,
+                  Store st) {
   const int64_t hp = g.h + 2;
   for (int64_t k = 0; k < kBlock; ++k) {
     const int64_t o = block * kBlock + k;
     if (o >= g.out) break;
     float* dst = out + o * g.h * g.w + y * g.w;
+    const float* res = st.res ? st.res + o * g.h * g.w + y * g.w : nullptr;
     for (int64_t x = 0; x < g.w; ++x) {
       float s = 0.0f;
       for (int64_t c = 0; c < g.c; ++c)
         for (int64_t t = 0; t < 9; ++t)
           s += d.weight[size_t(((block * g.c + c) * 9 + t) * kBlock + k)] * pad[(c * hp + y + t / 3) * g.wp + x + t % 3];
-      dst[x] = apply_epilogue(d.act, s + d.bias[size_t(o)]);
+      s += d.bias[size_t(o)];
+      dst[x] = apply_epilogue(st.act, res ? s + res[x] : s);
     }
   }
 }
@@ -117,7 +124,7 @@ enum class Cover { columns, rows, row_pairs };
 //    even height: see pairs()).
 template <int V, Cover kCover>
 TRIM_AVX512 inline void tile_avx512(const DirectConv3x3& d, const Geometry& g, const float* pad, int64_t block,
-                                    int64_t y, int64_t x0, float* out) {
+                                    int64_t y, int64_t x0, float* out, Store st) {
   __m512 acc[kBlock][V];
   for (int k = 0; k < kBlock; ++k)
     for (int v = 0; v < V; ++v) acc[k][v] = _mm512_setzero_ps();
@@ -152,17 +159,24 @@ TRIM_AVX512 inline void tile_avx512(const DirectConv3x3& d, const Geometry& g, c
     const int64_t o = block * kBlock + k;
     if (o >= g.out) break;
     const __m512 b = _mm512_set1_ps(d.bias[size_t(o)]);
-    float* dst = out + o * g.h * g.w + y * g.w + x0;
+    const int64_t at = o * g.h * g.w + y * g.w + x0;
+    float* dst = out + at;
+    const float* res = st.res ? st.res + at : nullptr;
     for (int v = 0; v < V; ++v) {
       __m512 r = _mm512_add_ps(acc[k][v], b);
-      if (d.act != Epilogue::none) r = _mm512_max_ps(r, zero);
-      if (d.act == Epilogue::relu6) r = _mm512_min_ps(r, six);
       if constexpr (kCover == Cover::row_pairs) {  // two whole rows of 8, contiguous in the output
+        if (res) r = _mm512_add_ps(r, _mm512_loadu_ps(res + 2 * v * g.w));
+        if (st.act != Epilogue::none) r = _mm512_max_ps(r, zero);
+        if (st.act == Epilogue::relu6) r = _mm512_min_ps(r, six);
         _mm512_storeu_ps(dst + 2 * v * g.w, r);
       } else {
         const int64_t left = g.w - (kCover == Cover::rows ? x0 : x0 + v * kLanes);  // columns in its row (> 0)
         const __mmask16 m = left >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-        _mm512_mask_storeu_ps(dst + v * (kCover == Cover::rows ? g.w : kLanes), m, r);
+        const int64_t step = v * (kCover == Cover::rows ? g.w : kLanes);
+        if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, res + step));
+        if (st.act != Epilogue::none) r = _mm512_max_ps(r, zero);
+        if (st.act == Epilogue::relu6) r = _mm512_min_ps(r, six);
+        _mm512_mask_storeu_ps(dst + step, m, r);
       }
     }
   }
@@ -171,27 +185,34 @@ TRIM_AVX512 inline void tile_avx512(const DirectConv3x3& d, const Geometry& g, c
 // Output rows [y, y + rows) of one block: rows is 1 on planes wider than 16, 4 or 2 on planes of
 // row pairs, at most 2 on the other planes up to 16 wide (see direct_conv3x3_forward).
 TRIM_AVX512 void rows_avx512(const DirectConv3x3& d, const Geometry& g, const float* pad, int64_t block, int64_t y,
-                             int64_t rows, float* out) {
+                             int64_t rows, float* out, Store st) {
   if (pairs(g.w, g.h)) {
-    if (rows == 4) return tile_avx512<2, Cover::row_pairs>(d, g, pad, block, y, 0, out);
-    return tile_avx512<1, Cover::row_pairs>(d, g, pad, block, y, 0, out);
+    if (rows == 4) return tile_avx512<2, Cover::row_pairs>(d, g, pad, block, y, 0, out, st);
+    return tile_avx512<1, Cover::row_pairs>(d, g, pad, block, y, 0, out, st);
   }
   if (g.w <= kLanes) {
-    if (rows == 2) return tile_avx512<2, Cover::rows>(d, g, pad, block, y, 0, out);
-    return tile_avx512<1, Cover::rows>(d, g, pad, block, y, 0, out);
+    if (rows == 2) return tile_avx512<2, Cover::rows>(d, g, pad, block, y, 0, out, st);
+    return tile_avx512<1, Cover::rows>(d, g, pad, block, y, 0, out, st);
   }
   int64_t x0 = 0;
-  for (; x0 + kLanes < g.w; x0 += 2 * kLanes) tile_avx512<2, Cover::columns>(d, g, pad, block, y, x0, out);
-  if (x0 < g.w) tile_avx512<1, Cover::columns>(d, g, pad, block, y, x0, out);
+  for (; x0 + kLanes < g.w; x0 += 2 * kLanes) tile_avx512<2, Cover::columns>(d, g, pad, block, y, x0, out, st);
+  if (x0 < g.w) tile_avx512<1, Cover::columns>(d, g, pad, block, y, x0, out, st);
 }
 
 }  // namespace
 
-void direct_conv3x3_forward(const DirectConv3x3& d, const Tensor& x, Tensor& y, bool vectorised) {
+void direct_conv3x3_forward(const DirectConv3x3& d, const Tensor& x, const Tensor& residual, Epilogue act, Tensor& y,
+                            bool vectorised) {
   TRIM_CHECK(x.device().is_cpu() && x.dtype() == DType::f32 && x.ndim() == 4 && x.size(1) == d.in,
              cat("direct_conv3x3_forward: expected an f32 CPU input [N, ", d.in, ", H, W], found ", x.shape().str()));
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   check_shape("direct_conv3x3_forward", y, Shape{n, d.out, h, w}, "output");
+  if (residual.defined()) {
+    check_dtype("direct_conv3x3_forward", residual, DType::f32, "residual");
+    TRIM_CHECK(residual.device().is_cpu(), "direct_conv3x3_forward: the residual must be on the CPU");
+    check_shape("direct_conv3x3_forward", residual, y.shape(), "residual");
+  }
+  const float* rp = residual.defined() ? residual.data<float>() : nullptr;
   TRIM_CHECK(!vectorised || have_avx512(), "direct_conv3x3_forward: this CPU has no AVX-512");
   TRIM_CHECK(!vectorised || w >= 8,
              cat("direct_conv3x3_forward: the AVX-512 path takes planes at least 8 wide, found ", h, "x", w));
@@ -224,10 +245,11 @@ void direct_conv3x3_forward(const DirectConv3x3& d, const Tensor& x, Tensor& y, 
     const int64_t img = i / (d.blocks * groups), block = i / groups % d.blocks, row = i % groups * step;
     const float* p = pb + img * d.in * plane;
     float* out = dst + img * d.out * h * w;
+    const Store st{act, rp ? rp + img * d.out * h * w : nullptr};
     if (vectorised)
-      rows_avx512(d, g, p, block, row, std::min(step, h - row), out);
+      rows_avx512(d, g, p, block, row, std::min(step, h - row), out, st);
     else
-      row_portable(d, g, p, block, row, out);
+      row_portable(d, g, p, block, row, out, st);
   });
 }
 

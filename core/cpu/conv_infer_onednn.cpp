@@ -1,7 +1,8 @@
 // Dense inference convolutions through oneDNN (conv_infer.h): forward_inference primitives whose
 // weight is a constant, reordered into the primitive's blocked layout once per primitive rather
 // than on every call (conv_onednn.cpp, the training path, reorders it every time because training
-// changes it), with the bias and the activation (an eltwise post-op) fused. Activations stay
+// changes it), with the bias, a residual (a sum post-op: the residual is placed in the output first)
+// and the activation (an eltwise post-op) fused. Activations stay
 // trim's plain NCHW: they are reordered into the primitive's layout and back around each call,
 // through one workspace that every prepared convolution shares (calls are serialised), so a network
 // costs the blocked copies of its largest convolution once: buffers per layer took 19 GB for
@@ -11,6 +12,7 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +43,7 @@ struct Shaped {
   memory weights, bias;
   memory::desc src_user, src_inner, dst_user, dst_inner;
   std::optional<dnnl::reorder> src_reorder, dst_reorder;
+  std::optional<dnnl::reorder> res_reorder;  // the residual into the blocked output (with a residual)
   size_t src_bytes = 0, dst_bytes = 0;  // of the blocked copies in the workspace (0: none)
 };
 
@@ -74,15 +77,15 @@ struct InferConv {
   Dims w_dims, strides, dilates, pad_l;
   int64_t kh = 0, kw = 0;
   Conv2dParams p;
-  Epilogue act = Epilogue::none;
-  std::map<std::vector<int64_t>, std::unique_ptr<Shaped>> shapes;  // (N, C, H, W, threads) -> entry
+  // (N, C, H, W, threads, activation, residual) -> entry
+  std::map<std::vector<int64_t>, std::unique_ptr<Shaped>> shapes;
   dnnl::stream stream{engine()};
 };
 
 namespace {
 
-Shaped& shaped(InferConv& c, const Shape& xs, const Shape& ys) {
-  std::vector<int64_t> key{xs[0], xs[1], xs[2], xs[3], omp_get_max_threads()};
+Shaped& shaped(InferConv& c, const Shape& xs, const Shape& ys, Epilogue act, bool residual) {
+  std::vector<int64_t> key{xs[0], xs[1], xs[2], xs[3], omp_get_max_threads(), int64_t(act), residual};
   auto it = c.shapes.find(key);
   if (it != c.shapes.end()) return *it->second;
   auto e = std::make_unique<Shaped>();
@@ -94,14 +97,11 @@ Shaped& shaped(InferConv& c, const Shape& xs, const Shape& ys) {
   const Dims pad_r{right(xs[2], ys[2], c.kh, c.p.stride_h, c.p.pad_h, c.p.dil_h),
                    right(xs[3], ys[3], c.kw, c.p.stride_w, c.p.pad_w, c.p.dil_w)};
   dnnl::primitive_attr attr;
-  if (c.act != Epilogue::none) {
-    dnnl::post_ops po;
-    if (c.act == Epilogue::relu)
-      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    else
-      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
-    attr.set_post_ops(po);
-  }
+  dnnl::post_ops po;
+  if (residual) po.append_sum(1.0f);  // dst = conv + dst, dst holding the residual
+  if (act == Epilogue::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  if (act == Epilogue::relu6) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+  attr.set_post_ops(po);
   const bool has_bias = !c.bias.empty();
   const memory::desc bias_md = plain(Dims{c.w_dims[0]}, memory::format_tag::a);
   auto make_pd = [&](const memory::desc& src, const memory::desc& dst) {
@@ -145,6 +145,8 @@ Shaped& shaped(InferConv& c, const Shape& xs, const Shape& ys) {
   if (e->dst_inner != e->dst_user) {
     e->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->dst_inner, engine(), e->dst_user));
     e->dst_bytes = aligned(e->dst_inner.get_size());
+    if (residual)
+      e->res_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), e->dst_user, engine(), e->dst_inner));
   }
   c.stream.wait();
   return *c.shapes.emplace(std::move(key), std::move(e)).first->second;
@@ -152,8 +154,7 @@ Shaped& shaped(InferConv& c, const Shape& xs, const Shape& ys) {
 
 }  // namespace
 
-std::shared_ptr<InferConv> make_infer_conv(const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
-                                           Epilogue act) {
+std::shared_ptr<InferConv> make_infer_conv(const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   auto c = std::make_shared<InferConv>();
   c->weight = weight.to_vector<float>();
   if (bias.defined()) c->bias = bias.to_vector<float>();
@@ -164,21 +165,30 @@ std::shared_ptr<InferConv> make_infer_conv(const Tensor& weight, const Tensor& b
   c->dilates = {p.dil_h - 1, p.dil_w - 1};  // oneDNN counts the gaps: 0 is a dense kernel
   c->pad_l = {p.pad_h, p.pad_w};
   c->p = p;
-  c->act = act;
   return c;
 }
 
-void infer_conv_forward(InferConv& c, const Tensor& x, Tensor& y) {
+void infer_conv_forward(InferConv& c, const Tensor& x, const Tensor& residual, Epilogue act, Tensor& y) {
+  TRIM_CHECK(!residual.defined() || (residual.shape() == y.shape() && residual.raw_data() != y.raw_data()),
+             "infer_conv_forward: the residual must have the output's shape and not be the output");
   Workspace& ws = workspace();
   std::lock_guard<std::mutex> guard(ws.lock);
   try {
-    Shaped& e = shaped(c, x.shape(), y.shape());
+    Shaped& e = shaped(c, x.shape(), y.shape(), act, residual.defined());
     char* buf = ws.reserve(e.src_bytes + e.dst_bytes);
     memory src(e.src_user, engine(), const_cast<float*>(x.data<float>()));
     memory dst(e.dst_user, engine(), y.data<float>());
     memory src_in = e.src_reorder ? memory(e.src_inner, engine(), buf) : src;
     memory dst_in = e.dst_reorder ? memory(e.dst_inner, engine(), buf + e.src_bytes) : dst;
     if (e.src_reorder) e.src_reorder->execute(c.stream, src, src_in);
+    if (residual.defined()) {  // the sum post-op adds what the output holds
+      if (e.res_reorder) {
+        memory res(e.dst_user, engine(), const_cast<float*>(residual.data<float>()));
+        e.res_reorder->execute(c.stream, res, dst_in);
+      } else {
+        std::memcpy(y.data<float>(), residual.data<float>(), residual.nbytes());
+      }
+    }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_in}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, dst_in}};
     if (!c.bias.empty()) args.emplace(DNNL_ARG_BIAS, e.bias);
     e.prim.execute(c.stream, args);

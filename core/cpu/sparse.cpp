@@ -6,8 +6,10 @@
 //  - a linear layer at batch n >= kMinSpmmBatch: B = xᵀ [cols, n] (packed so the loop over the batch
 //    is contiguous), off[k] = col[k] * n; the result [rows, n] is transposed back;
 //  - a 1 x 1 convolution (stride 1, no padding): B = one image [C, H W], off[k] = col[k] * H W;
-//  - a k x k convolution with stride 1 ("implicit", sparse_impl.h): B = the image padded to
-//    [C, Hp, Wp], off[k] = c Hp Wp + ky d Wp + kx d; columns are output pixels on the padded width;
+//  - a k x k convolution ("implicit", sparse_impl.h): with stride 1, B = the image padded to
+//    [C, Hp, Wp], off[k] = c Hp Wp + ky d Wp + kx d; columns are output pixels on the padded width.
+//    With stride s, B holds s x s phase planes of the padded image per channel (every s-th pixel
+//    from each offset), on which the convolution is again a stride-1 sum of shifted planes;
 //  - any other convolution: B = im2col's [C kh kw, Ho Wo], off[k] = col[k] Ho Wo.
 // A linear layer at batch 1 (to 3) is a sparse matrix-vector product with gathers instead.
 //
@@ -66,17 +68,19 @@ struct Tile {
   int64_t r0, r1, j0, j1;
 };
 
-// Y[r, j] (row stride ldy) for the tile; off: per nonzero, the start of its row of B.
-using SpmmFn = void (*)(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act, float* Y,
-                        int64_t ldy, Tile t);
+// Y[r, j] (row stride ldy) for the tile; off: per nonzero, the start of its row of B. R (null:
+// none) is a residual laid out as Y, added before the activation.
+using SpmmFn = void (*)(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act,
+                        const float* R, float* Y, int64_t ldy, Tile t);
 // sum_k val[k] * x[col[k]] over k < len.
 using DotFn = float (*)(const int32_t* col, const float* val, int64_t len, const float* x);
 
 // ---------------------------------------------------------------- scalar
-void spmm_scalar(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act, float* Y,
-                 int64_t ldy, Tile t) {
+void spmm_scalar(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act, const float* R,
+                 float* Y, int64_t ldy, Tile t) {
   for (int64_t r = t.r0; r < t.r1; ++r) {
     float* y = Y + r * ldy;
+    const float* res = R ? R + r * ldy : nullptr;
     const float b = bias ? bias[r] : 0.0f;
     for (int64_t j = t.j0; j < t.j1; ++j) y[j] = b;
     for (int32_t k = a.ptr[r]; k < a.ptr[r + 1]; ++k) {
@@ -84,7 +88,7 @@ void spmm_scalar(const Csr& a, const int64_t* off, const float* B, const float* 
       const float* src = B + off[k];
       for (int64_t j = t.j0; j < t.j1; ++j) y[j] += v * src[j];
     }
-    for (int64_t j = t.j0; j < t.j1; ++j) y[j] = apply_epilogue(act, y[j]);
+    for (int64_t j = t.j0; j < t.j1; ++j) y[j] = apply_epilogue(act, res ? y[j] + res[j] : y[j]);
   }
 }
 
@@ -114,10 +118,14 @@ TRIM_AVX2 inline __m256i mask256(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), lane);
 }
 
-TRIM_AVX2 void spmm_avx2(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act, float* Y,
-                         int64_t ldy, Tile t) {
+// v + res[0, 8) (res null: v).
+TRIM_AVX2 inline __m256 plus256(__m256 v, const float* res) { return res ? _mm256_add_ps(v, _mm256_loadu_ps(res)) : v; }
+
+TRIM_AVX2 void spmm_avx2(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act,
+                         const float* R, float* Y, int64_t ldy, Tile t) {
   for (int64_t r = t.r0; r < t.r1; ++r) {
     float* y = Y + r * ldy;
+    const float* res = R ? R + r * ldy : nullptr;
     const __m256 b = _mm256_set1_ps(bias ? bias[r] : 0.0f);
     const int32_t kb = a.ptr[r], ke = a.ptr[r + 1];
     int64_t j = t.j0;
@@ -146,16 +154,17 @@ TRIM_AVX2 void spmm_avx2(const Csr& a, const int64_t* off, const float* B, const
         a2 = _mm256_fmadd_ps(v0, _mm256_loadu_ps(s0 + 16), a2);
         a3 = _mm256_fmadd_ps(v0, _mm256_loadu_ps(s0 + 24), a3);
       }
-      _mm256_storeu_ps(y + j, act256(_mm256_add_ps(a0, c0), act));
-      _mm256_storeu_ps(y + j + 8, act256(_mm256_add_ps(a1, c1), act));
-      _mm256_storeu_ps(y + j + 16, act256(_mm256_add_ps(a2, c2), act));
-      _mm256_storeu_ps(y + j + 24, act256(_mm256_add_ps(a3, c3), act));
+      _mm256_storeu_ps(y + j, act256(plus256(_mm256_add_ps(a0, c0), res ? res + j : nullptr), act));
+      _mm256_storeu_ps(y + j + 8, act256(plus256(_mm256_add_ps(a1, c1), res ? res + j + 8 : nullptr), act));
+      _mm256_storeu_ps(y + j + 16, act256(plus256(_mm256_add_ps(a2, c2), res ? res + j + 16 : nullptr), act));
+      _mm256_storeu_ps(y + j + 24, act256(plus256(_mm256_add_ps(a3, c3), res ? res + j + 24 : nullptr), act));
     }
     for (; j < t.j1; j += 8) {  // the tail, 8 (or fewer, masked) columns at a time
       const __m256i m = mask256(std::min<int64_t>(8, t.j1 - j));
       __m256 acc = b;
       for (int32_t k = kb; k < ke; ++k)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(a.val[k]), _mm256_maskload_ps(B + off[k] + j, m), acc);
+      if (res) acc = _mm256_add_ps(acc, _mm256_maskload_ps(res + j, m));
       _mm256_maskstore_ps(y + j, m, act256(acc, act));
     }
   }
@@ -192,10 +201,14 @@ TRIM_AVX512 inline __mmask16 mask512(int64_t n) {  // lanes [0, n), n in [0, 16]
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u);
 }
 
+// v + res[0, 16) (res null: v).
+TRIM_AVX512 inline __m512 plus512(__m512 v, const float* res) { return res ? _mm512_add_ps(v, _mm512_loadu_ps(res)) : v; }
+
 TRIM_AVX512 void spmm_avx512(const Csr& a, const int64_t* off, const float* B, const float* bias, Epilogue act,
-                             float* Y, int64_t ldy, Tile t) {
+                             const float* R, float* Y, int64_t ldy, Tile t) {
   for (int64_t r = t.r0; r < t.r1; ++r) {
     float* y = Y + r * ldy;
+    const float* res = R ? R + r * ldy : nullptr;
     const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
     const int32_t kb = a.ptr[r], ke = a.ptr[r + 1];
     int64_t j = t.j0;
@@ -224,10 +237,10 @@ TRIM_AVX512 void spmm_avx512(const Csr& a, const int64_t* off, const float* B, c
         a2 = _mm512_fmadd_ps(v0, _mm512_loadu_ps(s0 + 32), a2);
         a3 = _mm512_fmadd_ps(v0, _mm512_loadu_ps(s0 + 48), a3);
       }
-      _mm512_storeu_ps(y + j, act512(_mm512_add_ps(a0, c0), act));
-      _mm512_storeu_ps(y + j + 16, act512(_mm512_add_ps(a1, c1), act));
-      _mm512_storeu_ps(y + j + 32, act512(_mm512_add_ps(a2, c2), act));
-      _mm512_storeu_ps(y + j + 48, act512(_mm512_add_ps(a3, c3), act));
+      _mm512_storeu_ps(y + j, act512(plus512(_mm512_add_ps(a0, c0), res ? res + j : nullptr), act));
+      _mm512_storeu_ps(y + j + 16, act512(plus512(_mm512_add_ps(a1, c1), res ? res + j + 16 : nullptr), act));
+      _mm512_storeu_ps(y + j + 32, act512(plus512(_mm512_add_ps(a2, c2), res ? res + j + 32 : nullptr), act));
+      _mm512_storeu_ps(y + j + 48, act512(plus512(_mm512_add_ps(a3, c3), res ? res + j + 48 : nullptr), act));
     }
     for (; j < t.j1; j += 16) {  // the tail, 16 (or fewer, masked) columns at a time
       const __mmask16 m = mask512(t.j1 - j);
@@ -238,6 +251,7 @@ TRIM_AVX512 void spmm_avx512(const Csr& a, const int64_t* off, const float* B, c
         acc2 = _mm512_fmadd_ps(_mm512_set1_ps(a.val[k + 1]), _mm512_maskz_loadu_ps(m, B + off[k + 1] + j), acc2);
       }
       if (k < ke) acc = _mm512_fmadd_ps(_mm512_set1_ps(a.val[k]), _mm512_maskz_loadu_ps(m, B + off[k] + j), acc);
+      if (res) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, res + j));
       _mm512_mask_storeu_ps(y + j, m, act512(_mm512_add_ps(acc, acc2), act));
     }
   }
@@ -266,6 +280,7 @@ TRIM_AVX512 float dot_avx512(const int32_t* col, const float* val, int64_t len, 
 struct ConvOut {
   float* Y;
   int64_t plane, Wp, Wo;  // plane: floats per output channel (Ho Wo)
+  const float* R;         // the residual laid out as Y, added before the activation (null: none)
 };
 
 // One tile: rows [r0, r1) x grid columns [j0, j0 + w), 16 (NV - 1) < w <= 16 NV; nonzero k reads
@@ -307,22 +322,37 @@ struct Seg {  // a run of a tile's grid columns that is one output row's run of 
   int64_t from, to, n;  // grid column - j0, output offset, length
 };
 
-// Row r of a tile: act(acc) stored at columns j0 .. of Y's row, or (tmp non-null: a cropped tile)
-// through tmp to its segments.
+// Row r of a tile: act(acc + residual) stored at columns j0 .. of Y's row, or (tmp non-null: a
+// cropped tile) through tmp to its segments.
 template <int NV>
 TRIM_AVX512 __attribute__((always_inline)) inline void store_tile(const ConvOut& o, int64_t r, int64_t j0,
                                                                   __mmask16 last, Epilogue act, const __m512* acc,
                                                                   float* tmp, const Seg* segs, int nseg) {
   float* y = o.Y + r * o.plane;
+  const float* res = o.R ? o.R + r * o.plane : nullptr;
   if (!tmp) {
 #pragma GCC unroll 8
-    for (int v = 0; v < NV - 1; ++v) _mm512_storeu_ps(y + j0 + 16 * v, act512(acc[v], act));
-    _mm512_mask_storeu_ps(y + j0 + 16 * (NV - 1), last, act512(acc[NV - 1], act));
+    for (int v = 0; v < NV - 1; ++v)
+      _mm512_storeu_ps(y + j0 + 16 * v, act512(plus512(acc[v], res ? res + j0 + 16 * v : nullptr), act));
+    __m512 tail = acc[NV - 1];
+    if (res) tail = _mm512_add_ps(tail, _mm512_maskz_loadu_ps(last, res + j0 + 16 * (NV - 1)));
+    _mm512_mask_storeu_ps(y + j0 + 16 * (NV - 1), last, act512(tail, act));
+    return;
+  }
+  if (!res) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(tmp + 16 * v, act512(acc[v], act));
+    for (int s = 0; s < nseg; ++s) std::memcpy(y + segs[s].to, tmp + segs[s].from, sizeof(float) * size_t(segs[s].n));
     return;
   }
 #pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) _mm512_store_ps(tmp + 16 * v, act512(acc[v], act));
-  for (int s = 0; s < nseg; ++s) std::memcpy(y + segs[s].to, tmp + segs[s].from, sizeof(float) * size_t(segs[s].n));
+  for (int v = 0; v < NV; ++v) _mm512_store_ps(tmp + 16 * v, acc[v]);
+  for (int s = 0; s < nseg; ++s)
+    for (int64_t i = 0; i < segs[s].n; i += 16) {
+      const __mmask16 m = mask512(segs[s].n - i);
+      const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, tmp + segs[s].from + i), _mm512_maskz_loadu_ps(m, res + segs[s].to + i));
+      _mm512_mask_storeu_ps(y + segs[s].to + i, m, act512(v, act));
+    }
 }
 
 // The whole tile stays in NV registers over one pass of each row's nonzeros. Compared with the
@@ -438,9 +468,10 @@ Csr csr_of(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& values) {
 // Whether a product of `work` multiply-adds is worth spreading over the threads from here.
 bool go_parallel(int64_t work) { return work >= kParallelWork && omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
-// Y [rows, ncols] (row stride ldy) = act(A · B + bias) over all rows and columns [0, ncols).
+// Y [rows, ncols] (row stride ldy) = act(A · B + bias + R) over all rows and columns [0, ncols); R
+// (null: none) laid out as Y.
 void spmm(const Csr& a, const int64_t* off, const float* B, int64_t ncols, int64_t k_rows, const float* bias,
-          Epilogue act, float* Y, int64_t ldy, bool parallel) {
+          Epilogue act, const float* R, float* Y, int64_t ldy, bool parallel) {
   if (a.rows == 0 || ncols == 0) return;
   const SpmmFn fn = spmm_fn();
   // Column blocks whose rows of B (k_rows of them, at most) stay in the 2 MiB L2 together.
@@ -453,7 +484,7 @@ void spmm(const Csr& a, const int64_t* off, const float* B, int64_t ncols, int64
   const int64_t nrb = (a.rows + rb - 1) / rb, tiles = nrb * ncb;
   auto tile = [&](int64_t i) {
     const int64_t r = i % nrb, c = i / nrb;  // row blocks vary fastest: one column block's B stays hot
-    fn(a, off, B, bias, act, Y, ldy, {r * rb, std::min(a.rows, (r + 1) * rb), c * cb, std::min(ncols, (c + 1) * cb)});
+    fn(a, off, B, bias, act, R, Y, ldy, {r * rb, std::min(a.rows, (r + 1) * rb), c * cb, std::min(ncols, (c + 1) * cb)});
   };
   if (parallel && tiles > 1) {
 #pragma omp parallel for schedule(dynamic, 1)
@@ -585,42 +616,53 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
   transpose(X, n, cols, xt.get());
   std::unique_ptr<int64_t[]> off(new int64_t[size_t(nnz) + 1]);  // + 1: never a zero-size array
   for (int64_t k = 0; k < nnz; ++k) off[size_t(k)] = int64_t(a.col[k]) * n;
-  spmm(a, off.get(), xt.get(), n, cols, bp, act, yt.get(), n, parallel);
+  spmm(a, off.get(), xt.get(), n, cols, bp, act, nullptr, yt.get(), n, parallel);
   transpose(yt.get(), a.rows, n, Yp);
 }
 
 void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& values, const Tensor& x, int kh, int kw,
-                const Tensor& bias, const Conv2dParams& p, Epilogue act, Tensor& y) {
+                const Tensor& bias, const Conv2dParams& p, Epilogue act, const Tensor& residual, Tensor& y) {
   const Csr a = csr_of(row_ptr, col_idx, values);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t O = y.size(1), Ho = y.size(2), Wo = y.size(3), P = Ho * Wo, K = C * kh * kw, nnz = values.numel();
   const float* X = x.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  const float* R = residual.defined() ? residual.data<float>() : nullptr;
   float* Yp = y.data<float>();
   if (N == 0 || O == 0 || P == 0) return;
 
-  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
-  const bool direct = kh == 1 && kw == 1 && stride1 && p.pad_h == 0 && p.pad_w == 0;
+  const int64_t sh = p.stride_h, sw = p.stride_w;
+  const bool direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && p.pad_h == 0 && p.pad_w == 0;
   const SparseConvMethod method = sparse_conv_method();
   // AVX-512 runs the convolution tiles on grids of up to kMaxTileGrid columns (with 32-bit starts,
   // checked below); larger grids and the other ISAs the spmm tiles.
   const bool tile_isa = sparse_isa() == SparseIsa::avx512 && sparse_conv_tiles();
+  // The implicit operand: per channel, sh x sw phase planes of the padded input [Hp, Wp], phase
+  // (a, b) holding its pixels (u sh + a, v sw + b) at (u, v) in [Hq, Wq]. Tap (ky, kx) of output
+  // (i, j) reads padded pixel (i sh + ry, j sw + rx) (ry = ky dil_h, rx = kx dil_w), which is (i +
+  // ry / sh, j + rx / sw) of phase (ry % sh, rx % sw): a shifted plane, as with stride 1 (one phase).
   const int64_t Hp = H + 2 * int64_t(p.pad_h), Wp = W + 2 * int64_t(p.pad_w);
-  const bool small = tile_isa && Ho * Wp <= kMaxTileGrid;  // the implicit grid fits the conv tiles
-  const bool implicit = !direct && stride1 &&
-                        (method == SparseConvMethod::implicit ||
-                         (method == SparseConvMethod::automatic && (small || P >= kMinImplicitPixels)));
+  const int64_t Hq = (Hp + sh - 1) / sh, Wq = (Wp + sw - 1) / sw, phase = Hq * Wq;
+  // Automatic takes strided convolutions implicitly only when every phase is read (a 1 x 1 with
+  // stride 2 reads one phase in four: im2col writes less).
+  const bool phases_read = (sh == 1 || (p.dil_h == 1 && kh >= sh)) && (sw == 1 || (p.dil_w == 1 && kw >= sw));
+  const bool small = tile_isa && Ho * Wq <= kMaxTileGrid;  // the implicit grid fits the conv tiles
+  const bool implicit = !direct && (method == SparseConvMethod::implicit ||
+                                    (method == SparseConvMethod::automatic && phases_read && (small || P >= kMinImplicitPixels)));
   // The dense operand per image, and the width of the product's column grid.
-  const int64_t tail = int64_t(kw - 1) * p.dil_w;  // the last plane's shifted reads run past its end
-  const int64_t operand = direct ? 0 : implicit ? C * Hp * Wp + tail : K * P;
-  const int64_t grid = implicit ? Ho * Wp : P;  // implicit: output rows on the padded width
+  const int64_t tail = int64_t(kw - 1) * p.dil_w / sw;  // the last plane's shifted reads run past its end
+  const int64_t operand = direct ? 0 : implicit ? C * sh * sw * phase + tail : K * P;
+  const int64_t grid = implicit ? Ho * Wq : P;  // implicit: output rows on the phase plane's width
   // Per weight column (c, ky, kx), where its row of the operand starts; built without dividing.
   std::vector<int64_t> start(size_t(K) + 1);
   if (implicit) {
     int64_t i = 0;
     for (int64_t c = 0; c < C; ++c)
       for (int64_t ky = 0; ky < kh; ++ky)
-        for (int64_t kx = 0; kx < kw; ++kx) start[size_t(i++)] = c * Hp * Wp + ky * p.dil_h * Wp + kx * p.dil_w;
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ry = ky * p.dil_h, rx = kx * p.dil_w;
+          start[size_t(i++)] = ((c * sh + ry % sh) * sw + rx % sw) * phase + ry / sh * Wq + rx / sw;
+        }
   } else {
     for (int64_t col = 0; col < K; ++col) start[size_t(col)] = col * P;
   }
@@ -633,41 +675,65 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
     for (int64_t k = 0; k < nnz; ++k) off[size_t(k)] = start[size_t(a.col[k])];
   const Shape xs{N, C, H, W}, ws{O, C, kh, kw}, ys{N, O, Ho, Wo};
 
+  // Channel c of one image into its phase planes (one plane, zero-padded, with stride 1).
+  auto phases = [&](const float* xc, float* q) {
+    if (sh == 1 && sw == 1) {
+      std::fill(q, q + p.pad_h * Wp, 0.0f);
+      for (int64_t i = 0; i < H; ++i) {
+        float* row = q + (i + p.pad_h) * Wp;
+        std::fill(row, row + p.pad_w, 0.0f);
+        std::memcpy(row + p.pad_w, xc + i * W, sizeof(float) * size_t(W));
+        std::fill(row + p.pad_w + W, row + Wp, 0.0f);
+      }
+      std::fill(q + (p.pad_h + H) * Wp, q + Hp * Wp, 0.0f);
+      return;
+    }
+    std::fill(q, q + sh * sw * phase, 0.0f);
+    for (int64_t i = 0; i < H; ++i) {
+      const int64_t py = i + p.pad_h;
+      const float* src = xc + i * W;
+      for (int64_t b = 0; b < sw; ++b) {
+        float* dst = q + ((py % sh) * sw + b) * phase + py / sh * Wq;
+        for (int64_t j = (b - p.pad_w % sw + sw) % sw; j < W; j += sw) dst[(j + p.pad_w) / sw] = src[j];
+      }
+    }
+  };
+
   // One image: the operand into `buf`, the product into y (or the wide grid `wide`, then cropped).
   auto image = [&](int64_t n, float* buf, float* wide, bool parallel) {
     const float* xn = X + n * C * H * W;
     float* yn = Yp + n * O * P;
+    const float* rn = R ? R + n * O * P : nullptr;
     const float* B = xn;
     if (implicit) {
-      parallel_for(C, parallel, [&](int64_t c) {
-        float* plane = buf + c * Hp * Wp;
-        std::fill(plane, plane + p.pad_h * Wp, 0.0f);
-        for (int64_t i = 0; i < H; ++i) {
-          float* row = plane + (i + p.pad_h) * Wp;
-          std::fill(row, row + p.pad_w, 0.0f);
-          std::memcpy(row + p.pad_w, xn + (c * H + i) * W, sizeof(float) * size_t(W));
-          std::fill(row + p.pad_w + W, row + Wp, 0.0f);
-        }
-        std::fill(plane + (p.pad_h + H) * Wp, plane + Hp * Wp, 0.0f);
-      });
-      std::fill(buf + C * Hp * Wp, buf + operand, 0.0f);
+      parallel_for(C, parallel, [&](int64_t c) { phases(xn + c * H * W, buf + c * sh * sw * phase); });
+      std::fill(buf + C * sh * sw * phase, buf + operand, 0.0f);
       B = buf;
     } else if (!direct) {
       im2col_image(xn, xs, ws, ys, p, buf);
       B = buf;
     }
     if (tiles) {
-      conv_tiles(a, tab.data(), B, grid, bp, act, ConvOut{yn, P, implicit ? Wp : Wo, Wo}, parallel);
+      conv_tiles(a, tab.data(), B, grid, bp, act, ConvOut{yn, P, implicit ? Wq : Wo, Wo, rn}, parallel);
       return;
     }
     if (!implicit) {
-      spmm(a, off.data(), B, P, K, bp, act, yn, P, parallel);
+      spmm(a, off.data(), B, P, K, bp, act, rn, yn, P, parallel);
       return;
     }
-    spmm(a, off.data(), B, grid, C * kh, bp, act, wide, grid, parallel);
+    // The wide grid, cropped to the output (with the residual and the activation when there is one).
+    spmm(a, off.data(), B, grid, C * kh, bp, rn ? Epilogue::none : act, nullptr, wide, grid, parallel);
     parallel_for(O, parallel, [&](int64_t o) {
-      for (int64_t i = 0; i < Ho; ++i)
-        std::memcpy(yn + (o * Ho + i) * Wo, wide + (o * Ho + i) * Wp, sizeof(float) * size_t(Wo));
+      for (int64_t i = 0; i < Ho; ++i) {
+        float* dst = yn + (o * Ho + i) * Wo;
+        const float* src = wide + (o * Ho + i) * Wq;
+        if (!rn) {
+          std::memcpy(dst, src, sizeof(float) * size_t(Wo));
+          continue;
+        }
+        const float* res = rn + (o * Ho + i) * Wo;
+        for (int64_t j = 0; j < Wo; ++j) dst[j] = apply_epilogue(act, src[j] + res[j]);
+      }
     });
   };
 

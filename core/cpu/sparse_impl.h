@@ -9,11 +9,14 @@ namespace trim::cpu {
 // (AVX-512F), else avx2 (AVX2 + FMA), else scalar (whatever the compiler makes of plain loops).
 enum class SparseIsa { scalar, avx2, avx512 };
 
-// How a k x k convolution with stride 1 builds the dense operand of its sparse product:
+// How a k x k convolution builds the dense operand of its sparse product:
 //  - implicit: the input is padded once per image and every nonzero reads its shifted plane in
 //    place (a column of the product is an output pixel on the padded width; the extra columns are
 //    dropped afterwards). Writes C (H + 2p) (W + 2p) floats per image instead of C kh kw Ho Wo.
-//  - im2col: the column matrix [C kh kw, Ho Wo] is written out (always used for strides > 1);
+//    With stride s the padded input is split into s x s phase planes (pixels (u s + a, v s + b) of
+//    phase (a, b)), on which the strided convolution is a stride-1 sum of shifted planes: the same
+//    C (H + 2p) (W + 2p) floats. Automatic uses it where every phase is read (kernel >= stride);
+//  - im2col: the column matrix [C kh kw, Ho Wo] is written out;
 //  - automatic: implicit where the convolution tiles (AVX-512, below) take the plane; elsewhere,
 //    implicit when the output plane has at least kMinImplicitPixels pixels, else im2col (there, on a
 //    7 x 7 plane the padded grid and the shifted reads cost more than the columns: ResNet-50's 3x3

@@ -1,6 +1,6 @@
 // Sparse weight x dense activation on CUDA (cuda::csr_linear, cuda::csr_conv2d): cuSPARSE's generic
 // SpMV / SpMM on the CSR weight (i32 indices, f32 values, f32 compute), then one kernel that adds
-// the bias and applies the activation in place. The CPU twin is core/cpu/sparse.cpp; the tests
+// the bias (and a convolution's residual) and applies the activation in place. The CPU twin is core/cpu/sparse.cpp; the tests
 // compare the two (test/cuda/test_sparse_cuda.cpp).
 //
 // Layouts, chosen so that no operand is transposed by a kernel of ours:
@@ -113,25 +113,29 @@ struct OutMat {
   OutMat& operator=(const OutMat&) = delete;
 };
 
-// y[i] = act(y[i] + bias[(i / inner) % channels]) in place; bias may be null (then 0).
+// y[i] = act(y[i] + bias[(i / inner) % channels] + res[i]) in place; bias and res may be null (then 0).
 struct BiasAct {
   float* y;
   const float* bias;
   int64_t inner, channels;
   Epilogue act;
+  const float* res = nullptr;  // the residual, laid out as y
   TRIM_HD void operator()(int64_t i) const {
     const float b = bias ? bias[(i / inner) % channels] : 0.0f;
-    y[i] = apply_epilogue(act, y[i] + b);
+    y[i] = apply_epilogue(act, y[i] + b + (res ? res[i] : 0.0f));
   }
 };
 
-// y[i] = act(bias[(i / inner) % channels]) (or act(0)): the product of an empty weight.
+// y[i] = act(bias[(i / inner) % channels] + res[i]) (or without either): the product of an empty weight.
 struct BiasOnly {
   float* y;
   const float* bias;
   int64_t inner, channels;
   Epilogue act;
-  TRIM_HD void operator()(int64_t i) const { y[i] = apply_epilogue(act, bias ? bias[(i / inner) % channels] : 0.0f); }
+  const float* res = nullptr;
+  TRIM_HD void operator()(int64_t i) const {
+    y[i] = apply_epilogue(act, (bias ? bias[(i / inner) % channels] : 0.0f) + (res ? res[i] : 0.0f));
+  }
 };
 
 // col[n, k, p] for k = (c kh + ky) kw + kx and p = oy Wo + ox: the input pixel that output pixel p
@@ -196,7 +200,7 @@ void csr_linear(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
 }
 
 void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& values, const Tensor& x, int kh, int kw,
-                const Tensor& bias, const Conv2dParams& p, Epilogue act, Tensor& y) {
+                const Tensor& bias, const Conv2dParams& p, Epilogue act, const Tensor& residual, Tensor& y) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t O = y.size(1), Ho = y.size(2), Wo = y.size(3), P = Ho * Wo, K = C * kh * kw;
   if (N == 0 || O == 0 || P == 0) return;
@@ -204,8 +208,9 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
   float* Y = y.data<float>();
   const float* X = x.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
+  const float* rp = residual.defined() ? residual.data<float>() : nullptr;
   if (values.numel() == 0) {
-    map(y.numel(), BiasOnly{Y, bp, P, O, act});
+    map(y.numel(), BiasOnly{Y, bp, P, O, act, rp});
     return;
   }
   SpMat a;
@@ -228,7 +233,7 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
       spmm(h, a, b, c.d);
     }
   }
-  if (bp || act != Epilogue::none) map(y.numel(), BiasAct{Y, bp, P, O, act});
+  if (bp || rp || act != Epilogue::none) map(y.numel(), BiasAct{Y, bp, P, O, act, rp});
 }
 
 }  // namespace trim::cuda

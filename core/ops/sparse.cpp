@@ -124,7 +124,7 @@ Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias, Ep
 }
 
 Tensor sparse_conv2d(const Tensor& x, const CsrMatrix& w, int kh, int kw, const Tensor& bias, const Conv2dParams& p,
-                     Epilogue act) {
+                     Epilogue act, const Tensor& residual) {
   check_weight("sparse_conv2d", x, w, bias);
   TRIM_CHECK(p.groups == 1, "sparse_conv2d: groups must be 1");
   TRIM_CHECK(kh > 0 && kw > 0 && p.stride_h > 0 && p.stride_w > 0 && p.dil_h > 0 && p.dil_w > 0 && p.pad_h >= 0 &&
@@ -136,8 +136,14 @@ Tensor sparse_conv2d(const Tensor& x, const CsrMatrix& w, int kh, int kw, const 
   int64_t h = x.size(2), wd = x.size(3);
   int64_t ho = window_out(h, kh, p.stride_h, p.pad_h, p.dil_h), wo = window_out(wd, kw, p.stride_w, p.pad_w, p.dil_w);
   TRIM_CHECK(ho > 0 && wo > 0, cat("sparse_conv2d: input ", x.shape().str(), " is smaller than the kernel"));
-  Tensor y = Tensor::empty(Shape{x.size(0), w.rows, ho, wo}, DType::f32, x.device());
-  TRIM_DISPATCH(x.device(), csr_conv2d, w.row_ptr, w.col_idx, w.values, x, kh, kw, bias, p, act, y);
+  const Shape out{x.size(0), w.rows, ho, wo};
+  if (residual.defined()) {
+    check_dtype("sparse_conv2d", residual, DType::f32, "residual");
+    check_same_device("sparse_conv2d", x, residual);
+    check_shape("sparse_conv2d", residual, out, "residual");
+  }
+  Tensor y = Tensor::empty(out, DType::f32, x.device());  // fresh: the kernels need y not to alias the residual
+  TRIM_DISPATCH(x.device(), csr_conv2d, w.row_ptr, w.col_idx, w.values, x, kh, kw, bias, p, act, residual, y);
   return y;
 }
 

@@ -44,9 +44,11 @@ struct CsrMatrix {
 Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias, Epilogue act = Epilogue::none);
 
 // 2-D convolution (groups == 1) with W the CSR of the weight [O, C * kh * kw] (column
-// (c * kh + i) * kw + j, as the dense weight's layout): x [N, C, H, W] -> act(conv + bias)
-// [N, O, Ho, Wo], the same numbers as conv2d on to_dense() up to summation order.
+// (c * kh + i) * kw + j, as the dense weight's layout): x [N, C, H, W] -> act(conv + bias + residual)
+// [N, O, Ho, Wo], the same numbers as conv2d on to_dense() up to summation order. residual (a
+// residual block's shortcut, added before the activation in the same pass) is [N, O, Ho, Wo] f32 on
+// x's device, or undefined for none.
 Tensor sparse_conv2d(const Tensor& x, const CsrMatrix& w, int kernel_h, int kernel_w, const Tensor& bias,
-                     const Conv2dParams& p, Epilogue act = Epilogue::none);
+                     const Conv2dParams& p, Epilogue act = Epilogue::none, const Tensor& residual = Tensor());
 
 }  // namespace trim

@@ -35,9 +35,11 @@ Tensor random(const Shape& s, uint64_t& seed) {
   return Tensor::from_vector(s, v);
 }
 
-// What the kernel must equal: conv2d (training path), + bias inside it, then the activation.
-std::vector<float> expected(const Tensor& x, const Tensor& w, const Tensor& b, Epilogue act) {
+// What the kernel must equal: conv2d (training path), + bias inside it, + the residual (if any), then
+// the activation.
+std::vector<float> expected(const Tensor& x, const Tensor& w, const Tensor& b, Epilogue act, const Tensor& r) {
   Tensor y = conv2d(x, w, b, same3x3());
+  if (r.defined()) y = add(y, r);
   if (act == Epilogue::relu) y = relu(y);
   if (act == Epilogue::relu6) y = relu6(y);
   return y.to_vector<float>();
@@ -47,7 +49,7 @@ bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
 
 }  // namespace
 
-TEST_CASE("direct 3x3 convolution: every tile and the portable loop equal conv2d with bias and activation",
+TEST_CASE("direct 3x3 convolution: every tile and the portable loop equal conv2d with bias, residual and activation",
           "[deploy][conv_direct]") {
   struct Case {
     int64_t out, in, h, w;
@@ -68,24 +70,27 @@ TEST_CASE("direct 3x3 convolution: every tile and the portable loop equal conv2d
   uint64_t seed = 3;
   for (const Case& k : cases) {
     Tensor w = random(Shape{k.out, k.in, 3, 3}, seed), b = k.bias ? random(Shape{k.out}, seed) : Tensor();
-    std::shared_ptr<cpu::DirectConv3x3> d = cpu::make_direct_conv3x3(w, b, k.act);
+    std::shared_ptr<cpu::DirectConv3x3> d = cpu::make_direct_conv3x3(w, b);
     for (int64_t n : {1, 3})
-      for (int threads : {1, 2}) {
-        const int before = num_threads();
-        set_num_threads(threads);
-        Tensor x = random(Shape{n, k.in, k.h, k.w}, seed);
-        const std::vector<float> want = expected(x, w, b, k.act);
-        INFO(k.what << ": " << k.out << " x " << k.in << " channels, batch " << n << ", " << threads << " threads");
-        Tensor y = Tensor::empty(Shape{n, k.out, k.h, k.w}, DType::f32, Device::cpu());
-        cpu::direct_conv3x3_forward(*d, x, y, false);
-        CHECK(compare(y.to_vector<float>(), want, kFp32) == "");
-        if (cpu_has_avx512()) {
-          Tensor yv = Tensor::full(Shape{n, k.out, k.h, k.w}, 1e30f);  // every element must be written
-          cpu::direct_conv3x3_forward(*d, x, yv, true);
-          CHECK(compare(yv.to_vector<float>(), want, kFp32) == "");
+      for (int threads : {1, 2})
+        for (bool with_residual : {false, true}) {
+          const int before = num_threads();
+          set_num_threads(threads);
+          Tensor x = random(Shape{n, k.in, k.h, k.w}, seed);
+          Tensor r = with_residual ? random(Shape{n, k.out, k.h, k.w}, seed) : Tensor();
+          const std::vector<float> want = expected(x, w, b, k.act, r);
+          INFO(k.what << ": " << k.out << " x " << k.in << " channels, batch " << n << ", " << threads << " threads"
+                      << (with_residual ? ", residual" : ""));
+          Tensor y = Tensor::empty(Shape{n, k.out, k.h, k.w}, DType::f32, Device::cpu());
+          cpu::direct_conv3x3_forward(*d, x, r, k.act, y, false);
+          CHECK(compare(y.to_vector<float>(), want, kFp32) == "");
+          if (cpu_has_avx512()) {
+            Tensor yv = Tensor::full(Shape{n, k.out, k.h, k.w}, 1e30f);  // every element must be written
+            cpu::direct_conv3x3_forward(*d, x, r, k.act, yv, true);
+            CHECK(compare(yv.to_vector<float>(), want, kFp32) == "");
+          }
+          set_num_threads(before);
         }
-        set_num_threads(before);
-      }
   }
 }
 
@@ -110,11 +115,14 @@ TEST_CASE("PreparedConv2d runs few-channel 3x3 layers through the direct kernel 
           "[deploy][conv_direct]") {
   uint64_t seed = 5;
   Tensor w = random(Shape{12, 8, 3, 3}, seed), b = random(Shape{12}, seed);
-  PreparedConv2d conv(w, b, same3x3(), Epilogue::relu);
+  PreparedConv2d conv(w, b, same3x3());
   // 32 x 32 (direct), 6 x 6 (not served: oneDNN), 8 x 8 (direct, row pairs), then 32 x 32 again.
   for (int64_t side : {32, 6, 8, 32}) {
     Tensor x = random(Shape{2, 8, side, side}, seed);
     INFO("plane " << side << " x " << side);
-    CHECK(compare(conv.forward(x).to_vector<float>(), expected(x, w, b, Epilogue::relu), kFp32) == "");
+    CHECK(compare(conv.forward(x, Epilogue::relu).to_vector<float>(), expected(x, w, b, Epilogue::relu, Tensor()), kFp32) == "");
+    Tensor r = random(Shape{2, 12, side, side}, seed);
+    CHECK(compare(conv.forward(x, Epilogue::relu6, r).to_vector<float>(), expected(x, w, b, Epilogue::relu6, r),
+                  kFp32) == "");
   }
 }

@@ -38,8 +38,10 @@ std::vector<float> reference_linear(const Tensor& x, const CsrMatrix& w, const T
   return y;
 }
 
+// act(conv + bias + residual); residual undefined: none.
 std::vector<float> reference_conv2d(const Tensor& x, const CsrMatrix& w, int kh, int kw, const Tensor& bias,
-                                    const Conv2dParams& p, Epilogue act) {
+                                    const Conv2dParams& p, Epilogue act, const Tensor& residual = Tensor()) {
+  const std::vector<float> res = residual.defined() ? residual.to_vector<float>() : std::vector<float>();
   std::vector<int32_t> ptr = w.row_ptr.to_vector<int32_t>(), col = w.col_idx.to_vector<int32_t>();
   std::vector<float> val = w.values.to_vector<float>(), xp = x.to_vector<float>();
   std::vector<float> bp = bias.defined() ? bias.to_vector<float>() : std::vector<float>(size_t(w.rows), 0.0f);
@@ -57,7 +59,9 @@ std::vector<float> reference_conv2d(const Tensor& x, const CsrMatrix& w, int kh,
             if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
               s += double(val[size_t(k)]) * xp[size_t(((i * c + ci) * h + iy) * wd + ix)];
           }
-          y[size_t(((i * w.rows + o) * ho + oy) * wo + ox)] = apply_epilogue(act, float(s));
+          const size_t at = size_t(((i * w.rows + o) * ho + oy) * wo + ox);
+          if (!res.empty()) s += double(res[at]);
+          y[at] = apply_epilogue(act, float(s));
         }
   return y;
 }
@@ -76,7 +80,9 @@ std::vector<float> reference_of(const OpCase& c, const std::vector<Tensor>& t) {
   if (c.op() == "sparse_linear") return reference_linear(t[0], w, bias, act);
   Conv2dParams p{int(arg("stride_h")), int(arg("stride_w")), int(arg("pad_h")), int(arg("pad_w")),
                  int(arg("dil_h")),    int(arg("dil_w")),    1};
-  return reference_conv2d(t[0], w, int(t[1].size(2)), int(t[1].size(3)), bias, p, act);
+  const int64_t residual = arg("residual");
+  return reference_conv2d(t[0], w, int(t[1].size(2)), int(t[1].size(3)), t.size() > 2 && residual != 2 ? t[2] : Tensor(), p,
+                          act, residual ? t[size_t(residual)] : Tensor());
 }
 
 std::vector<cpu::SparseIsa> isas() {
@@ -256,6 +262,13 @@ TEST_CASE("the sparse ops refuse inputs that do not match the weight", "[sparse]
   Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
   CHECK_THROWS_WITH(sparse_conv2d(Tensor::zeros(Shape{1, 2, 5, 5}), wc, 3, 3, Tensor(), p),
                     Catch::Contains("does not match weight [2, 9] with a 3x3 kernel"));
+  // A residual must be f32 [N, O, Ho, Wo] on the input's device.
+  CHECK_THROWS_WITH(sparse_conv2d(Tensor::zeros(Shape{1, 1, 5, 5}), wc, 3, 3, Tensor(), p, Epilogue::relu,
+                                  Tensor::zeros(Shape{1, 2, 4, 5})),
+                    Catch::Contains("sparse_conv2d") && Catch::Contains("residual") && Catch::Contains("[1, 2, 5, 5]"));
+  CHECK_THROWS_WITH(sparse_conv2d(Tensor::zeros(Shape{1, 1, 5, 5}), wc, 3, 3, Tensor(), p, Epilogue::relu,
+                                  Tensor::zeros(Shape{1, 2, 5, 5}, DType::i32)),
+                    Catch::Contains("residual") && Catch::Contains("f32"));
   Conv2dParams g2{1, 1, 1, 1, 1, 1, 2};
   CHECK_THROWS_WITH(sparse_conv2d(Tensor::zeros(Shape{1, 1, 5, 5}), wc, 3, 3, Tensor(), g2),
                     Catch::Contains("groups must be 1"));
@@ -300,17 +313,23 @@ TEST_CASE("PreparedConv2d equals the convolution with its bias and activation, f
   };
   for (const Case& k : cases) {
     Tensor w = random(k.w), b = k.bias ? random(Shape{k.w[0]}) : Tensor();
-    PreparedConv2d conv(w, b, k.p, k.act);
-    for (int64_t n : {1, 3, 1})  // a second input shape, then the first one again (its cached primitive)
-      for (int threads : {1, 2}) {
-        int before = num_threads();
-        set_num_threads(threads);
-        Tensor x = random(Shape{n, k.c, k.h, k.wd});
-        const std::vector<float> got = conv.forward(x).to_vector<float>();
-        set_num_threads(before);
-        INFO(k.what << ", batch " << n << ", " << threads << " threads");
-        CHECK(compare(reference_conv2d(x, CsrMatrix::from_dense(w), int(k.w[2]), int(k.w[3]), b, k.p, k.act), got,
-                      kFp32) == "");
-      }
+    PreparedConv2d conv(w, b, k.p);
+    // A second input shape, then the first one again (its cached primitive); with and without a
+    // residual (a primitive of its own).
+    for (int64_t n : {1, 3, 1})
+      for (bool with_residual : {false, true})
+        for (int threads : {1, 2}) {
+          int before = num_threads();
+          set_num_threads(threads);
+          Tensor x = random(Shape{n, k.c, k.h, k.wd});
+          const int64_t ho = window_out(k.h, int(k.w[2]), k.p.stride_h, k.p.pad_h, k.p.dil_h);
+          const int64_t wo = window_out(k.wd, int(k.w[3]), k.p.stride_w, k.p.pad_w, k.p.dil_w);
+          Tensor r = with_residual ? random(Shape{n, k.w[0], ho, wo}) : Tensor();
+          const std::vector<float> got = conv.forward(x, k.act, r).to_vector<float>();
+          set_num_threads(before);
+          INFO(k.what << ", batch " << n << ", " << threads << " threads, residual " << with_residual);
+          CHECK(compare(reference_conv2d(x, CsrMatrix::from_dense(w), int(k.w[2]), int(k.w[3]), b, k.p, k.act, r), got,
+                        kFp32) == "");
+        }
   }
 }
