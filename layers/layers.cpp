@@ -17,7 +17,7 @@ Conv2d::Conv2d(const Conv2dOptions& o) {
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  if (deployed) return deployed(x);
+  if (deployed) return deployed(x, Tensor(), Epilogue::none);
   Tensor y = conv2d(x, forward_weight(), bias, params);
   last_input = x.shape();
   last_output = y.shape();
@@ -59,7 +59,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) {
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  if (deployed) return deployed(x);
+  if (deployed) return deployed(x, Tensor(), Epilogue::none);
   Tensor y = linear(x, forward_weight(), bias);
   last_input = x.shape();
   last_output = y.shape();
@@ -68,7 +68,7 @@ Tensor Linear::forward(const Tensor& x) {
   return y;
 }
 
-Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor ReLU::forward(const Tensor& x) { return folded ? x : relu(x); }
 
 MaxPool2d::MaxPool2d(int k, int s, int p) : params{k, k, s, s, p, p} {}
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, params); }
@@ -91,7 +91,7 @@ Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, training()); }
 
 Tensor Flatten::forward(const Tensor& x) { return flatten(x); }
 
-Tensor ReLU6::forward(const Tensor& x) { return relu6(x); }
+Tensor ReLU6::forward(const Tensor& x) { return folded ? x : relu6(x); }
 
 ShortcutA::ShortcutA(int64_t i, int64_t o, int s) : in(i), out(o), stride(s) {
   TRIM_CHECK(i >= 1 && o >= i && s >= 1, cat("ShortcutA: in=", i, " out=", o, " stride=", s, " is not a valid shortcut"));
@@ -112,12 +112,21 @@ void Sequential::push_back(std::shared_ptr<Module> layer) {
   layers_.push_back(std::move(layer));
 }
 
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, Epilogue act, const Tensor& residual) {
+  if (conv.deployed && bn.folded) return conv.deployed(x, residual, act);
+  Tensor c = conv(x);
+  if (!residual.defined() && act == Epilogue::relu) return bn.forward_relu(c);
+  Tensor y = residual.defined() ? add(bn(c), residual) : bn(c);
+  return act == Epilogue::relu ? relu(y) : act == Epilogue::relu6 ? relu6(y) : y;
+}
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     // A batch norm followed by a ReLU runs as one fused op (the same values, one pass fewer).
     auto* bn = dynamic_cast<BatchNorm2d*>(layers_[i].get());
-    if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1].get())) {
+    // (Deployed, both were folded into the conv before them and pass their input through.)
+    if (bn && !bn->folded && i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1].get())) {
       y = bn->forward_relu(y);
       ++i;
     } else {

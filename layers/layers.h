@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/kernels/epilogue.h"
 #include "core/kernels/params.h"
 #include "layers/module.h"
 
@@ -29,9 +30,10 @@ class WeightedLayer : public Module {
   Tensor weight, bias;  // bias is undefined when the layer has none
   std::function<Tensor(const Tensor& weight)> weight_fn;
   Tensor forward_weight() const { return weight_fn ? weight_fn(weight) : weight; }
-  // Inference only (trim-deploy, apps/deploy/plan.h): when set, forward() returns deployed(x), the
-  // layer as deployed (folded, fused, maybe sparse), so a model's own forward() runs it.
-  std::function<Tensor(const Tensor& x)> deployed;
+  // Inference only (trim-deploy, apps/deploy/plan.h): when set, forward(x) returns
+  // deployed(x, {}, none), the layer as deployed (folded, fused, maybe sparse), so a model's own
+  // forward() runs it; deployed(x, r, act) is act(layer(x) + r) in one pass (conv_bn below).
+  std::function<Tensor(const Tensor& x, const Tensor& residual, Epilogue act)> deployed;
   // Multiply-accumulates per example of the last forward pass, for each weight element: the output
   // positions a weight element takes part in (Ho * Wo for a conv, 1 for a linear layer). With it,
   // MACs = uses_per_weight * weight.numel() dense, or * nonzeros(weight) once pruned.
@@ -74,6 +76,8 @@ class Linear : public WeightedLayer {
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;
+  // Inference only (trim-deploy): fused into the layer before it, so forward() returns its input.
+  bool folded = false;
 };
 
 class MaxPool2d : public Module {
@@ -114,6 +118,7 @@ class Flatten : public Module {
 class ReLU6 : public Module {
  public:
   Tensor forward(const Tensor& x) override;  // min(max(x, 0), 6)
+  bool folded = false;  // as ReLU::folded
 };
 
 // The CIFAR ResNets' option-A shortcut: x[:, :, ::stride, ::stride] with zero channels around it,
@@ -126,6 +131,13 @@ class ShortcutA : public Module {
   int64_t in, out;
   int stride;
 };
+
+// act(bn(conv(x)) + residual) (residual undefined: none): the conv-BN unit of
+// the residual networks. In training the ops one by one (BN and ReLU fused when nothing is added);
+// in a deployed model whose BN was folded into the conv, one call of the deployed conv with the
+// residual and the activation in its epilogue.
+Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, Epilogue act = Epilogue::none,
+               const Tensor& residual = Tensor());
 
 // Children named "0", "1", ... applied in order.
 class Sequential : public Module {

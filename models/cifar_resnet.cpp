@@ -19,8 +19,8 @@ class Block : public Module {
     if (stride != 1 || in != out) shortcut = register_module("shortcut", std::make_shared<ShortcutA>(in, out, stride));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor y = (*bn2)((*conv2)(bn1->forward_relu((*conv1)(x))));
-    return relu(add(y, shortcut ? (*shortcut)(x) : x));
+    Tensor y = conv_bn(*conv1, *bn1, x, Epilogue::relu);
+    return conv_bn(*conv2, *bn2, y, Epilogue::relu, shortcut ? (*shortcut)(x) : x);
   }
   std::shared_ptr<Conv2d> conv1, conv2;
   std::shared_ptr<BatchNorm2d> bn1, bn2;
@@ -78,7 +78,7 @@ class CifarResNet : public ZooModel {
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor y = bn1_->forward_relu((*conv1_)(x));
+    Tensor y = conv_bn(*conv1_, *bn1_, x, Epilogue::relu);
     for (auto& l : layers_) y = (*l)(y);
     return (*linear_)(flatten(global_avg_pool(y)));
   }

@@ -33,11 +33,10 @@ class Block : public Module {
 
   Tensor forward(const Tensor& x) override {
     Tensor y = x;
-    for (size_t i = 0; i < convs_.size(); ++i) {
-      Tensor c = (*convs_[i])(y);
-      y = i + 1 < convs_.size() ? bns_[i]->forward_relu(c) : (*bns_[i])(c);
-    }
-    return relu(add(y, downsample_ ? (*downsample_)(x) : x));
+    for (size_t i = 0; i + 1 < convs_.size(); ++i) y = conv_bn(*convs_[i], *bns_[i], y, Epilogue::relu);
+    // The shortcut first, so that the last conv can add it in its epilogue when deployed.
+    Tensor shortcut = downsample_ ? (*downsample_)(x) : x;
+    return conv_bn(*convs_.back(), *bns_.back(), y, Epilogue::relu, shortcut);
   }
 
  private:
@@ -118,7 +117,7 @@ class ResNet : public ZooModel {
   }
 
   Tensor forward(const Tensor& x) override {
-    Tensor y = (*maxpool_)(bn1_->forward_relu((*conv1_)(x)));
+    Tensor y = (*maxpool_)(conv_bn(*conv1_, *bn1_, x, Epilogue::relu));
     for (auto& l : layers_) y = (*l)(y);
     Tensor pooled = global_avg_pool(y);
     if (conv_head_) return flatten((*fc_)(reshape(pooled, Shape{pooled.size(0), pooled.size(1), 1, 1})));

@@ -21,7 +21,7 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int kernel, int stride, in
 }
 
 // conv + BN over x [T, N, ...] with T folded into the batch.
-Tensor conv_bn(Conv2d& c, BatchNorm2d& bn, const Tensor& x) { return unfold_time(bn(c(fold_time(x))), x.size(0)); }
+Tensor conv_bn_steps(Conv2d& c, BatchNorm2d& bn, const Tensor& x) { return unfold_time(conv_bn(c, bn, fold_time(x)), x.size(0)); }
 
 }  // namespace
 
@@ -56,8 +56,8 @@ SewBasicBlock::SewBasicBlock(int64_t in, int64_t out, int stride, spiking::Conne
 
 Tensor SewBasicBlock::forward(const Tensor& x) {
   TRIM_CHECK(x.ndim() == 5, cat("SewBasicBlock: expected [T, N, C, H, W], got ", x.shape().str()));
-  Tensor a = (*sn1)(conv_bn(*conv1, *bn1, x));
-  a = (*sn2)(conv_bn(*conv2, *bn2, a));
+  Tensor a = (*sn1)(conv_bn_steps(*conv1, *bn1, x));
+  a = (*sn2)(conv_bn_steps(*conv2, *bn2, a));
   Tensor identity = downsample ? (*downsample_sn)(spiking::seq_to_ann(*downsample, x)) : x;
   return spiking::sew_connect(a, identity, connect);
 }

@@ -136,14 +136,15 @@ std::vector<LayerTimes> time_layers(Plan& plan, const std::vector<Format>& (*can
     const int n = b == 1 ? runs : std::max(3, runs / 5);
     for (size_t i = 0; i < plan.layers().size(); ++i) {
       DeployedLayer& l = plan.layers()[i];
-      const Tensor& in = plan.captured_input(i);
+      const Plan::Call& in = plan.captured_call(i);  // with its residual and activation, if it was handed them
+      auto run = [&](Format f) { l.run_as(f, in.x, in.residual, in.act); };
       const std::vector<Format>& cands = candidates(l);
       std::map<Format, std::vector<double>> samples;
       for (Format f : cands)
         if (f == Format::csr) l.build_csr();
-      for (Format f : cands) l.run_as(f, in), l.run_as(f, in);  // warm-up
+      for (Format f : cands) run(f), run(f);  // warm-up
       for (int r = 0; r < n; ++r)
-        for (Format f : cands) samples[f].push_back(seconds(device, [&] { l.run_as(f, in); }));
+        for (Format f : cands) samples[f].push_back(seconds(device, [&] { run(f); }));
       for (Format f : cands) out[i].t[format_name(f)][b] = quantile(samples[f], 0.5);
     }
   }

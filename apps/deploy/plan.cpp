@@ -110,21 +110,28 @@ void DeployedLayer::set_format(Format f) {
   format = f;
 }
 
-Tensor DeployedLayer::run_as(Format f, const Tensor& x) const {
+Tensor DeployedLayer::run_as(Format f, const Tensor& x, const Tensor& residual, Epilogue a) const {
+  const bool from_caller = residual.defined() || a != Epilogue::none;
+  TRIM_CHECK(!from_caller || act == Epilogue::none,
+             cat("trim-deploy: ", name, " has an activation fused already and was handed another one or a residual"));
+  TRIM_CHECK(conv || !residual.defined(), cat("trim-deploy: ", name, ": a linear layer takes no residual"));
+  if (!from_caller) a = act;
   if (f == Format::csr)
-    return conv ? sparse_conv2d(x, csr, int(weight_shape[2]), int(weight_shape[3]), bias, params, act)
-                : sparse_linear(x, csr, bias, act);
+    return conv ? sparse_conv2d(x, csr, int(weight_shape[2]), int(weight_shape[3]), bias, params, a, residual)
+                : sparse_linear(x, csr, bias, a);
   if (conv) {
-    if (!prepared) prepared = std::make_shared<PreparedConv2d>(weight, bias, params, act);
-    return prepared->forward(x);
+    if (!prepared) prepared = std::make_shared<PreparedConv2d>(weight, bias, params);
+    return prepared->forward(x, a, residual);
   }
   Tensor y = linear(x, weight, bias);
-  if (act == Epilogue::relu) return relu(y);
-  if (act == Epilogue::relu6) return relu6(y);
+  if (a == Epilogue::relu) return relu(y);
+  if (a == Epilogue::relu6) return relu6(y);
   return y;
 }
 
-Tensor DeployedLayer::run(const Tensor& x) const { return run_as(format, x); }
+Tensor DeployedLayer::run(const Tensor& x, const Tensor& residual, Epilogue a) const {
+  return run_as(format, x, residual, a);
+}
 
 int64_t DeployedLayer::nonzeros() const {
   if (csr.values.defined()) return csr.nnz();
@@ -179,8 +186,29 @@ Plan::Plan(std::shared_ptr<Module> model, Device device) : model_(std::move(mode
       fold(l, *bn, name);
       make_identity(*bn);
     }
+    // Activations in the Sequentials (MobileNets' conv-BN-ReLU units, VGG's features): fused into
+    // the layer whose folded BN (or the layer itself) they follow.
+    for (auto& [name, m] : model_->named_modules())
+      if (auto* seq = dynamic_cast<Sequential*>(m))
+        for (size_t k = 0; k + 1 < seq->size(); ++k) {
+          auto* w = dynamic_cast<WeightedLayer*>(&(*seq)[k]);
+          auto it = w ? index.find(names.at(w)) : index.end();
+          if (it == index.end()) continue;
+          DeployedLayer& l = layers_[it->second];
+          size_t next = k + 1;
+          if (auto* bn = dynamic_cast<BatchNorm2d*>(&(*seq)[next])) {
+            if (!bn->folded || l.folded_bn != names.at(bn)) continue;  // a BN that stays: the activation stays after it
+            if (++next == seq->size()) continue;
+          }
+          if (auto* r = dynamic_cast<ReLU*>(&(*seq)[next]))
+            l.act = Epilogue::relu, r->folded = true;
+          else if (auto* r6 = dynamic_cast<ReLU6*>(&(*seq)[next]))
+            l.act = Epilogue::relu6, r6->folded = true;
+        }
     for (size_t i = 0; i < layers_.size(); ++i)
-      static_cast<WeightedLayer*>(layers_[i].module)->deployed = [this, i](const Tensor& x) { return run_layer(i, x); };
+      static_cast<WeightedLayer*>(layers_[i].module)->deployed = [this, i](const Tensor& x, const Tensor& r, Epilogue a) {
+        return run_layer(i, x, r, a);
+      };
   }
   inputs_.resize(layers_.size());
 }
@@ -190,9 +218,9 @@ Plan::~Plan() {
     for (auto& l : layers_) static_cast<WeightedLayer*>(l.module)->deployed = nullptr;
 }
 
-Tensor Plan::run_layer(size_t i, const Tensor& x) {
-  if (capture_) inputs_[i] = x;
-  return layers_[i].run(x);
+Tensor Plan::run_layer(size_t i, const Tensor& x, const Tensor& residual, Epilogue act) {
+  if (capture_) inputs_[i] = {x, residual, act};
+  return layers_[i].run(x, residual, act);
 }
 
 Tensor Plan::forward(const Tensor& x) {

@@ -14,7 +14,10 @@
 //  - Every other model (ResNets, MobileNets: their forward() adds residuals and calls activations
 //    as functions) keeps its own forward(): each Conv2d / Linear gets WeightedLayer::deployed set to
 //    its DeployedLayer (layers/layers.h), and a BatchNorm2d folded into the conv before it is made
-//    the identity (weight 1, bias 0, mean 0, var 1 - eps). Which BN follows which conv is read from
+//    the identity (weight 1, bias 0, mean 0, var 1 - eps); a ReLU / ReLU6 module that follows them
+//    in a Sequential is fused into the layer and made the identity too, and the residual blocks'
+//    conv_bn (layers/layers.h) hands the deployed conv its shortcut and activation, so a block's
+//    tail is one call. Which BN follows which conv is read from
 //    the module names the zoo uses (P.convK -> P.bnK, P.k -> P.(k+1)) and checked by shape; the
 //    deployed logits are compared with the model's own (see compare_logits) before anything is
 //    written, so a wrong pairing cannot pass silently.
@@ -53,8 +56,12 @@ struct DeployedLayer {
   bool sparse_capable() const { return params.groups == 1; }  // sparse_conv2d: groups == 1 only
   void build_csr();           // the CSR copy of the weight (once)
   void set_format(Format f);  // builds the CSR copy when needed
-  Tensor run(const Tensor& x) const;
-  Tensor run_as(Format f, const Tensor& x) const;  // run() in `f` (csr needs csr built)
+  // act(layer(x) + residual), the bias, the residual and the activation in the layer's epilogue;
+  // with neither a residual nor an act, the layer's own fused `act`. (A layer followed by an
+  // activation module never also receives one from its caller; run() checks.)
+  Tensor run(const Tensor& x, const Tensor& residual = Tensor(), Epilogue act = Epilogue::none) const;
+  // run() in `f` (csr needs csr built).
+  Tensor run_as(Format f, const Tensor& x, const Tensor& residual = Tensor(), Epilogue act = Epilogue::none) const;
   int64_t nonzeros() const;
   int64_t stored_bytes() const;  // bytes of the layer's tensors in its format
 };
@@ -62,7 +69,8 @@ struct DeployedLayer {
 class Plan {
  public:
   // Builds the plan of `model` (moved to eval mode; the caller keeps it alive and must not use it
-  // for training afterwards: folded BNs are made the identity in non-chain models). Every layer
+  // for training afterwards: folded BNs and fused activations are made the identity in non-chain
+  // models). Every layer
   // starts dense.
   Plan(std::shared_ptr<Module> model, Device device);
   ~Plan();
@@ -73,9 +81,14 @@ class Plan {
   bool chain() const { return chain_; }
   std::vector<DeployedLayer>& layers() { return layers_; }
   const std::vector<DeployedLayer>& layers() const { return layers_; }
-  // While on, each layer records its input (for per-layer timing).
+  // While on, each layer records its call (for per-layer timing).
   void capture_inputs(bool on) { capture_ = on; }
-  const Tensor& captured_input(size_t layer) const { return inputs_.at(layer); }
+  struct Call {
+    Tensor x, residual;
+    Epilogue act = Epilogue::none;
+  };
+  const Tensor& captured_input(size_t layer) const { return inputs_.at(layer).x; }
+  const Call& captured_call(size_t layer) const { return inputs_.at(layer); }
   // The chain's steps as JSON, for scripts that rebuild the network (null for non-chain models):
   // [{"op": "linear"|"conv2d", "layer", "act"}, {"op": "max_pool2d", ...}, {"op": "flatten"}, ...].
   nlohmann::json steps_json() const;
@@ -85,11 +98,11 @@ class Plan {
     int layer = -1;            // index into layers_, or
     Module* other = nullptr;   // a module run as it is (pooling, flatten)
   };
-  Tensor run_layer(size_t i, const Tensor& x);
+  Tensor run_layer(size_t i, const Tensor& x, const Tensor& residual = Tensor(), Epilogue act = Epilogue::none);
   std::shared_ptr<Module> model_;
   std::vector<DeployedLayer> layers_;
   std::vector<Step> steps_;
-  std::vector<Tensor> inputs_;
+  std::vector<Call> inputs_;
   bool chain_ = false, capture_ = false;
 };
 

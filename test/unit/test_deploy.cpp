@@ -2,7 +2,9 @@
 // layers give the model's own eval-mode logits, for a chain model and for a residual network that
 // keeps its own forward(); the deployed file reads back and names bad CSR tensors.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "apps/deploy/deploy_file.h"
 #include "apps/deploy/plan.h"
@@ -51,33 +53,66 @@ std::shared_ptr<Module> pruned_model(const nlohmann::json& spec, double sparsity
   return m;
 }
 
-void check_plan(const nlohmann::json& spec, const Shape& input, size_t layers, size_t folded) {
+// What the plan of a model must fuse: layers, BNs folded, activations in a layer's epilogue (its
+// own, or handed to it by conv_bn), and shortcuts added in a conv's epilogue.
+struct Expect {
+  size_t layers, folded, activations = 0, residuals = 0;
+};
+
+void check_plan(const nlohmann::json& spec, const Shape& input, const Expect& e) {
   NoGradGuard no_grad;
   auto reference = pruned_model(spec, 0.8);
   Tensor x = normal_tensor(input, 77);
   Tensor want = reference->forward(x);
   deploy::Plan plan(pruned_model(spec, 0.8), Device::cpu());
-  REQUIRE(plan.layers().size() == layers);
+  REQUIRE(plan.layers().size() == e.layers);
   size_t n_folded = 0;
   for (const auto& l : plan.layers()) n_folded += !l.folded_bn.empty();
-  CHECK(n_folded == folded);
+  CHECK(n_folded == e.folded);
+  plan.capture_inputs(true);
   CHECK(deploy::relative_difference(want, plan.forward(x)) < 1e-5);
+  plan.capture_inputs(false);
+  size_t activations = 0, residuals = 0;
+  for (size_t i = 0; i < plan.layers().size(); ++i) {
+    const deploy::Plan::Call& c = plan.captured_call(i);
+    activations += plan.layers()[i].act != Epilogue::none || c.act != Epilogue::none;
+    residuals += c.residual.defined();
+  }
+  CHECK(activations == e.activations);
+  CHECK(residuals == e.residuals);
   for (auto& l : plan.layers())
     if (l.sparse_capable()) l.set_format(deploy::Format::csr);
   CHECK(deploy::relative_difference(want, plan.forward(x)) < 1e-4);
-  // Folding scales rows: the zeros of the pruned weights stay zeros (density about 0.2).
-  for (const auto& l : plan.layers()) CHECK(double(l.nonzeros()) / double(l.weight.numel()) < 0.3);
+  // Folding scales rows: the zeros of the pruned weights (density about 0.2) stay zeros.
+  std::map<std::string, int64_t> pruned_nonzeros;
+  for (auto& [name, m] : reference->named_modules())
+    if (auto* w = dynamic_cast<WeightedLayer*>(m)) {
+      std::vector<float> v = w->weight.to_vector<float>();
+      pruned_nonzeros[name] = int64_t(std::count_if(v.begin(), v.end(), [](float a) { return a != 0.0f; }));
+    }
+  for (const auto& l : plan.layers()) CHECK(l.nonzeros() == pruned_nonzeros.at(l.name));
 }
 
 TEST_CASE("deploy plan: a chain model folded, fused and sparse gives the model's logits", "[deploy]") {
-  // cnn_small: 2 convs (BN folded, ReLU fused), 2 linears.
-  check_plan({{"name", "cnn_small"}, {"widths", {4, 8}}, {"hidden", 16}}, Shape{3, 1, 28, 28}, 4, 2);
-  check_plan({{"name", "mlp"}, {"hidden", {32, 16}}}, Shape{2, 1, 28, 28}, 3, 0);
+  // cnn_small: 2 convs (BN folded, ReLU fused), 2 linears (the first with its ReLU).
+  check_plan({{"name", "cnn_small"}, {"widths", {4, 8}}, {"hidden", 16}}, Shape{3, 1, 28, 28}, {4, 2, 3, 0});
+  check_plan({{"name", "mlp"}, {"hidden", {32, 16}}}, Shape{2, 1, 28, 28}, {3, 0, 2, 0});
 }
 
-TEST_CASE("deploy plan: a residual network keeps its forward and gets every BN folded", "[deploy]") {
-  // resnet20 at small widths: 19 convs, each with its BN (conv1/bn1, layerN.k.conv1/bn1, conv2/bn2), and fc.
-  check_plan({{"name", "resnet20"}, {"stage_widths", {4, 8, 16}}}, Shape{2, 3, 32, 32}, 20, 19);
+TEST_CASE("deploy plan: a residual network keeps its forward, gets every BN folded and its blocks' tails fused",
+          "[deploy]") {
+  // resnet20 at small widths: 19 convs, each with its BN (conv1/bn1, layerN.k.conv1/bn1, conv2/bn2),
+  // and fc; every conv's ReLU in its epilogue, and each of the 9 blocks' shortcut in its conv2's.
+  check_plan({{"name", "resnet20"}, {"stage_widths", {4, 8, 16}}}, Shape{2, 3, 32, 32}, {20, 19, 19, 9});
+  // resnet50 at small widths: 53 convs (stem, 16 blocks of 3, 4 downsample convs), fc; the
+  // downsample convs' output is the shortcut, with no activation of its own.
+  check_plan({{"name", "resnet50"}, {"stem_width", 4}, {"stage_widths", {8, 8, 16, 16}},
+              {"widths", std::vector<int>(32, 4)}},
+             Shape{1, 3, 64, 64}, {54, 53, 49, 16});
+  // mobilenet_v2 at width 0.25: the conv-BN-ReLU6 units in Sequentials fused, the projections
+  // (conv-BN without activation) only folded; no conv receives a shortcut (the block adds it).
+  check_plan({{"name", "mobilenet_v2"}, {"width_mult", 0.25}, {"num_classes", 10}}, Shape{1, 3, 32, 32},
+             {53, 52, 35, 0});
 }
 
 TEST_CASE("deploy file: written CSR layers read back, bad indices named", "[deploy]") {
