@@ -693,8 +693,11 @@ void csr_conv2d(const Tensor& row_ptr, const Tensor& col_idx, const Tensor& valu
       const int64_t py = i + p.pad_h;
       const float* src = xc + i * W;
       for (int64_t b = 0; b < sw; ++b) {
-        float* dst = q + ((py % sh) * sw + b) * phase + py / sh * Wq;
-        for (int64_t j = (b - p.pad_w % sw + sw) % sw; j < W; j += sw) dst[(j + p.pad_w) / sw] = src[j];
+        // Input columns j = j0, j0 + sw, ... (padded column j + pad_w of phase b) go to consecutive
+        // places of the phase row: no division per pixel (it cost more than the product).
+        const int64_t j0 = (b - p.pad_w % sw + sw) % sw;
+        float* dst = q + ((py % sh) * sw + b) * phase + py / sh * Wq + (j0 + p.pad_w) / sw;
+        for (int64_t j = j0; j < W; j += sw) *dst++ = src[j];
       }
     }
   };
