@@ -5,12 +5,7 @@
 // allocated is refused with CaptureLeak.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,10 +19,10 @@
 #include "core/optim/sgd.h"
 #include "core/optim/step_graph.h"
 #include "core/random/generator.h"
-#include "core/text.h"
 #include "models/models.h"
 #include "test/support/fixtures.h"
 #include "test/support/runs.h"
+#include "test/support/stderr_capture.h"
 #include "test/support/tiny_mlp.h"
 
 using namespace trim;
@@ -74,44 +69,6 @@ struct SmallCnn {
 };
 
 const std::vector<float> kLrs = {0.1f, 0.05f, 0.08f, 0.02f, 0.06f, 0.03f, 0.07f};  // warm-up, capture, replays
-
-// What the process writes to stderr (trim's log lines) while it lives.
-class StderrCapture {
- public:
-  StderrCapture() : path_(cat("/tmp/trim-stderr-", ::getpid(), ".txt")) {
-    std::fflush(stderr);
-    saved_ = ::dup(2);
-    std::FILE* f = std::fopen(path_.c_str(), "w");
-    REQUIRE(f);
-    ::dup2(::fileno(f), 2);
-    std::fclose(f);
-  }
-  ~StderrCapture() { restore(); }
-  std::string text() {
-    restore();
-    std::ifstream in(path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::string path_;
-  int saved_ = -1;
-};
-
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 }  // namespace
 
@@ -201,14 +158,14 @@ TEST_CASE("the loop with cuda.graph runs a short last batch eagerly, says so onc
   train_classifier(test::as_manifest(eager));
   std::string log;
   {
-    StderrCapture err;
+    test::StderrCapture err;
     train_classifier(test::as_manifest(graphed));
     log = err.text();
   }
   INFO(log);
-  CHECK(count(log, "captured as a CUDA graph") == 1);
-  CHECK(count(log, "run eagerly (logged once)") == 1);  // two short batches, one line
-  CHECK(count(log, "not captured as a CUDA graph") == 0);
+  CHECK(test::occurrences(log, "captured as a CUDA graph") == 1);
+  CHECK(test::occurrences(log, "run eagerly (logged once)") == 1);  // two short batches, one line
+  CHECK(test::occurrences(log, "not captured as a CUDA graph") == 0);
   const auto a = test::metrics_without_timing(tmp.file("eager")), b = test::metrics_without_timing(tmp.file("graphed"));
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) {

@@ -10,6 +10,7 @@
 #include "core/optim/step_graph.h"
 #include "test/support/fixtures.h"
 #include "test/support/runs.h"
+#include "test/support/stderr_capture.h"
 #include "test/support/tiny_mlp.h"
 
 using namespace trim;
@@ -81,9 +82,30 @@ TEST_CASE("cuda.graph on the CPU runs eagerly and trains exactly as without it",
   on["output"] = tmp.file("on");
   on["cuda"] = {{"graph", true}};
   train_classifier(test::as_manifest(off));
-  train_classifier(test::as_manifest(on));
+  std::string log;
+  {
+    test::StderrCapture err;
+    train_classifier(test::as_manifest(on));
+    log = err.text();
+  }
+  INFO(log);
+  CHECK(test::occurrences(log, "not captured as a CUDA graph, every step runs eagerly: the device is cpu") == 1);
   CHECK(test::metrics_without_timing(tmp.file("off")) == test::metrics_without_timing(tmp.file("on")));
   CHECK(test::same_checkpoint_weights(tmp.file("off"), tmp.file("on")));
+}
+
+TEST_CASE("a refused cuda.graph is logged once in a run of several rounds", "[train][graph]") {
+  test::TempDir tmp("graph-rounds");
+  nlohmann::json j = test::mlp_run(tmp.file("omp"), {{"method", "omp"}, {"target", 0.5}, {"finetune_epochs", 1}});
+  j["cuda"] = {{"graph", true}};  // omp is graph-safe: only the CPU device refuses
+  std::string log;
+  {
+    test::StderrCapture err;
+    test::run_method(j);
+    log = err.text();
+  }
+  INFO(log);
+  CHECK(test::occurrences(log, "not captured as a CUDA graph") == 1);  // two rounds, two optimizers, one line
 }
 
 TEST_CASE("cuda.graph is a strict manifest key, false by default", "[manifest][graph]") {
