@@ -37,6 +37,7 @@ class L1FilterPruning final : public PruningMethod {
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
   std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
   float lr(const StepInfo& at, float scheduled) const override;
+  bool graph_safe() const override { return true; }  // prunes in begin_round; lr is a host scalar
   bool finalize(Module& model, ParamStore& store, nlohmann::json& summary) override;
   nlohmann::json state_json() const override;
   void load_state_json(const nlohmann::json& state) override;

@@ -41,6 +41,8 @@ class Lats : public PruningMethod {
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
   std::unique_ptr<SgdBase> make_optimizer(std::shared_ptr<ParamStore> store, const SgdOptions& options) override;
   void before_step(const StepInfo& at, SgdBase& optimizer) override;
+  // before_step sets only the rule's threshold scalar (staged before each replay) and host state.
+  bool graph_safe() const override { return true; }
   void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) override;
   nlohmann::json state_json() const override;
   void load_state_json(const nlohmann::json& state) override;

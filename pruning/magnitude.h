@@ -30,6 +30,7 @@ class OneShotMagnitude final : public PruningMethod {
     return round == 0 ? manifest_epochs : finetune_epochs_ > 0 ? finetune_epochs_ : manifest_epochs;
   }
   void begin_round(const StepInfo& at, Module& model, ParamStore& store) override;
+  bool graph_safe() const override { return true; }  // prunes only in begin_round: no step hooks
 
  private:
   double target_;

@@ -118,6 +118,13 @@ class TrainingMethod {
   virtual void before_step(const StepInfo& at, SgdBase& optimizer) {}
   virtual void after_step(const StepInfo& at, SgdBase& optimizer) {}
 
+  // Whether the method's step may be captured once as a CUDA graph and replayed (the manifest's
+  // cuda.graph, core/optim/step_graph.h): true only when every step runs the same device work on
+  // the same buffers, extra_loss is undefined, and before_step / after_step change nothing but
+  // the rule's scalars and host state (no kernels, no reading of gradients; under a graph,
+  // before_step runs before the step's forward pass). False by default: a method opts in.
+  virtual bool graph_safe() const { return false; }
+
   // After an epoch's evaluation: add the method's metrics (sparsity, thresholds, ...) to its
   // metrics.jsonl line.
   virtual void end_epoch(const StepInfo& at, Module& model, ParamStore& store, nlohmann::json& metrics) {}
@@ -140,6 +147,7 @@ class DenseTraining final : public TrainingMethod {
  public:
   std::string name() const override { return "dense"; }
   bool extends_exactly() const override { return true; }  // no state, no schedule of its own
+  bool graph_safe() const override { return true; }       // no hooks at all
 };
 
 }  // namespace trim

@@ -32,7 +32,7 @@ CORE_LAYERS = [
     {"base": ["core/base.h", "core/bf16.h", "core/dtype.h", "core/error.*", "core/log.*", "core/text.*"]},
     {"shape": ["core/shape.*"], "config": ["core/config.*"], "random": ["core/random/"],
      "registry": ["core/registry.h"]},
-    {"runtime": ["core/device.*", "core/memory.*", "core/threads.*", "core/cuda/runtime.*", "core/cuda/check.h",
+    {"runtime": ["core/device.*", "core/memory.*", "core/threads.*", "core/cuda/runtime.*", "core/cuda/graph.*", "core/cuda/check.h",
                  "core/cuda/context.h", "core/cpu/blas.*", "core/cpu/parallel.h"]},
     {"tensor": ["core/tensor.*"]},
     {"kernels": ["core/kernels/"]},

@@ -16,19 +16,20 @@
 #   unpack     15 s  .deps/debs/*.deb -> .deps/root with dpkg -x (never into /)
 #   data        5 s  Fashion-MNIST to /usr/share/datasets/fashion-mnist (where the code looks)
 #   configure  35 s  CUDA Release build folder build-gpu against .deps/root
-#   build     155 s  the CUDA tests and apps first, then everything, -j 16, -k 0 (later steps use
+#   build     147 s  the CUDA tests and apps first, then everything, -j 16, -k 0 (later steps use
 #                    whatever did build)
 #   cuda_test 130 s  every CUDA case (label cuda, one CTest test per case, -j 4); none may be skipped
 #   train      30 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
-#   speed      55 s  whole training steps in images/s (issue 17): ResNet-50 at batch 64 and SEW
+#   speed      71 s  whole training steps in images/s (issue 17): ResNet-50 at batch 64 and SEW
 #                    ResNet-18 (T = 4) at batch 32, trim-bench model in fp32 and in bf16 (33 s, each
-#                    run under 12 s), then PyTorch eager AMP bf16 channels_last on the same GPU
+#                    run under 8 s), then fp32 with the step captured as a CUDA graph (--cuda-graph;
+#                    16 s), then PyTorch eager AMP bf16 channels_last on the same GPU
 #                    (scripts/bench_torch_model.py --amp --channels-last; 22 s); a table in the report
 #   deploy     25 s  the sparse CUDA cases again (ctest -R sparse: cuSPARSE and its CPU twin), then, when
 #                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run of trim-magnitude (10 steps
 #                    on 2500 images, 90% zeros from step 6) deployed by `trim-deploy RUN --device cuda --eval`
 #   sync       20 s  the op, pruning and bf16 cases again under TRIM_CUDA_SYNC=1 (a fault shows at its kernel)
-#   memcheck   25 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
+#   memcheck   17 s  compute-sanitizer memcheck on the tensor and RNG cases (SKIPPED where the
 #                    sanitizer refuses the device: "Device not supported" under gVisor)
 #   bench      30 s  trim-bench and scripts/bench_torch.py (ResNet-50 shapes, short timing), compared
 # Total 540 s, plus at most 15 s to write the report: inside the 600 s call with a margin.
@@ -52,12 +53,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
 plan="preflight,unpack,data,configure,build,cuda_test,train,speed,deploy,sync,memcheck,bench"
-declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=155 [cuda_test]=130
-                 [train]=30 [speed]=55 [deploy]=25 [sync]=20 [memcheck]=25 [bench]=30)
-# bench is three commands sharing its 30 s; deploy is three sharing its 25 s; speed is two sharing its 55 s.
+declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=147 [cuda_test]=130
+                 [train]=30 [speed]=71 [deploy]=25 [sync]=20 [memcheck]=17 [bench]=30)
+# bench is three commands sharing its 30 s; deploy is three sharing its 25 s; speed is three sharing its 71 s.
 declare -A bench_caps=([bench_trim]=12 [bench_torch]=13 [bench_cmp]=5)
-declare -A speed_caps=([speed_trim]=33 [speed_torch]=22)
-speed_run_cap=8   # each model run of the speed step (4 trim runs fit speed_trim, 2 torch runs speed_torch)
+declare -A speed_caps=([speed_trim]=33 [speed_graph]=16 [speed_torch]=22)
+speed_run_cap=8   # each model run of the speed step (4 trim runs fit speed_trim, 2 speed_graph, 2 torch speed_torch)
 declare -A deploy_caps=([deploy_test]=8 [deploy_run]=7 [deploy_app]=10)
 reserve=15      # seconds for the report after the last step
 call_limit=600  # the device tool's timeout_s
@@ -108,7 +109,7 @@ if [ $dry_run = 1 ]; then
     note=""
     [ "$st" = bench ] && note="  (bench_trim ${bench_caps[bench_trim]}, bench_torch ${bench_caps[bench_torch]}, bench_cmp ${bench_caps[bench_cmp]})"
     [ "$st" = deploy ] && note="  (deploy_test ${deploy_caps[deploy_test]}, deploy_run ${deploy_caps[deploy_run]}, deploy_app ${deploy_caps[deploy_app]})"
-    [ "$st" = speed ] && note="  (speed_trim ${speed_caps[speed_trim]}, speed_torch ${speed_caps[speed_torch]}; each run ${speed_run_cap})"
+    [ "$st" = speed ] && note="  (speed_trim ${speed_caps[speed_trim]}, speed_graph ${speed_caps[speed_graph]}, speed_torch ${speed_caps[speed_torch]}; each run ${speed_run_cap})"
     printf '  %-10s %4d s%s\n' "$st" "${caps[$st]}" "$note"
   done
   echo "  report: gpu-check.md (summary table, then logs) + up to 7 more files in \$OUT, within ${reserve} s after the last step"
@@ -217,21 +218,27 @@ def load(name):
     except (OSError, ValueError):
         return []
 rows = {}
-for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jsonl"), ("torch", "torch_amp.jsonl")):
+graph_note = {}
+for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jsonl"), ("graph", "trim_fp32_graph.jsonl"),
+                  ("torch", "torch_amp.jsonl")):
     for r in load(name):
         rows.setdefault(r.get("shape", "?"), {})[col] = float(r.get("images_per_s", 0.0))
+        if col == "graph" and not r.get("cuda_graph"):  # ran eagerly: say why
+            graph_note[r.get("shape", "?")] = r.get("graph_fallback", "not captured")
 if not rows:
     print("no results (see run.log)")
     sys.exit(0)
-print("| model, batch x C x H x W | trim fp32 img/s | trim bf16 img/s | PyTorch AMP bf16 channels_last img/s | trim bf16 / PyTorch | trim bf16 / fp32 |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print("| model, batch x C x H x W | trim fp32 img/s | trim bf16 img/s | trim fp32 CUDA graph img/s | PyTorch AMP bf16 channels_last img/s | trim bf16 / PyTorch | trim bf16 / fp32 | graph / eager fp32 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def cell(v):
     return f"{v:.1f}" if v else "no result"
 for shape, r in rows.items():
-    f32, b16, pt = r.get("trim fp32"), r.get("trim bf16"), r.get("torch")
+    f32, b16, gr, pt = r.get("trim fp32"), r.get("trim bf16"), r.get("graph"), r.get("torch")
     vs_pt = f"{b16 / pt:.2f}x" if b16 and pt else "-"
     vs_f32 = f"{b16 / f32:.2f}x" if b16 and f32 else "-"
-    print(f"| {shape} | {cell(f32)} | {cell(b16)} | {cell(pt)} | {vs_pt} | {vs_f32} |")
+    vs_eager = f"{gr / f32:.2f}x" if gr and f32 else "-"
+    g = cell(gr) + (f" (eager: {graph_note[shape]})" if shape in graph_note else "")
+    print(f"| {shape} | {cell(f32)} | {cell(b16)} | {g} | {cell(pt)} | {vs_pt} | {vs_f32} | {vs_eager} |")
 EOF
 }
 write_report() {
@@ -567,6 +574,16 @@ speed_trim() {  # speed_trim TRIM_BENCH DIR RUN_CAP TIMING...
   done
   return "$rc"
 }
+speed_graph() {  # speed_graph TRIM_BENCH DIR RUN_CAP TIMING...: fp32 steps replayed from a CUDA graph
+  local bench=$1 dir=$2 cap=$3 m rc=0
+  shift 3
+  for m in $speed_models; do
+    echo "--- trim ${m%%:*}, batch ${m##*:}, fp32, CUDA graph"
+    timeout --kill-after=2 "$cap" "$bench" model "${m%%:*}" --device cuda --batch "${m##*:}" --precision fp32 \
+      --cuda-graph "$@" --out "$dir/trim_fp32_graph.jsonl" || rc=1
+  done
+  return "$rc"
+}
 speed_torch() {  # speed_torch PYTHON SCRIPT DIR RUN_CAP TIMING...
   local py=$1 script=$2 dir=$3 cap=$4 m rc=0
   shift 4
@@ -582,9 +599,14 @@ if want speed; then
   mkdir -p "$speed_dir"
   if [ -z "$(app_path trim-bench)" ]; then
     record speed_trim FAILED 0 "$build/bin/trim-bench was not built"
+    record speed_graph FAILED 0 "$build/bin/trim-bench was not built"
   else
     # shellcheck disable=SC2016  # the inner script expands its own arguments
     run_step speed_trim "${speed_caps[speed_trim]}" "$run_log" 0 bash -c "$(declare -f speed_trim)"'; speed_trim "$@"' \
+      speed "$(app_path trim-bench)" "$speed_dir" "$speed_run_cap" "${speed_timing[@]}"
+    # The graph is captured after StepGraph's warm-up: trim-bench raises --warmup to cover it.
+    # shellcheck disable=SC2016
+    run_step speed_graph "${speed_caps[speed_graph]}" "$run_log" 0 bash -c "$(declare -f speed_graph)"'; speed_graph "$@"' \
       speed "$(app_path trim-bench)" "$speed_dir" "$speed_run_cap" "${speed_timing[@]}"
   fi
   if ! timeout 10 "${torch_env[@]}" "$python" -c 'import torch, torchvision' >/dev/null 2>&1; then

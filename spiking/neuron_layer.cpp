@@ -30,7 +30,9 @@ NeuronOutput NeuronLayer::forward_stream(const Tensor& x, const Tensor& v0) {
   if (record_rate_) {
     NoGradGuard no_grad;
     int64_t n = out.spikes.numel();
-    rate_ = Tensor::empty(Shape{}, DType::f32, x.device());
+    // One buffer, rewritten in place each pass (its readers add it to their sums at once): a step
+    // captured as a CUDA graph must not keep memory it allocates (core/cuda/graph.h).
+    if (!rate_.defined() || rate_.device() != x.device()) rate_ = Tensor::empty(Shape{}, DType::f32, x.device());
     if (n > 0)
       TRIM_DISPATCH(x.device(), sum, out.spikes, 1.0f / float(n), rate_);
     else

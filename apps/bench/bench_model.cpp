@@ -4,6 +4,9 @@
 // manifest key: bf16 copies of the weights written by the step, products in bf16), one JSON line
 // per run:
 //   {"op":"model","shape":"resnet18 8x3x224x224","ms":...,"images_per_s":...}
+// With --cuda-graph the step is captured once as a CUDA graph and replayed (core/optim/step_graph.h;
+// the warm-up then covers the capture), and the line says whether it was ("cuda_graph") or why not
+// ("graph_fallback").
 // scripts/bench_torch_model.py times the same step in PyTorch with the same shape string, so
 // scripts/bench_compare.py joins the two files like trim-bench's per-layer results.
 #include "apps/bench/bench_model.h"
@@ -27,6 +30,7 @@
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
 #include "core/optim/sgd.h"
+#include "core/optim/step_graph.h"
 #include "core/tensor.h"
 #include "core/threads.h"
 #include "models/models.h"
@@ -57,6 +61,7 @@ int run_model(int argc, char** argv) {
   std::string name, device_spec = "cpu", input = "3,224,224", out_path, precision_name = "fp32";
   int64_t batch = 8, classes = 0;
   int iters = 5, repeats = 3, warmup = 2;
+  bool cuda_graph = false;
   CLI::App app{"trim-bench model: images per second of whole training steps of a zoo model on random input"};
   app.add_option("name", name, "zoo model (models/models.h), e.g. resnet18, sap_cnn")->required();
   app.add_option("--device", device_spec, "cpu | cuda | cuda:N | auto")->capture_default_str();
@@ -69,6 +74,8 @@ int run_model(int argc, char** argv) {
   app.add_option("--precision", precision_name, "what convolutions and products compute in")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_flag("--cuda-graph", cuda_graph,
+               "capture the step as a CUDA graph and replay it (CUDA devices; at least 3 warm-up steps)");
   app.add_option("--out", out_path, "append the JSON line to this file instead of stdout");
   try {
     app.parse(argc, argv);
@@ -106,13 +113,27 @@ int run_model(int argc, char** argv) {
   for (int64_t i = 0; i < batch; ++i) lv[size_t(i)] = int32_t((i * 7919) % n_classes);
   Tensor labels = Tensor::from_vector(Shape{batch}, lv).to(d);
 
-  auto step = [&] {
+  // The body ends in step_staged(): StepGraph stages the scalars before every step, eager or
+  // replayed (core/optim/step_graph.h). Everything it allocates is dropped inside it.
+  auto body = [&] {
     PrecisionScope scope(precision);
     Tensor loss = cross_entropy((*model)(x), labels);
     opt.zero_grad();
     loss.backward();
-    opt.step();
+    opt.step_staged();
   };
+  const std::string refusal = cuda_graph ? graph_refusal(graph_request(d, "dense", true, 1)) : "";
+  StepGraph graph(opt, body, cat("trim-bench model ", name), refusal);
+  auto step = [&] {
+    if (cuda_graph) {
+      graph.run();
+    } else {
+      opt.stage_scalars();
+      body();
+    }
+  };
+  // The capture happens at the step after StepGraph's own warm-up: untimed.
+  if (cuda_graph) warmup = std::max(warmup, StepGraph::kWarmupSteps + 1);
   for (int i = 0; i < warmup; ++i) step();
   // Wall time, and the process's CPU time (all threads): on a machine shared with other work the
   // CPU time is the steadier measure of the work done (with OMP_WAIT_POLICY=PASSIVE, so that
@@ -146,7 +167,9 @@ int run_model(int argc, char** argv) {
                       {"repeats", repeats},   {"device", d.str()},
                       {"threads", num_threads()}, {"framework", "trim"},
                       {"precision", precision_name},
+                      {"cuda_graph", graph.replaying()},
                       {"cpu_conv", cpu::conv_backend_name(cpu::conv_backend())}};
+  if (cuda_graph && !graph.replaying()) j["graph_fallback"] = graph.fallback();
   if (out_path.empty()) {
     std::cout << j.dump() << "\n" << std::flush;
   } else {
@@ -155,7 +178,8 @@ int run_model(int argc, char** argv) {
     file.close();
     if (!file) throw Error(cat("cannot append to --out file '", out_path, "'"));
   }
-  log_info(cat("trim-bench model: ", shape, " on ", d.str(), " in ", precision_name, ": ", median, " ms per step, ",
+  log_info(cat("trim-bench model: ", shape, " on ", d.str(), " in ", precision_name,
+               graph.replaying() ? " (CUDA graph)" : "", ": ", median, " ms per step, ",
                1000.0 * double(batch) / median, " images/s"));
   return 0;
 }

@@ -38,8 +38,7 @@ void Loop::add_step_callback(StepCallback callback) { callbacks_.push_back(std::
 
 void Loop::resume(const Checkpoint& ck) {
   p_ = ck.progress;
-  // The optimizer the checkpoint's round was using, to receive its state.
-  opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
+  new_optimizer();  // the optimizer the checkpoint's round was using, to receive its state
   apply_checkpoint(ck, *r_.model, *opt_, method_, default_generator());
   // Each rank continues its own unfolded sums, as if never interrupted; under another number of
   // ranks (the same data order, other float sums anyway) they join the totals.
@@ -150,24 +149,39 @@ void Loop::save_mid_epoch() {
   save(at);
 }
 
+void Loop::new_optimizer() {
+  // A graph that fell back for good (refused, or its capture failed) would do so again with the
+  // next round's optimizer: the rest of the run is eager, and its one log line is not repeated.
+  if (graph_ && !graph_->fallback().empty()) graph_off_ = true;
+  graph_.reset();  // it holds the old optimizer
+  opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
+  if (r_.cfg.cuda_graph && !graph_off_) graph_ = std::make_unique<GraphStep>(r_, method_, *opt_);
+}
+
 bool Loop::step(const Batch& batch, float lr, const LrSchedule& sched) {
   StepInfo at = info(batch.index, lr, &sched);
   opt_->set_lr(method_.lr(at, lr));
   opt_->set_step_number(p_.step);
   if (r_.distributed()) broadcast_buffers(*r_.comm, *r_.model);  // running statistics: rank 0's (as DDP)
   TaskStep out;
-  {
-    PrecisionScope precision(r_.cfg.precision);  // forward and backward under the run's policy
-    out = r_.task->forward(*r_.model, batch);
-    Tensor extra = method_.extra_loss(at);
-    opt_->zero_grad();
-    (extra.defined() ? add(out.loss, extra) : out.loss).backward();
+  if (graph_ && graph_->takes(batch)) {
+    // A graph-safe method's before_step touches only scalars, so it may run before the forward.
+    method_.before_step(at, *opt_);
+    out = graph_->run(batch);
+  } else {
+    {
+      PrecisionScope precision(r_.cfg.precision);  // forward and backward under the run's policy
+      out = r_.task->forward(*r_.model, batch);
+      Tensor extra = method_.extra_loss(at);
+      opt_->zero_grad();
+      (extra.defined() ? add(out.loss, extra) : out.loss).backward();
+    }
+    // Several ranks: wait here for the averaged gradients (the step would otherwise), so the
+    // method's hooks see them too.
+    if (r_.distributed()) r_.store->finish_backward();
+    method_.before_step(at, *opt_);
+    opt_->step();
   }
-  // Several ranks: wait here for the averaged gradients (the step would otherwise), so the
-  // method's hooks see them too.
-  if (r_.distributed()) r_.store->finish_backward();
-  method_.before_step(at, *opt_);
-  opt_->step();
   method_.after_step(at, *opt_);
   {
     NoGradGuard no_grad;
@@ -204,7 +218,7 @@ bool Loop::after_step(const StepEvent& event) {
 bool Loop::epoch(nlohmann::json& line) {
   if (p_.epoch == 0 && p_.batch == 0) {  // a round starts: the method's turn, then a fresh optimizer
     method_.begin_round(info(0, r_.cfg.sgd.lr), *r_.model, *r_.store);
-    opt_ = method_.make_optimizer(r_.store, r_.cfg.sgd);
+    new_optimizer();
   }
   r_.model->train();
   r_.train_loader->start_epoch(p_.epoch, p_.batch);

@@ -6,6 +6,8 @@
 // step callbacks (apps/runner/step_callbacks.h); the loop itself owns only the step:
 //   lr (the method's hook over the schedule) -> forward and loss (the task) -> method's extra loss
 //   -> backward -> [averaged gradients] -> before_step, step, after_step -> metric sums (the task).
+// With cuda.graph (apps/runner/graph_step.h): lr -> before_step -> the captured forward, loss,
+// backward and step -> after_step -> metric sums.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/runner/checkpoint.h"
+#include "apps/runner/graph_step.h"
 #include "apps/runner/progress.h"
 #include "apps/runner/run_setup.h"
 #include "apps/runner/task.h"
@@ -92,6 +95,7 @@ class Loop {
   LrSchedule schedule() const;
   StepInfo info(int64_t batch, float lr, const LrSchedule* sched = nullptr) const;
   bool step(const Batch& batch, float lr, const LrSchedule& sched);
+  void new_optimizer();
   bool after_step(const StepEvent& event);
   void finish_epoch(nlohmann::json& line, float lr);
   void fold();
@@ -105,6 +109,8 @@ class Loop {
   std::vector<StepCallback> callbacks_;
   TrainProgress p_;
   std::unique_ptr<SgdBase> opt_;
+  std::unique_ptr<GraphStep> graph_;  // cuda.graph: the step of opt_ as a CUDA graph (reset with opt_)
+  bool graph_off_ = false;            // a graph fell back for good: every later step is eager
   MetricsAccumulator metrics_;
   EpochClock clock_;
   Progress progress_;

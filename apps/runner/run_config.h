@@ -43,6 +43,9 @@ struct RunConfig {
   uint64_t seed = 0;
   int threads = 0;  // CPU threads; 0 = all cores
   bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
+  // "cuda.graph": capture the steady-state training step as a CUDA graph and replay it
+  // (apps/runner/graph_step.h); where it cannot be, steps run eagerly with one log line saying why.
+  bool cuda_graph = false;
   // "precision": what convolutions and matrix products compute in (core/ops/precision.h); the
   // parameters, masters and checkpoints are f32 either way.
   Precision precision = Precision::fp32;

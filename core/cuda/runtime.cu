@@ -6,6 +6,7 @@
 
 #include "core/cuda/check.h"
 #include "core/cuda/context.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/runtime.h"
 #include "core/log.h"
 #include "core/memory.h"
@@ -102,6 +103,7 @@ void* malloc_on_stream(int device, size_t bytes, cudaStream_t s) {
     out_of_memory(device, bytes);
   }
   TRIM_CUDA_CHECK(e);
+  capture::note_alloc(p, bytes, s);  // under a CUDA graph capture: a graph allocation (core/cuda/graph.h)
   poison(p, bytes, s);
   return p;
 }
@@ -257,6 +259,7 @@ void free_on(DeviceIndex index, void* p, void* stream_used) noexcept {
   cudaStream_t s = static_cast<cudaStream_t>(stream_used);
   if (!s) s = g_devices[device].stream.load(std::memory_order_acquire);
   if (!s) return;  // the device was never initialised, so nothing was allocated on it
+  if (capture::hold_free(p, s)) return;  // older memory freed under a capture (core/cuda/graph.h)
   QuietDeviceGuard on(device);
   if (cudaFreeAsync(p, s) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
 }

@@ -80,7 +80,7 @@ struct Dropout {
   float p, inv_keep;
   RandomKey key;
   TRIM_HD void operator()(int64_t i) const {
-    y[i] = philox::uniform(key.seed, key.offset, i) >= p ? x[i] * inv_keep : 0.0f;
+    y[i] = philox::uniform(key.seed, key.start(), i) >= p ? x[i] * inv_keep : 0.0f;
   }
 };
 
@@ -100,21 +100,21 @@ struct Uniform {
   float* y;
   float lo, span;
   RandomKey key;
-  TRIM_HD void operator()(int64_t i) const { y[i] = lo + span * philox::uniform(key.seed, key.offset, i); }
+  TRIM_HD void operator()(int64_t i) const { y[i] = lo + span * philox::uniform(key.seed, key.start(), i); }
 };
 
 struct Normal {
   float* y;
   float mean, stddev;
   RandomKey key;
-  TRIM_HD void operator()(int64_t i) const { y[i] = mean + stddev * philox::normal(key.seed, key.offset, i); }
+  TRIM_HD void operator()(int64_t i) const { y[i] = mean + stddev * philox::normal(key.seed, key.start(), i); }
 };
 
 struct Bernoulli {
   float* y;
   float p;
   RandomKey key;
-  TRIM_HD void operator()(int64_t i) const { y[i] = philox::uniform(key.seed, key.offset, i) < p ? 1.0f : 0.0f; }
+  TRIM_HD void operator()(int64_t i) const { y[i] = philox::uniform(key.seed, key.start(), i) < p ? 1.0f : 0.0f; }
 };
 
 struct BroadcastScalar {

@@ -27,8 +27,18 @@ SgdBase::SgdBase(std::shared_ptr<ParamStore> store, SgdOptions options) : store_
 }
 
 void SgdBase::step() {
+  stage_scalars();
+  step_staged();
+}
+
+void SgdBase::stage_scalars() {
+  staged_ = scalars_;
+  stage(staged_);
+}
+
+void SgdBase::step_staged() {
   store_->finish_backward();
-  SgdScalars k = scalars_;
+  SgdScalars k = staged_;
   if (options_.clip_grad_norm > 0.0f && device().is_cpu())
     grad_clip_scale_cpu(store_->grads().data<float>(), store_->total(), options_.clip_grad_norm, &k.grad_scale,
                         &clip_norm_host_);

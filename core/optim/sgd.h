@@ -38,8 +38,21 @@ class SgdBase {
 
   void zero_grad() { store_->zero_grad(); }
   // Completes the gradients (ParamStore::finish_backward), clips them if asked, and updates every
-  // parameter. No host synchronisation on CUDA.
+  // parameter. No host synchronisation on CUDA. The same as stage_scalars() then step_staged().
   void step();
+
+  // The step in two halves, for a step captured as a CUDA graph (core/optim/step_graph.h).
+  // stage_scalars() puts this step's scalars (lr, step number, the rule's scalars as the method
+  // set them) where the update reads them: on CUDA an upload, in stream order, into a device
+  // buffer whose address never changes (the first call also builds the parameter tables, so it
+  // must come before a capture). step_staged() is the rest of step() and reads the scalars staged
+  // last: captured once, it is replayed after each stage_scalars() with that step's values. It
+  // never allocates, synchronises or uploads on CUDA.
+  void stage_scalars();
+  void step_staged();
+  // How many times the parameter tables (device addresses a captured step reads) were built; a
+  // change after a capture means the graph reads tables that are gone.
+  uint64_t table_builds() const { return table_builds_; }
 
   void set_lr(float lr) { scalars_.lr = lr; }
   float lr() const { return scalars_.lr; }
@@ -64,18 +77,24 @@ class SgdBase {
   std::vector<std::pair<std::string, Tensor>> state() const;
 
  protected:
-  // Runs the update with the current scalars; returns false when a gradient was not finite
-  // (CPU only: CUDA records it on the device).
+  // Builds the parameter tables if needed and, on CUDA, uploads `k` with the rule's scalars to the
+  // device scalar buffer (stage_scalars).
+  virtual void stage(const SgdScalars& k) = 0;
+  // Runs the update: on the CPU with `k` (clipping's grad_scale applied), on CUDA with the staged
+  // device buffer (clipping writes its grad_scale there). Returns false when a gradient was not
+  // finite (CPU only: CUDA records it on the device).
   virtual bool run_step(const SgdScalars& k) = 0;
 
   std::shared_ptr<ParamStore> store_;
   SgdOptions options_;
   SgdScalars scalars_;
+  SgdScalars staged_;  // what stage_scalars() staged (the CPU update's scalars)
   Tensor moments_;     // the store's momentum arena (undefined when momentum is 0)
   Tensor bad_step_;    // CUDA: one int64 (as 2 x i32): first step with a non-finite gradient + 1, or 0
   int64_t bad_step_host_ = 0;  // the same on the CPU
   Tensor clip_partials_, clip_norm_;  // CUDA scratch for clipping
   float clip_norm_host_ = 0.0f;
+  uint64_t table_builds_ = 0;
   void* dev_grad_scale_ = nullptr;    // inside the subclass's device scalars
 };
 
@@ -142,6 +161,7 @@ class Sgd final : public SgdBase {
 #endif
     built_ = true;
     built_bf16_ = st.has_bf16_copies();
+    ++table_builds_;
   }
 
   Tensor upload_bytes(const void* p, size_t n) {
@@ -149,13 +169,24 @@ class Sgd final : public SgdBase {
     return Tensor::from_vector<uint8_t>(Shape{int64_t(n)}, bytes, device());
   }
 
-  bool run_step(const SgdScalars& k) override {
+  void stage(const SgdScalars& k) override {
     if (!built_ || built_bf16_ != store_->has_bf16_copies()) build();
-    StepScalars<Rule> all{k, *rule_scalars_};
-    if (device().is_cpu()) return sgd_step_cpu<Rule>(slots_, all);
+    staged_rule_ = *rule_scalars_;
 #ifdef TRIM_HAVE_CUDA
-    // The upload is ordered before clipping, which then overwrites grad_scale in the same buffer.
-    uploader_->upload(dev_scalars_.raw_data(), &all);
+    if (device().is_cuda()) {
+      // The upload is ordered before clipping, which then overwrites grad_scale in the same buffer.
+      StepScalars<Rule> all{k, staged_rule_};
+      uploader_->upload(dev_scalars_.raw_data(), &all);
+    }
+#endif
+  }
+
+  bool run_step(const SgdScalars& k) override {
+    // Building here would upload tables (a synchronising copy) inside a capture: stage() builds.
+    TRIM_CHECK(built_ && built_bf16_ == store_->has_bf16_copies(),
+               "SGD step: the scalars were not staged since the parameters changed (call stage_scalars first)");
+    if (device().is_cpu()) return sgd_step_cpu<Rule>(slots_, StepScalars<Rule>{k, staged_rule_});
+#ifdef TRIM_HAVE_CUDA
     if (options_.clip_grad_norm > 0.0f)
       grad_clip_scale_cuda(store_->grads().template data<float>(), store_->total(), options_.clip_grad_norm,
                            static_cast<float*>(dev_grad_scale_), clip_norm_.template data<float>(),
@@ -170,6 +201,7 @@ class Sgd final : public SgdBase {
 
   std::vector<typename Rule::Params> rules_;
   RuleHandle<Rule> rule_scalars_ = std::make_shared<typename Rule::Scalars>();
+  typename Rule::Scalars staged_rule_{};  // the rule's scalars as stage() staged them
   std::vector<SgdSlot<Rule>> slots_;
   int64_t chunk_count_ = 0;
   bool built_ = false;

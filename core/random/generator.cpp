@@ -1,13 +1,42 @@
 #include "core/random/generator.h"
 
+#include "core/error.h"
 #include "core/random/philox.h"
 
 namespace trim {
+namespace {
+thread_local uint64_t t_draws = 0;
+}
+
+uint64_t thread_random_draws() { return t_draws; }
 
 RandomKey Generator::reserve(int64_t n) {
+  ++t_draws;
   RandomKey k{seed_, offset_};
+  if (capture_base_) {
+    k.offset = offset_ - capture_start_;  // relative to the word a replay reads
+    k.base = capture_base_;
+    ++capture_draws_;
+  }
   offset_ += philox::blocks_for(n);
   return k;
+}
+
+void Generator::begin_capture(const uint64_t* device_base) {
+  TRIM_CHECK(device_base != nullptr && capture_base_ == nullptr,
+             "Generator::begin_capture: needs a device word, and one capture at a time");
+  capture_base_ = device_base;
+  capture_start_ = offset_;
+  capture_draws_ = 0;
+}
+
+Generator::Captured Generator::end_capture() {
+  TRIM_CHECK(capture_base_ != nullptr, "Generator::end_capture: no capture in progress");
+  Captured c{offset_ - capture_start_, capture_draws_};
+  offset_ = capture_start_;
+  capture_base_ = nullptr;
+  capture_draws_ = 0;
+  return c;
 }
 
 Generator& default_generator() {

@@ -1,9 +1,10 @@
 // The bf16 kernels of a training step under CUDA graph capture (issue 17, GPU part): cuDNN's bf16
 // convolutions, with their stream-ordered bf16 temporaries and workspaces, and cuBLAS's bf16
 // product, captured on the compute stream after one eager call (which ranks the algorithms) and
-// replayed. A whole captured step needs more than this (the optimizer's scalar uploads, random
-// keys, the loader's batches: see the issue's notes); these cases show the kernel layer itself
-// captures: a replay writes the same bits as eager calls, and reads its inputs when it runs.
+// replayed. These cases show the kernel layer itself captures: a replay writes the same bits as
+// eager calls, and reads its inputs when it runs. The whole training step as a graph (staged
+// scalars, random keys relative to a device word, static batch buffers) is
+// test/cuda/test_step_graph_cuda.cpp.
 #include <catch2/catch.hpp>
 
 #include <cuda_runtime.h>
