@@ -71,17 +71,20 @@ void note_alloc(void* p, size_t bytes, void* stream) noexcept {
   }
 }
 
-bool hold_free(void* p, void* stream) noexcept {
-  if (!g_capture.active.load(std::memory_order_acquire)) return false;
+void free_async(void* p, void* stream) noexcept {
+  // Under the lock whether or not a capture is active: a capture cannot begin between the check
+  // and the free (a loader thread's free of older memory on the compute stream, landing inside a
+  // capture that had just begun, would invalidate it).
   std::lock_guard<std::mutex> lock(g_capture.mu);
-  if (!g_capture.active.load(std::memory_order_relaxed) || stream != g_capture.stream) return false;
-  if (g_capture.live.erase(p) != 0) return false;  // a graph allocation: its free node, now
-  try {
-    g_capture.held.emplace_back(p, stream);
-  } catch (...) {
-    g_capture.lost = true;  // leaked rather than freed inside the capture (which would break it)
+  if (g_capture.active.load(std::memory_order_relaxed) && stream == g_capture.stream && g_capture.live.erase(p) == 0) {
+    try {
+      g_capture.held.emplace_back(p, stream);  // older memory: freed once the capture has ended
+    } catch (...) {
+      g_capture.lost = true;  // leaked rather than freed inside the capture (which would break it)
+    }
+    return;
   }
-  return true;
+  if (cudaFreeAsync(p, static_cast<cudaStream_t>(stream)) != cudaSuccess) (void)cudaGetLastError();
 }
 
 }  // namespace capture
@@ -96,12 +99,28 @@ Graph::Graph(const std::function<void()>& body) {
     g_capture.stream = s;
     g_capture.active.store(true, std::memory_order_release);
   }
+  // The graph's temporaries get physical memory of their own (the graph pool): first give back
+  // what the eager steps' pool caches beyond its live tensors, so that the two do not hold the
+  // step's peak twice.
+  cudaMemPool_t pool = nullptr;
+  if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess)
+    (void)cudaMemPoolTrimTo(pool, 0);
+  (void)cudaGetLastError();
   const cudaError_t begun = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
   if (begun != cudaSuccess) {
     (void)cudaGetLastError();
     free_held(stop_tracking().held);
     throw Error(cat("CUDA graph: cudaStreamBeginCapture: ", cudaGetErrorString(begun)));
   }
+  // Memory still allocated in the capture when it ends points at addresses no replay backs: the
+  // caller must not go on with it, whatever else went wrong (so this is checked first).
+  auto leak = [](const CaptureEnd& end, const char* also) {
+    return CaptureLeak(cat("CUDA graph: the captured work still holds ", end.live_count, " allocation(s) (",
+                           end.live_bytes, " bytes) made during the capture", also,
+                           "; a replay would allocate them again while they are in use, so every tensor made "
+                           "inside it must be dropped inside it (copy results into buffers allocated before the "
+                           "capture)"));
+  };
   cudaGraph_t g = nullptr;
   try {
     body();
@@ -109,7 +128,9 @@ Graph::Graph(const std::function<void()>& body) {
     if (cudaStreamEndCapture(s, &g) == cudaSuccess && g) (void)cudaGraphDestroy(g);
     (void)cudaGetLastError();
     // Nothing of the discarded capture ever ran, so the held memory is no longer needed.
-    free_held(stop_tracking().held);
+    CaptureEnd end = stop_tracking();
+    free_held(end.held);
+    if (end.live_count > 0) throw leak(end, " (and the captured work threw)");
     throw;
   }
   const cudaError_t ended = cudaStreamEndCapture(s, &g);
@@ -124,17 +145,14 @@ Graph::Graph(const std::function<void()>& body) {
     drop();
     throw Error(cat("CUDA graph: ", why));
   };
+  if (end.live_count > 0) {
+    drop();
+    throw leak(end, ended != cudaSuccess || !g ? " (and the capture failed)" : "");
+  }
   if (ended != cudaSuccess || !g)
     discard(cat("the capture failed (", cudaGetErrorName(ended), ": ", cudaGetErrorString(ended),
                 "): the captured work made a call that cannot be captured (a host synchronisation, a "
                 "host-to-device copy that waits, an allocation outside stream order)"));
-  if (end.live_count > 0) {
-    drop();
-    throw CaptureLeak(cat("CUDA graph: the captured work still holds ", end.live_count, " allocation(s) (", end.live_bytes,
-                " bytes) made during the capture; a replay would allocate them again while they are in "
-                "use, so every tensor made inside it must be dropped inside it (copy results into "
-                "buffers allocated before the capture)"));
-  }
   if (end.lost) discard("out of host memory while tracking the capture's allocations");
   if (cudaGraphGetNodes(g, nullptr, &nodes_) != cudaSuccess) discard("cudaGraphGetNodes failed");
   cudaGraphExec_t exec = nullptr;

@@ -65,9 +65,9 @@ class Graph {
 namespace capture {
 // `p` (`bytes` bytes) was just allocated on `stream`.
 void note_alloc(void* p, size_t bytes, void* stream) noexcept;
-// Called before `p` is freed on `stream`: true when the free has been held back until the capture
-// ends (memory from before the capture), false when the caller frees it now.
-bool hold_free(void* p, void* stream) noexcept;
+// Frees `p` (last used on `stream`) with cudaFreeAsync, or, when it predates a capture running on
+// that stream, holds the free back until the capture ends.
+void free_async(void* p, void* stream) noexcept;
 }  // namespace capture
 
 }  // namespace trim::cuda

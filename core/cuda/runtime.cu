@@ -259,9 +259,8 @@ void free_on(DeviceIndex index, void* p, void* stream_used) noexcept {
   cudaStream_t s = static_cast<cudaStream_t>(stream_used);
   if (!s) s = g_devices[device].stream.load(std::memory_order_acquire);
   if (!s) return;  // the device was never initialised, so nothing was allocated on it
-  if (capture::hold_free(p, s)) return;  // older memory freed under a capture (core/cuda/graph.h)
   QuietDeviceGuard on(device);
-  if (cudaFreeAsync(p, s) != cudaSuccess) (void)cudaGetLastError();  // shutting down: nothing to do
+  capture::free_async(p, s);  // or held back until a capture on s ends (core/cuda/graph.h)
 }
 
 Scratch::Scratch(size_t bytes) : bytes_(bytes) {
@@ -363,6 +362,13 @@ Uploader::~Uploader() {
 void Uploader::upload(void* device_dst, const void* src) {
   // Slot k is reused kSlots uploads later, once its copy has read it: the host may run that many
   // steps ahead of the GPU.
+  // Captured, the copy would read this slot at every replay while the host refills it (and the
+  // event wait below fails under a capture): a captured region must not upload.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  TRIM_CUDA_CHECK(cudaStreamIsCapturing(stream(), &capturing));
+  TRIM_CHECK(capturing == cudaStreamCaptureStatusNone,
+             "CUDA upload inside a captured CUDA graph (stage host values before the capture, "
+             "e.g. SgdBase::stage_scalars)");
   cudaEvent_t e = static_cast<cudaEvent_t>(done_[next_]);
   void* staging = static_cast<char*>(pinned_) + next_ * bytes_;
   TRIM_CUDA_CHECK(cudaEventSynchronize(e));

@@ -79,8 +79,18 @@ void StepGraph::run() {
   if (fallback_.empty() && eager_steps_ >= kWarmupSteps) {
     capture();
     if (graph_) {
-      launch();  // the captured step did not run while it was captured: this is that step
-      return;
+      // The captured step did not run while it was captured: this is that step. Its first launch
+      // is where the graph's memory is first backed: if that fails (out of memory), the step runs
+      // eagerly instead, from the same generator position.
+      Generator& gen = default_generator();
+      const uint64_t seed = gen.seed(), offset = gen.offset();
+      try {
+        launch();
+        return;
+      } catch (const Error& e) {
+        gen.set_state(seed, offset);
+        fall_back(cat("its first replay failed: ", e.what()));
+      }
     }
   }
   body_();
@@ -101,6 +111,10 @@ void StepGraph::launch() {
 
 void StepGraph::capture() {
 #ifdef TRIM_HAVE_CUDA
+  if (!opt_.device().is_cuda()) {  // callers pass graph_refusal's reason; this guards the others
+    fall_back(cat("the step runs on ", opt_.device().str(), ", not on a GPU"));
+    return;
+  }
   Generator& gen = default_generator();
   if (!random_base_.defined()) {  // allocated outside the capture, once; its address never changes
     random_base_ = Tensor::empty(Shape{int64_t(sizeof(uint64_t))}, DType::u8, opt_.device());
