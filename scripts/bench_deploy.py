@@ -11,6 +11,7 @@ magnitude per layer, which is fine for timing), then
     for linear layers, im2col (F.unfold) x sparse weight for convolutions), interleaved run by run,
     with torch.set_num_threads(N), on the same folded weights.
 Batch 1: median latency over --runs runs after warm-up; batch 64: throughput from the median.
+OpenMP threads are bound one per core (OMP_PROC_BIND=spread, OMP_PLACES=cores) unless set already.
 Writes scripts/results/deploy.md (the table) and scripts/results/deploy_speedup.png (speed-up over
 trim dense against sparsity). Networks:
   mlp       Fashion-MNIST MLP from fmnist_mlp_{gmp,lats,ltp}_{90,95,98}.json, short runs (GMP: 4000
@@ -37,6 +38,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+# OpenMP threads bound one per core, for trim-deploy (a child process) and PyTorch (this one: set
+# before torch loads its OpenMP runtime) alike. Unbound, on this 2-vCPU machine about one
+# trim-deploy process in four ran both of its networks with its threads sharing a core (the MLP at
+# batch 64: dense 0.23 ms and deployed 0.09 ms instead of 0.14 and 0.04), which no run-by-run
+# interleaving can correct. A caller's own settings win.
+os.environ.setdefault("OMP_PROC_BIND", "spread")
+os.environ.setdefault("OMP_PLACES", "cores")
+ALL_CPUS = sorted(os.sched_getaffinity(0))  # before torch's OpenMP binds this process's thread to one core
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from eval_deploy_torch import DeployedNet  # noqa: E402
@@ -61,7 +71,9 @@ SLIM = {
 
 
 def sh(args):
-    p = subprocess.run(args, capture_output=True, text=True)
+    # A child inherits this process's CPU mask, which PyTorch's bound OpenMP has narrowed to one core:
+    # give it every core back, for its own OpenMP to bind its threads to.
+    p = subprocess.run(args, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, ALL_CPUS))
     if p.returncode != 0:
         raise RuntimeError("%s\n%s" % (" ".join(args), p.stderr.strip()[-2000:]))
     return p.stdout
@@ -264,12 +276,14 @@ def write(rows, a):
     os.makedirs(a.out, exist_ok=True)
     ms = lambda v: "%.3f" % (v * 1e3) if v is not None else "-"
     lines = ["# trim-deploy benchmark", "",
-             "`python3 scripts/bench_deploy.py --nets %s --resnet50-sparsities %s --threads %d --runs %d --clock %s` (fp32, CPU, %s). "
+             "`python3 scripts/bench_deploy.py --nets %s --resnet50-sparsities %s --threads %d --runs %d --clock %s` (fp32, CPU, %s, "
+             "OMP_PROC_BIND=%s OMP_PLACES=%s). "
              "ResNet-50: random weights (torchvision's initialisation) pruned by magnitude per layer, which is fine "
              "for timing. Batch 1: median "
              "latency in ms; batch 64: median ms per batch. Speed-up = trim dense / trim deployed. Formats: one "
              "letter per conv/linear layer, d dense, s CSR." % (a.nets, a.resnet50_sparsities, a.threads, a.runs, a.clock,
-                                                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())),
+                                                  time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                                  os.environ["OMP_PROC_BIND"], os.environ["OMP_PLACES"]),
              "",
              "| network | sparsity | bytes dense | bytes deployed | formats | trim dense b1 | trim deployed b1 | torch dense b1 "
              "| torch sparse b1 | speed-up b1 | trim dense b64 | trim deployed b64 | torch dense b64 | torch sparse b64 "
