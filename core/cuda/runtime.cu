@@ -22,6 +22,7 @@ struct DeviceState {
   // without having gone through the once_flag.
   std::atomic<cudaStream_t> stream{nullptr};
   cublasHandle_t cublas = nullptr;
+  void* cublas_workspace = nullptr;  // the handle's for the process's lifetime, as the handle
   cudnnHandle_t cudnn = nullptr;
   int sms = 0;
   std::atomic<int> blas_math{-1};  // the math mode last set on the cuBLAS handle
@@ -214,6 +215,13 @@ cublasHandle_t cublas() {
   std::call_once(s.blas_once, [&] {
     TRIM_CUBLAS_CHECK(cublasCreate(&s.cublas));
     TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream.load()));
+    // A fixed workspace (32 MiB, what PyTorch gives cuBLAS on Hopper), so that cuBLAS never
+    // allocates one of its own per call: inside a captured CUDA graph (core/cuda/graph.h) those
+    // allocations would be memory nodes the capture's bookkeeping does not see. One is enough:
+    // every call on this handle runs in order on the device's compute stream.
+    constexpr size_t kCublasWorkspace = size_t(32) << 20;
+    TRIM_CUDA_CHECK(cudaMalloc(&s.cublas_workspace, kCublasWorkspace));
+    TRIM_CUBLAS_CHECK(cublasSetWorkspace(s.cublas, s.cublas_workspace, kCublasWorkspace));
   });
   return s.cublas;
 }
