@@ -16,7 +16,8 @@ namespace {
 using Held = std::vector<std::pair<void*, void*>>;  // (pointer, cudaStream_t)
 
 // The one capture in progress (header: "Memory under capture"). `active` is read without the lock
-// on every allocation and free, so that the allocator pays one atomic load when nothing captures.
+// on every allocation, so that it pays one atomic load when nothing captures; frees take the lock
+// (free_async). Never destroyed: frees may still come during static destruction at exit.
 struct CaptureState {
   std::mutex mu;
   std::atomic<bool> active{false};
@@ -25,7 +26,7 @@ struct CaptureState {
   Held held;                               // frees of older memory, held back
   bool lost = false;                       // a bookkeeping insert failed (out of host memory)
 };
-CaptureState g_capture;
+CaptureState& g_capture = *new CaptureState;
 
 // What a finished capture leaves: its live allocations and the frees it held back.
 struct CaptureEnd {
@@ -92,6 +93,14 @@ void free_async(void* p, void* stream) noexcept {
 Graph::Graph(const std::function<void()>& body) {
   cudaStream_t s = stream();
   device_ = current_device();
+  // The graph's temporaries get physical memory of their own (the graph pool): first give back
+  // what the eager steps' pool (the device's current pool, which cudaMallocAsync uses) caches
+  // beyond its live tensors, so that the two do not hold the step's peak twice. Before the
+  // capture is marked active, so frees during the wait are not held back for the graph's life.
+  cudaMemPool_t pool = nullptr;
+  if (cudaDeviceGetMemPool(&pool, device_) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess)
+    (void)cudaMemPoolTrimTo(pool, 0);
+  (void)cudaGetLastError();
   {
     std::lock_guard<std::mutex> lock(g_capture.mu);
     TRIM_CHECK(!g_capture.active.load(std::memory_order_relaxed),
@@ -99,13 +108,6 @@ Graph::Graph(const std::function<void()>& body) {
     g_capture.stream = s;
     g_capture.active.store(true, std::memory_order_release);
   }
-  // The graph's temporaries get physical memory of their own (the graph pool): first give back
-  // what the eager steps' pool caches beyond its live tensors, so that the two do not hold the
-  // step's peak twice.
-  cudaMemPool_t pool = nullptr;
-  if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess)
-    (void)cudaMemPoolTrimTo(pool, 0);
-  (void)cudaGetLastError();
   const cudaError_t begun = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
   if (begun != cudaSuccess) {
     (void)cudaGetLastError();

@@ -213,14 +213,15 @@ cublasHandle_t cublas() {
   TRIM_CHECK(!t_stream_override, "cuBLAS called under a StreamGuard");
   DeviceState& s = state();
   std::call_once(s.blas_once, [&] {
+    // A workspace of trim's own (32 MiB, NVIDIA's recommendation for Hopper), set after the
+    // stream (cublasSetStream resets it): cuBLAS's default one comes from a pool of its own, which
+    // a captured CUDA graph (core/cuda/graph.h) would use through memory nodes the capture's
+    // bookkeeping does not see. One is enough: every call on this handle runs in order on the
+    // device's compute stream. Allocated first, so a failure leaks no handle.
+    constexpr size_t kCublasWorkspace = size_t(32) << 20;
+    if (!s.cublas_workspace) TRIM_CUDA_CHECK(cudaMalloc(&s.cublas_workspace, kCublasWorkspace));
     TRIM_CUBLAS_CHECK(cublasCreate(&s.cublas));
     TRIM_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream.load()));
-    // A fixed workspace (32 MiB, what PyTorch gives cuBLAS on Hopper), so that cuBLAS never
-    // allocates one of its own per call: inside a captured CUDA graph (core/cuda/graph.h) those
-    // allocations would be memory nodes the capture's bookkeeping does not see. One is enough:
-    // every call on this handle runs in order on the device's compute stream.
-    constexpr size_t kCublasWorkspace = size_t(32) << 20;
-    TRIM_CUDA_CHECK(cudaMalloc(&s.cublas_workspace, kCublasWorkspace));
     TRIM_CUBLAS_CHECK(cublasSetWorkspace(s.cublas, s.cublas_workspace, kCublasWorkspace));
   });
   return s.cublas;
