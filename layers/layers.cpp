@@ -117,7 +117,7 @@ Tensor conv_bn(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, Epilogue act, con
   Tensor c = conv(x);
   if (!residual.defined() && act == Epilogue::relu) return bn.forward_relu(c);
   Tensor y = residual.defined() ? add(bn(c), residual) : bn(c);
-  return act == Epilogue::relu ? relu(y) : act == Epilogue::relu6 ? relu6(y) : y;
+  return activate(y, act);
 }
 
 Tensor Sequential::forward(const Tensor& x) {

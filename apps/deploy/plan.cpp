@@ -123,10 +123,7 @@ Tensor DeployedLayer::run_as(Format f, const Tensor& x, const Tensor& residual, 
     if (!prepared) prepared = std::make_shared<PreparedConv2d>(weight, bias, params);
     return prepared->forward(x, a, residual);
   }
-  Tensor y = linear(x, weight, bias);
-  if (a == Epilogue::relu) return relu(y);
-  if (a == Epilogue::relu6) return relu6(y);
-  return y;
+  return activate(linear(x, weight, bias), a);
 }
 
 Tensor DeployedLayer::run(const Tensor& x, const Tensor& residual, Epilogue a) const {

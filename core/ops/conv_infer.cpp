@@ -20,13 +20,11 @@ PreparedConv2d::PreparedConv2d(Tensor weight, Tensor bias, const Conv2dParams& p
 }
 
 Tensor PreparedConv2d::forward(const Tensor& x, Epilogue act, const Tensor& residual) const {
-  auto activate = [act](const Tensor& y) { return act == Epilogue::relu ? relu(y) : act == Epilogue::relu6 ? relu6(y) : y; };
   const bool cpu_f32 = x.device().is_cpu() && x.dtype() == DType::f32 && x.ndim() == 4 && x.size(1) == weight_.size(1);
-  if (!cpu_f32 || !cpu_) {
-    if (!direct_ || !cpu_f32 || !cpu::direct_conv3x3_serves(weight_.shape(), p_, x.size(2), x.size(3))) {
-      Tensor y = conv2d(x, weight_, bias_, p_);  // conv2d checks the arguments and names what is wrong
-      return activate(residual.defined() ? add(y, residual) : y);
-    }
+  const bool direct = direct_ && cpu_f32 && cpu::direct_conv3x3_serves(weight_.shape(), p_, x.size(2), x.size(3));
+  if (!direct && !(cpu_ && cpu_f32)) {
+    Tensor y = conv2d(x, weight_, bias_, p_);  // conv2d checks the arguments and names what is wrong
+    return activate(residual.defined() ? add(y, residual) : y, act);
   }
   const int64_t ho = window_out(x.size(2), int(weight_.size(2)), p_.stride_h, p_.pad_h, p_.dil_h);
   const int64_t wo = window_out(x.size(3), int(weight_.size(3)), p_.stride_w, p_.pad_w, p_.dil_w);
@@ -37,7 +35,7 @@ Tensor PreparedConv2d::forward(const Tensor& x, Epilogue act, const Tensor& resi
     TRIM_CHECK(residual.device().is_cpu(), "PreparedConv2d: the residual must be on the input's device");
     check_shape("PreparedConv2d", residual, y.shape(), "residual");
   }
-  if (direct_ && cpu::direct_conv3x3_serves(weight_.shape(), p_, x.size(2), x.size(3)))
+  if (direct)
     cpu::direct_conv3x3_forward(*direct_, x, residual, act, y);
   else
     cpu::infer_conv_forward(*cpu_, x, residual, act, y);

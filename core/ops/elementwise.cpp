@@ -84,6 +84,10 @@ Tensor relu6(const Tensor& x) {
   return y;
 }
 
+Tensor activate(const Tensor& x, Epilogue act) {
+  return act == Epilogue::relu ? relu(x) : act == Epilogue::relu6 ? relu6(x) : x;
+}
+
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   TRIM_CHECK(p >= 0.0f && p < 1.0f, cat("dropout: p must be in [0, 1), got ", p));
   if (!training || p == 0.0f) return x;

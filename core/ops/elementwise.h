@@ -1,4 +1,5 @@
 #pragma once
+#include "core/kernels/epilogue.h"
 #include "core/kernels/params.h"
 #include "core/random/generator.h"
 #include "core/tensor.h"
@@ -12,6 +13,8 @@ Tensor scale(const Tensor& x, float s);
 Tensor relu(const Tensor& x);
 // min(max(x, 0), 6); the gradient passes where 0 < x < 6 (PyTorch's hardtanh backward).
 Tensor relu6(const Tensor& x);
+// An Epilogue (core/kernels/epilogue.h) as an op: x, relu(x) or relu6(x).
+Tensor activate(const Tensor& x, Epilogue act);
 
 // Inverted dropout: in training, zeroes each element with probability p (drawn from `gen`) and
 // scales the rest by 1/(1-p); otherwise returns x. 0 <= p < 1.

@@ -149,19 +149,7 @@ TEST_CASE("each replay draws a fresh dropout mask, the one an eager step would d
 TEST_CASE("the loop with cuda.graph runs a short last batch eagerly, says so once, and trains as eager steps",
           "[cuda][graph][train]") {
   test::TempDir tmp("graph-cuda");
-  nlohmann::json eager = test::small_run(tmp.file("eager"), "cuda");  // cnn_small with dropout
-  eager["data"]["train_limit"] = 650;  // per epoch: 6 batches of 100, then one of 50
-  eager["data"]["test_limit"] = 250;
-  nlohmann::json graphed = eager;
-  graphed["output"] = tmp.file("graphed");
-  graphed["cuda"] = {{"graph", true}};
-  train_classifier(test::as_manifest(eager));
-  std::string log;
-  {
-    test::StderrCapture err;
-    train_classifier(test::as_manifest(graphed));
-    log = err.text();
-  }
+  const std::string log = test::train_eager_and_graphed(tmp.path().string(), "cuda");  // a short batch per epoch
   INFO(log);
   CHECK(test::occurrences(log, "captured as a CUDA graph") == 1);
   CHECK(test::occurrences(log, "run eagerly (logged once)") == 1);  // two short batches, one line

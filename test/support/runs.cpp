@@ -5,6 +5,7 @@
 #include "core/io/safetensors.h"
 #include "core/config.h"
 #include "pruning/registry.h"
+#include "test/support/stderr_capture.h"
 
 namespace trim::test {
 
@@ -55,6 +56,19 @@ std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir) {
 
 bool same_checkpoint_weights(const std::string& run_a, const std::string& run_b) {
   return same_tensors(run_a + "/checkpoint.safetensors", run_b + "/checkpoint.safetensors");
+}
+
+std::string train_eager_and_graphed(const std::string& dir, const std::string& device) {
+  nlohmann::json eager = small_run(dir + "/eager", device);
+  eager["data"]["train_limit"] = 650;
+  eager["data"]["test_limit"] = 250;
+  nlohmann::json graphed = eager;
+  graphed["output"] = dir + "/graphed";
+  graphed["cuda"] = {{"graph", true}};
+  train_classifier(as_manifest(eager));
+  StderrCapture err;
+  train_classifier(as_manifest(graphed));
+  return err.text();
 }
 
 bool same_tensors(const std::string& file_a, const std::string& file_b) {

@@ -24,5 +24,9 @@ std::vector<nlohmann::json> metrics_without_timing(const std::string& run_dir);
 bool same_tensors(const std::string& file_a, const std::string& file_b);
 // same_tensors on both runs' checkpoint.safetensors.
 bool same_checkpoint_weights(const std::string& run_a, const std::string& run_b);
+// small_run on `device` (cnn_small with dropout; 650 training images per epoch: 6 batches of 100,
+// then a short one of 50; 250 for testing) trained twice: into dir/eager as it is, then into
+// dir/graphed with "cuda": {"graph": true}. Returns what the second run wrote to stderr.
+std::string train_eager_and_graphed(const std::string& dir, const std::string& device);
 
 }  // namespace trim::test

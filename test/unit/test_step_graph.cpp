@@ -75,23 +75,11 @@ TEST_CASE("a refused StepGraph runs every step eagerly, exactly as plain steps w
 
 TEST_CASE("cuda.graph on the CPU runs eagerly and trains exactly as without it", "[train][graph]") {
   test::TempDir tmp("graph-cpu");
-  nlohmann::json off = test::small_run(tmp.file("off"));  // cnn_small with dropout: random draws too
-  off["data"]["train_limit"] = 650;  // 6 full batches and a short one
-  off["data"]["test_limit"] = 250;
-  nlohmann::json on = off;
-  on["output"] = tmp.file("on");
-  on["cuda"] = {{"graph", true}};
-  train_classifier(test::as_manifest(off));
-  std::string log;
-  {
-    test::StderrCapture err;
-    train_classifier(test::as_manifest(on));
-    log = err.text();
-  }
+  const std::string log = test::train_eager_and_graphed(tmp.path().string(), "cpu");  // dropout: random draws too
   INFO(log);
   CHECK(test::occurrences(log, "not captured as a CUDA graph, every step runs eagerly: the device is cpu") == 1);
-  CHECK(test::metrics_without_timing(tmp.file("off")) == test::metrics_without_timing(tmp.file("on")));
-  CHECK(test::same_checkpoint_weights(tmp.file("off"), tmp.file("on")));
+  CHECK(test::metrics_without_timing(tmp.file("eager")) == test::metrics_without_timing(tmp.file("graphed")));
+  CHECK(test::same_checkpoint_weights(tmp.file("eager"), tmp.file("graphed")));
 }
 
 TEST_CASE("a refused cuda.graph is logged once in a run of several rounds", "[train][graph]") {
