@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/autograd/grad_mode.h"
+#include "core/optim/param_store.h"
 
 namespace trim {
 
@@ -115,6 +116,13 @@ std::vector<std::string> Module::summary_metric_keys() const {
   for (const auto& [name, child] : children_)
     for (std::string& k : child->summary_metric_keys()) keys.push_back(std::move(k));
   return keys;
+}
+
+std::vector<OptimParam> optim_params(const Module& model, bool decay_all) {
+  std::vector<OptimParam> out;
+  for (const NamedParameter& p : model.named_parameters())
+    out.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight || decay_all});
+  return out;
 }
 
 }  // namespace trim

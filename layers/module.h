@@ -13,6 +13,8 @@
 
 namespace trim {
 
+struct OptimParam;  // core/optim/param_store.h
+
 // What a parameter is, for optimizers (weight decay opt-out) and pruners (which tensors they touch).
 enum class ParamKind { weight, bias, norm };
 
@@ -89,5 +91,9 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };
+
+// The optimizer's view of every parameter of `model`: weight decay on the weights
+// (ParamKind::weight) only, or on every parameter with decay_all (the manifest's decay_bn_and_bias).
+std::vector<OptimParam> optim_params(const Module& model, bool decay_all = false);
 
 }  // namespace trim

@@ -92,9 +92,7 @@ int run_model(int argc, char** argv) {
   model_spec.finish();
   model->to(d);
   model->train();
-  std::vector<OptimParam> params;
-  for (const NamedParameter& p : model->named_parameters())
-    params.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight});
+  std::vector<OptimParam> params = optim_params(*model);
   SgdOptions so;
   so.lr = 0.01f, so.momentum = 0.9f, so.weight_decay = 5e-4f;
   DenseSgd opt(std::move(params), so);

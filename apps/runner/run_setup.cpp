@@ -17,13 +17,6 @@
 namespace trim {
 namespace {
 
-std::vector<OptimParam> model_params(const Module& model, bool decay_bn_and_bias) {
-  std::vector<OptimParam> out;
-  for (const NamedParameter& p : model.named_parameters())
-    out.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight || decay_bn_and_bias});
-  return out;
-}
-
 // Threads, device settings and the ranks.
 void set_up_devices(Run& r, comm::Communicator* comm) {
   const RunConfig& cfg = r.cfg;
@@ -53,7 +46,7 @@ void set_up_model(Run& r, TrainingMethod& method, bool resuming) {
   r.model->to(r.device);
   if (!cfg.init_from.empty() && !resuming)
     load_init_weights(*r.model, cfg.init_from, cfg.init_strict, r.manifest.source + ": /init_from");
-  std::vector<OptimParam> params = model_params(*r.model, cfg.decay_bn_and_bias);
+  std::vector<OptimParam> params = optim_params(*r.model, cfg.decay_bn_and_bias);
   method.begin_run({cfg.output, cfg.sgd, cfg.model, r.comm->rank() == 0, cfg.init_from});
   method.add_parameters(*r.model, params);
   r.store = std::make_shared<ParamStore>(std::move(params));

@@ -34,9 +34,7 @@ LatsSteps run_lats_steps(Device d, int steps) {
   default_generator().set_state(11, 0);
   std::shared_ptr<Module> model = build_model(mc);
   model->to(d);
-  std::vector<OptimParam> params;
-  for (const NamedParameter& p : model->named_parameters())
-    params.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight});
+  std::vector<OptimParam> params = optim_params(*model);
   lats.add_parameters(*model, params);
   auto store = std::make_shared<ParamStore>(params);
   lats.attach(*model, *store);

@@ -42,9 +42,7 @@ struct SmallCnn {
     spec.finish();
     model->to(kGpu);
     model->train();
-    std::vector<OptimParam> params;
-    for (const NamedParameter& p : model->named_parameters())
-      params.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight});
+    std::vector<OptimParam> params = optim_params(*model);
     opt = std::make_unique<DenseSgd>(std::move(params), SgdOptions{0.1f, 0.9f, true, 5e-4f});
     x = Tensor::empty(Shape{16, 1, 28, 28}, DType::f32, kGpu);
     normal_(x, 0.0f, 1.0f);

@@ -45,9 +45,7 @@ Attached attach(Lats& m) {
   Attached a;
   default_generator().set_state(5, 0);
   a.model = build_model(c);
-  std::vector<OptimParam> params;
-  for (const NamedParameter& p : a.model->named_parameters())
-    params.push_back({p.name, p.tensor, p.info.kind == ParamKind::weight});
+  std::vector<OptimParam> params = optim_params(*a.model);
   m.add_parameters(*a.model, params);
   a.store = std::make_shared<ParamStore>(params);
   m.attach(*a.model, *a.store);
