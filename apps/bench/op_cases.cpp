@@ -93,7 +93,8 @@ void add_sparse(std::vector<OpCase>& c) {
   }
 }
 
-// bf16 rows: conv2d (oneDNN's bf16 primitives or the emulation: 1x1, groups, depthwise, stem),
+// bf16 rows: conv2d (oneDNN's bf16 primitives or the emulation: 1x1, groups; depthwise and the
+// stem, with fewer than kBf16MinChannels input channels per group, stay f32 under the policy),
 // linear and matmul (gemm_bf16 with every transpose pair) under the bf16 policy, against f32.
 OpCase bf16_row(OpCase c, const std::string& op) {
   for (InputSpec& i : c.inputs) i.bf16_values = true;
@@ -114,7 +115,7 @@ void add_bf16(std::vector<OpCase>& c) {
   };
   conv_row("k3 s1 p1", Shape{2, 16, 9, 11}, Shape{32, 16, 3, 3}, true, conv(1, 1));
   conv_row("k1 s2 p0", Shape{2, 24, 6, 5}, Shape{16, 24, 1, 1}, false, conv(2, 0));
-  conv_row("k3 s1 p1 groups=2", Shape{2, 8, 5, 6}, Shape{6, 4, 3, 3}, true, conv(1, 1, 1, 2));
+  conv_row("k3 s1 p1 groups=2", Shape{2, 32, 5, 6}, Shape{6, 16, 3, 3}, true, conv(1, 1, 1, 2));
   conv_row("k3 s2 p1 depthwise", Shape{2, 6, 7, 7}, Shape{6, 1, 3, 3}, false, conv(2, 1, 1, 6));
   conv_row("k7 s2 p3 stem", Shape{2, 3, 15, 13}, Shape{8, 3, 7, 7}, true, conv(2, 3));
   c.push_back(bf16_row(linear_case("linear [64, 200] -> 100 +bias", Shape{64, 200}, Shape{100, 200}, true), "linear"));

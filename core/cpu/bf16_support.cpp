@@ -42,6 +42,15 @@ bool bf16_native() {
 #endif
 }
 
+bool bf16_amx() {
+#ifdef TRIM_HAVE_DNNL
+  static const bool amx = dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+  return amx;
+#else
+  return false;
+#endif
+}
+
 void note_bf16_emulated() {
   if (bf16_native()) return;
   static std::once_flag once;

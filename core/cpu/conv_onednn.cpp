@@ -197,16 +197,17 @@ void check_status(const dnnl::error& err, const char* what) {
   throw Error(cat("oneDNN convolution ", what, ": ", err.what(), " (status ", int(err.status), ")"));
 }
 
-// oneDNN 2.6's bf16 backward-weights kernels are fast on some shapes and very slow on others.
-// Measured on this repo's AVX-512 BF16 machine (2 threads), bf16 against f32 time of the pass:
-// sap_cnn's convolutions at batch 250 0.4-0.7x; ResNet-18's stride-1 3x3 at batch 64 0.6x
-// (64 channels at 56x56, 256 at 14x14) but 5x for 512 channels at 7x7 (2.4M weights); every
-// strided one 8-10x (batch 8 to 64); every one at batch 8 to 32 3-8x. oneDNN's gemm-based bf16
-// implementation is slower still. So the pass runs natively only where it was measured to pay
-// (batch >= 64, stride 1, fewer than 2^21 weights) and elsewhere emulated: f32 primitives on
-// bf16-rounded inputs, the same products (exact in f32). The choice depends on the shape alone,
-// so a run repeats (and resumes) bit for bit.
+// Where bf16 primitives are slower than f32 ones, a pass computes the same products emulated: f32
+// primitives on bf16-rounded inputs (products of bf16 values are exact in f32). The choice depends
+// on the shape and the CPU alone, so a run repeats (and resumes) bit for bit. Measured with
+// `trim-bench --shapes <net> --precision compare` at 2 threads, backward weights:
+//  - on a CPU without AMX (AVX-512 BF16 only, oneDNN 2.6) the bf16 kernels took 0.4-0.7x of f32
+//    at batch >= 64 and stride 1 below 2^21 weights, but 3-10x on strided convolutions, on batches
+//    under 64 and on 512 channels at 7x7: only those first ones run natively;
+//  - with AMX tiles every ResNet-18 (batch 8) and SAP's CNN (batch 250) shape took 0.3-0.9x of
+//    f32 natively, against 0.5-0.9x emulated: all run natively.
 bool emulate_backward_weights(const Tensor& x, const Tensor& gw, const Conv2dParams& p) {
+  if (bf16_amx()) return false;
   return x.size(0) < 64 || p.stride_h != 1 || p.stride_w != 1 || gw.numel() >= (int64_t(1) << 21);
 }
 

@@ -28,7 +28,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   // Under the bf16 policy (core/ops/precision.h) the weight is its bf16 copy and the kernels, seeing
   // a bf16 operand, compute in bf16 with f32 accumulation; the input stays f32 (the kernel rounds
   // it on the way in) and is saved as is: it is usually saved by the op before anyway.
-  const bool half = bf16_compute();
+  // Convolutions with fewer than kBf16MinChannels input channels per group (stems, depthwise)
+  // stay f32 (precision.h says why).
+  const bool half = bf16_compute() && w.size(1) >= kBf16MinChannels;
   Tensor wk = half ? bf16_operand(w) : w;
   Tensor y = Tensor::empty(Shape{x.size(0), w.size(0), ho, wo}, DType::f32, x.device());
   TRIM_DISPATCH(x.device(), conv2d_forward, x, wk, y, p);

@@ -92,22 +92,27 @@ TEST_CASE("bf16 products round their f32 operands: closed form", "[precision][ge
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
     INFO(cpu::conv_backend_name(backend));
-    // conv: 3x3, 4 input channels, no padding -> every output sums 36 products of x and 1.
-    Tensor in = Tensor::full(Shape{1, 4, 5, 5}, x), w = Tensor::full(Shape{2, 4, 3, 3}, 1.0f);
+    // conv: 3x3, 16 input channels, no padding -> every output sums 144 products of x and 1.
+    Tensor in = Tensor::full(Shape{1, 16, 5, 5}, x), w = Tensor::full(Shape{2, 16, 3, 3}, 1.0f);
     Conv2dParams p{1, 1, 0, 0, 1, 1, 1};
-    CHECK(conv2d(in, w, Tensor(), p).to_vector<float>() != std::vector<float>(18, 36.0f));
+    CHECK(conv2d(in, w, Tensor(), p).to_vector<float>() != std::vector<float>(18, 144.0f));
     PrecisionScope bf16(Precision::bf16);
-    CHECK(conv2d(in, w, Tensor(), p).to_vector<float>() == std::vector<float>(18, 36.0f));
-    // depthwise (direct kernels, emulated): 4 channels, 9 products each
-    Tensor wd = Tensor::full(Shape{4, 1, 3, 3}, 1.0f);
-    CHECK(conv2d(in, wd, Tensor(), Conv2dParams{1, 1, 0, 0, 1, 1, 4}).to_vector<float>() ==
-          std::vector<float>(36, 9.0f));
+    CHECK(conv2d(in, w, Tensor(), p).to_vector<float>() == std::vector<float>(18, 144.0f));
+    // Fewer than kBf16MinChannels input channels per group (a stem; depthwise) stay f32: the
+    // products keep x's 1 + 2^-10.
+    static_assert(kBf16MinChannels == 16);
+    Tensor stem = Tensor::full(Shape{2, 15, 3, 3}, 1.0f), in15 = Tensor::full(Shape{1, 15, 5, 5}, x);
+    CHECK(conv2d(in15, stem, Tensor(), p).to_vector<float>() != std::vector<float>(18, 135.0f));
+    Tensor wd = Tensor::full(Shape{16, 1, 3, 3}, 1.0f);
+    for (float v : conv2d(in, wd, Tensor(), Conv2dParams{1, 1, 0, 0, 1, 1, 16}).to_vector<float>())
+      CHECK(v == Approx(9.0 * x).epsilon(1e-6));
   }
 }
 
 TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on every backend", "[precision][conv]") {
   // Batch 64 at stride 1 takes oneDNN's native bf16 backward-weights pass, batch 3 at stride 2 its
-  // emulation (conv_onednn.cpp: emulate_backward_weights).
+  // emulation on a CPU without AMX (conv_onednn.cpp: emulate_backward_weights; with AMX both are
+  // native).
   const int64_t n = GENERATE(3, 64);
   const int s = n == 64 ? 1 : 2;
   const Shape xs{n, 8, 9, 7}, ws{12, 8, 3, 3}, ys{n, 12, s == 1 ? 9 : 5, s == 1 ? 7 : 4};
@@ -152,12 +157,16 @@ TEST_CASE("the op table's bf16 rows match their f32 reference", "[precision][ops
       test::CaseResult got = test::run_case(c, inputs, Device::cpu());
       test::CaseResult want = test::run_case(ref, inputs, Device::cpu());
       CHECK(compare(got.output, want.output, kBf16Exact) == "");
+      // A convolution with fewer than kBf16MinChannels input channels per group stays f32 under
+      // the policy: its gradients equal the f32 reference's exactly.
+      const bool stays_f32 = c.name.rfind("conv2d_bf16", 0) == 0 && inputs[1].size(1) < kBf16MinChannels;
       for (size_t k = 0; k < inputs.size(); ++k) {
         INFO("input " << k);
-        CHECK(compare(got.grads[k], want.grads[k], kBf16) == "");
+        CHECK(compare(got.grads[k], want.grads[k], stays_f32 ? test::Tolerance{0, 0} : kBf16) == "");
         // Rounding the output gradient does change the products' gradients (not the bias's, a
         // plain f32 sum): the rows test what they claim.
-        if (k < 2 && !want.grads[k].empty()) CHECK(compare(got.grads[k], want.grads[k], test::Tolerance{1e-7, 1e-7}) != "");
+        if (k < 2 && !want.grads[k].empty() && !stays_f32)
+          CHECK(compare(got.grads[k], want.grads[k], test::Tolerance{1e-7, 1e-7}) != "");
       }
     }
   }
@@ -333,9 +342,9 @@ TEST_CASE("without native bf16 the CPU emulates: the same numbers from f32 kerne
   const float x = 1.0f + 1.0f / 1024.0f;
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
-    Tensor in = Tensor::full(Shape{1, 4, 5, 5}, x), w = Tensor::full(Shape{2, 4, 3, 3}, 1.0f);
+    Tensor in = Tensor::full(Shape{1, 16, 5, 5}, x), w = Tensor::full(Shape{2, 16, 3, 3}, 1.0f);
     PrecisionScope bf16(Precision::bf16);
     CHECK(conv2d(in, w, Tensor(), Conv2dParams{1, 1, 0, 0, 1, 1, 1}).to_vector<float>() ==
-          std::vector<float>(18, 36.0f));
+          std::vector<float>(18, 144.0f));
   }
 }
