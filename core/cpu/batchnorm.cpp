@@ -1,10 +1,10 @@
-// Batch norm on the CPU, one channel per loop iteration. Per-plane sums use eight independent
-// float lanes (the compiler vectorises them; the order is fixed, so results are reproducible) and
-// planes are combined in double.
+// Batch norm on the CPU, one channel per loop iteration. Per-plane sums use eight float lanes
+// (lanes.h) and planes are combined in double.
 #include <bit>
 #include <cmath>
 #include <cstdint>
 
+#include "core/cpu/lanes.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels/kernels.h"
 
@@ -20,19 +20,6 @@ template <class F>
 void per_channel(const Tensor& x, const F& body) {
   Layout l = layout(x);
   parallel_for(l.c, x.numel() >= kParallelGrain, [&](int64_t c) { body(c, l); });
-}
-
-// sum_j f(j) over [0, n) in eight lanes.
-template <class F>
-double lanes(int64_t n, const F& f) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += f(j + k);
-  double s = 0.0;
-  for (; j < n; ++j) s += f(j);
-  for (float a : acc) s += a;
-  return s;
 }
 
 // ReLU's gradient rule (ew::ReluBackward): the gradient where the output is positive, else +0.
@@ -98,13 +85,16 @@ void backward(const Tensor& x, const Tensor* y, const Tensor& gy, const Tensor& 
     float mean = SM[c], invstd = SI[c];
     for (int64_t i = 0; i < l.n; ++i) {
       const float *p = X + (i * l.c + c) * l.hw, *g = GY + (i * l.c + c) * l.hw;
+      // Both sums in one pass over x, gy (and y): the pass is bound by memory.
       if constexpr (kRelu) {
         const float* r = Yr + (i * l.c + c) * l.hw;
-        sum_gy += lanes(l.hw, [g, r](int64_t j) { return masked(g[j], r[j]); });
-        sum_gy_xc += lanes(l.hw, [p, g, r, mean](int64_t j) { return masked(g[j], r[j]) * (p[j] - mean); });
+        lanes2(
+            l.hw, [g, r](int64_t j) { return masked(g[j], r[j]); },
+            [p, g, r, mean](int64_t j) { return masked(g[j], r[j]) * (p[j] - mean); }, sum_gy, sum_gy_xc);
       } else {
-        sum_gy += lanes(l.hw, [g](int64_t j) { return g[j]; });
-        sum_gy_xc += lanes(l.hw, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); });
+        lanes2(
+            l.hw, [g](int64_t j) { return g[j]; }, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); }, sum_gy,
+            sum_gy_xc);
       }
     }
     bool acc = param_beta != 0.0f;  // with 0 the old values are never read (they may be NaN)

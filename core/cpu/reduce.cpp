@@ -1,5 +1,6 @@
 #include <vector>
 
+#include "core/cpu/lanes.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels/kernels.h"
 
@@ -32,9 +33,7 @@ void bias_grad(const Tensor& gy, int64_t inner, Tensor& gb, float beta) {
     double s = 0.0;
     for (int64_t o = 0; o < outer; ++o) {
       const float* row = g + (o * channels + c) * inner;
-      float r = 0.0f;
-      for (int64_t i = 0; i < inner; ++i) r += row[i];
-      s += r;
+      s += lanes(inner, [row](int64_t i) { return row[i]; });
     }
     // Rounded to float before adding: exactly what adding a separately computed gradient gives.
     out[c] = beta != 0.0f ? beta * out[c] + float(s) : float(s);
