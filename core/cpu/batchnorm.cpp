@@ -85,16 +85,13 @@ void backward(const Tensor& x, const Tensor* y, const Tensor& gy, const Tensor& 
     float mean = SM[c], invstd = SI[c];
     for (int64_t i = 0; i < l.n; ++i) {
       const float *p = X + (i * l.c + c) * l.hw, *g = GY + (i * l.c + c) * l.hw;
-      // Both sums in one pass over x, gy (and y): the pass is bound by memory.
       if constexpr (kRelu) {
         const float* r = Yr + (i * l.c + c) * l.hw;
-        lanes2(
-            l.hw, [g, r](int64_t j) { return masked(g[j], r[j]); },
-            [p, g, r, mean](int64_t j) { return masked(g[j], r[j]) * (p[j] - mean); }, sum_gy, sum_gy_xc);
+        sum_gy += lanes(l.hw, [g, r](int64_t j) { return masked(g[j], r[j]); });
+        sum_gy_xc += lanes(l.hw, [p, g, r, mean](int64_t j) { return masked(g[j], r[j]) * (p[j] - mean); });
       } else {
-        lanes2(
-            l.hw, [g](int64_t j) { return g[j]; }, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); }, sum_gy,
-            sum_gy_xc);
+        sum_gy += lanes(l.hw, [g](int64_t j) { return g[j]; });
+        sum_gy_xc += lanes(l.hw, [p, g, mean](int64_t j) { return g[j] * (p[j] - mean); });
       }
     }
     bool acc = param_beta != 0.0f;  // with 0 the old values are never read (they may be NaN)

@@ -20,19 +20,4 @@ double lanes(int64_t n, const F& f) {
   return s;
 }
 
-// lanes(n, f) and lanes(n, g) in one pass over the data (each sum in exactly lanes()'s order),
-// added to sf and sg.
-template <class F, class G>
-void lanes2(int64_t n, const F& f, const G& g, double& sf, double& sg) {
-  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; ++k) a[k] += f(j + k), b[k] += g(j + k);
-  double s = 0.0, t = 0.0;
-  for (; j < n; ++j) s += f(j), t += g(j);
-  for (float v : a) s += v;
-  for (float v : b) t += v;
-  sf += s, sg += t;
-}
-
 }  // namespace trim::cpu
