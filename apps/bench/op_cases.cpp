@@ -115,6 +115,8 @@ void add_bf16(std::vector<OpCase>& c) {
   };
   conv_row("k3 s1 p1", Shape{2, 16, 9, 11}, Shape{32, 16, 3, 3}, true, conv(1, 1));
   conv_row("k1 s2 p0", Shape{2, 24, 6, 5}, Shape{16, 24, 1, 1}, false, conv(2, 0));
+  // A 3x3 plane: backward weights as one batched matrix product (cpu/conv_batched.cpp).
+  conv_row("k3 s1 p1 small plane", Shape{6, 32, 3, 3}, Shape{24, 32, 3, 3}, true, conv(1, 1));
   conv_row("k3 s1 p1 groups=2", Shape{2, 32, 5, 6}, Shape{6, 16, 3, 3}, true, conv(1, 1, 1, 2));
   conv_row("k3 s2 p1 depthwise", Shape{2, 6, 7, 7}, Shape{6, 1, 3, 3}, false, conv(2, 1, 1, 6));
   conv_row("k7 s2 p3 stem", Shape{2, 3, 15, 13}, Shape{8, 3, 7, 7}, true, conv(2, 3));

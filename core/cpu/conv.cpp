@@ -270,6 +270,8 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   if (is_depthwise(x.shape(), gw.shape(), p)) return depthwise_conv2d_backward_filter(x, gy, gw, p, beta);
+  if (use_onednn() && batched_bf16_conv_serves(x, gy, gy.shape(), p))
+    return batched_bf16_conv2d_backward_filter(x, gy, gw, p, beta);
   if (use_onednn()) return onednn_conv2d_backward_filter(x, gy, gw, p, beta);
   gemm_conv2d_backward_filter(x, gy, gw, p, beta);
 }

@@ -27,6 +27,15 @@ void onednn_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Co
 void onednn_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
 void onednn_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta);
 
+// The backward-weights pass of a bf16 convolution whose output planes hold at most
+// kBatchedBf16MaxPlane pixels, as one bf16 matrix product over the whole batch (conv_batched.cpp
+// says why). Serves (and the oneDNN backend dispatches to it) when some input is bf16, bf16 runs
+// natively and groups == 1; honours the kernel contract of kernel_list.inc, beta included.
+inline constexpr int64_t kBatchedBf16MaxPlane = 16;
+bool batched_bf16_conv_serves(const Tensor& a, const Tensor& b, const Shape& ys, const Conv2dParams& p);
+void batched_bf16_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p,
+                                         float beta);
+
 // Direct depthwise loops, one channel plane per task (requires is_depthwise). The filter gradient
 // sums images in order per channel, so it does not depend on the thread count.
 void depthwise_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);

@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/io/safetensors.h"
 #include "core/cpu/bf16_support.h"
+#include "core/cpu/conv_impl.h"
 #include "core/kernels/kernels.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
@@ -112,15 +113,18 @@ TEST_CASE("bf16 products round their f32 operands: closed form", "[precision][ge
 TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on every backend", "[precision][conv]") {
   // Batch 64 at stride 1 takes oneDNN's native bf16 backward-weights pass, batch 3 at stride 2 its
   // emulation on a CPU without AMX (conv_onednn.cpp: emulate_backward_weights; with AMX both are
-  // native).
-  const int64_t n = GENERATE(3, 64);
-  const int s = n == 64 ? 1 : 2;
-  const Shape xs{n, 8, 9, 7}, ws{12, 8, 3, 3}, ys{n, 12, s == 1 ? 9 : 5, s == 1 ? 7 : 4};
+  // native); batch 5 on a 3x3 plane the batched matrix product (conv_batched.cpp) where bf16 is
+  // native.
+  const int64_t n = GENERATE(3, 64, 5);
+  const int s = n == 3 ? 2 : 1;
+  const int64_t h = n == 5 ? 3 : 9, wd = n == 5 ? 3 : 7;
+  const Shape xs{n, 8, h, wd}, ws{12, 8, 3, 3}, ys{n, 12, s == 1 ? h : 5, s == 1 ? wd : 4};
   const Conv2dParams p{s, s, 1, 1, 1, 1, 1};
   std::vector<float> x = normal_values(xs.numel(), 4), w = normal_values(ws.numel(), 5), gy = normal_values(ys.numel(), 6);
   Tensor x32 = Tensor::from_vector(xs, x), xr = Tensor::from_vector(xs, rounded(x)), x16 = bf16_tensor(xs, x);
   Tensor wr = Tensor::from_vector(ws, rounded(w)), w16 = bf16_tensor(ws, w);
   Tensor gy32 = Tensor::from_vector(ys, gy), gyr = Tensor::from_vector(ys, rounded(gy)), gy16 = bf16_tensor(ys, gy);
+  CHECK(cpu::batched_bf16_conv_serves(x32, gy16, ys, p) == (n == 5 && cpu::bf16_native()));
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
     INFO(cpu::conv_backend_name(backend));
