@@ -156,6 +156,22 @@ def cpu_table(best, models):
     return lines
 
 
+def cpu_name():
+    """The CPU's model name and its bf16 instructions (the bf16 rows depend on them)."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    bf16 = [name for flag, name in (("avx512_bf16", "AVX-512 BF16"), ("amx_bf16", "AMX")) if flag in flags]
+    return f"{model} ({', '.join(bf16) if bf16 else 'no bf16 instructions'})"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build-cpu", help="trim build folder (holds bin/trim-bench)")
@@ -177,8 +193,9 @@ def main():
 
     lines = [f"Measured by `python3 scripts/bench_cpu.py --threads {args.threads} --rounds {args.rounds}`: trim "
              f"(oneDNN and im2col convolution backends) and PyTorch {torch.__version__} (its oneDNN path) on the "
-             f"same {args.threads} threads (OMP_NUM_THREADS={args.threads}), interleaved in {args.rounds} rounds on a "
-             f"machine shared with other builds; each time is the best run over the rounds. Ratios < 1: trim is faster.",
+             f"same {args.threads} threads (OMP_NUM_THREADS={args.threads}; CPU: {cpu_name()}), interleaved in "
+             f"{args.rounds} rounds on a machine shared with other builds; each time is the best run over the rounds. "
+             f"Ratios < 1: trim is faster.",
              ""]
     for n, b in LAYERS:
         lines += layer_table(best, n, b) + [""]
