@@ -11,7 +11,7 @@
 // on 7x7 planes the batched pass lost as often as it won (SAP's CNN's 7x7 layer at batch 250:
 // 35 ms against 27), so only planes of at most kBatchedBf16MaxPlane pixels take it. Same
 // arithmetic as the policy asks: bf16 operands (f32 inputs rounded to nearest even on the way
-// in), f32 accumulation and output.
+// in), f32 accumulation and output. Measured on AMX only, so only CPUs with AMX take it.
 #include <cstring>
 #include <vector>
 
@@ -77,7 +77,7 @@ std::vector<bf16> transposed_gradient(const Tensor& gy, const Dims& d) {
 }  // namespace
 
 bool batched_bf16_conv_serves(const Tensor& a, const Tensor& b, const Shape& ys, const Conv2dParams& p) {
-  return any_bf16(a, b) && bf16_native() && p.groups == 1 && ys[2] * ys[3] <= kBatchedBf16MaxPlane;
+  return any_bf16(a, b) && bf16_amx() && p.groups == 1 && ys[2] * ys[3] <= kBatchedBf16MaxPlane;
 }
 
 void batched_bf16_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p,

@@ -29,8 +29,9 @@ void onednn_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw
 
 // The backward-weights pass of a bf16 convolution whose output planes hold at most
 // kBatchedBf16MaxPlane pixels, as one bf16 matrix product over the whole batch (conv_batched.cpp
-// says why). Serves (and the oneDNN backend dispatches to it) when some input is bf16, bf16 runs
-// natively and groups == 1; honours the kernel contract of kernel_list.inc, beta included.
+// says why). Serves (and the oneDNN backend dispatches to it) when some input is bf16, the CPU has
+// AMX tiles (bf16_amx) and groups == 1; honours the kernel contract of kernel_list.inc, beta
+// included.
 inline constexpr int64_t kBatchedBf16MaxPlane = 16;
 bool batched_bf16_conv_serves(const Tensor& a, const Tensor& b, const Shape& ys, const Conv2dParams& p);
 void batched_bf16_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p,

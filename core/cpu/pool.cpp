@@ -127,7 +127,9 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
   auto run = [&](auto row) {
     parallel_for(rows, y.numel() >= kParallelGrain, [&](int64_t r) { row(f, r / ho, r % ho); });
   };
-  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0) {
+  // Every window inside the image: not so for a 1-pixel side, whose one window is clipped.
+  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0 &&
+      x.size(2) >= 2 * y.size(2) && x.size(3) >= 2 * y.size(3)) {
     const int64_t planes = y.size(0) * y.size(1);
     return parallel_for(planes, y.numel() >= kParallelGrain, [&](int64_t plane) { max_plane_2x2(f, plane); });
   }

@@ -118,8 +118,10 @@ TEST_CASE("CPU max-pool forward equals the per-output rule on every window, ties
     Pool2dParams p;
   };
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  // The first two take the 2x2 stride-2 plane kernel (odd sizes: the last row and column unread).
+  // The first two take the 2x2 stride-2 plane kernel (odd sizes: the last row and column unread);
+  // the next two do not: a side of one pixel clips its one window.
   for (Case c : {Case{{2, 3, 28, 28}, {2, 2, 2, 2, 0, 0}}, Case{{3, 2, 9, 131}, {2, 2, 2, 2, 0, 0}},
+                 Case{{2, 3, 1, 9}, {2, 2, 2, 2, 0, 0}}, Case{{2, 3, 7, 1}, {2, 2, 2, 2, 0, 0}},
                  Case{{1, 2, 30, 301}, {3, 3, 2, 2, 1, 1}},
                  Case{{1, 2, 9, 140}, {3, 3, 1, 1, 1, 1}}, Case{{2, 1, 11, 200}, {3, 2, 3, 3, 1, 1}},
                  Case{{1, 1, 5, 5}, {5, 5, 1, 1, 2, 2}}, Case{{1, 1, 7, 3}, {2, 2, 2, 2, 1, 1}}}) {

@@ -113,18 +113,18 @@ TEST_CASE("bf16 products round their f32 operands: closed form", "[precision][ge
 TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on every backend", "[precision][conv]") {
   // Batch 64 at stride 1 takes oneDNN's native bf16 backward-weights pass, batch 3 at stride 2 its
   // emulation on a CPU without AMX (conv_onednn.cpp: emulate_backward_weights; with AMX both are
-  // native); batch 5 on a 3x3 plane the batched matrix product (conv_batched.cpp) where bf16 is
-  // native.
+  // native); batch 5 on a 3x3 plane the batched matrix product (conv_batched.cpp) on an AMX CPU,
+  // with enough channels that its column and gradient copies run on every thread.
   const int64_t n = GENERATE(3, 64, 5);
   const int s = n == 3 ? 2 : 1;
-  const int64_t h = n == 5 ? 3 : 9, wd = n == 5 ? 3 : 7;
-  const Shape xs{n, 8, h, wd}, ws{12, 8, 3, 3}, ys{n, 12, s == 1 ? h : 5, s == 1 ? wd : 4};
+  const int64_t h = n == 5 ? 3 : 9, wd = n == 5 ? 3 : 7, c = n == 5 ? 64 : 8, o = n == 5 ? 384 : 12;
+  const Shape xs{n, c, h, wd}, ws{o, c, 3, 3}, ys{n, o, s == 1 ? h : 5, s == 1 ? wd : 4};
   const Conv2dParams p{s, s, 1, 1, 1, 1, 1};
   std::vector<float> x = normal_values(xs.numel(), 4), w = normal_values(ws.numel(), 5), gy = normal_values(ys.numel(), 6);
   Tensor x32 = Tensor::from_vector(xs, x), xr = Tensor::from_vector(xs, rounded(x)), x16 = bf16_tensor(xs, x);
   Tensor wr = Tensor::from_vector(ws, rounded(w)), w16 = bf16_tensor(ws, w);
   Tensor gy32 = Tensor::from_vector(ys, gy), gyr = Tensor::from_vector(ys, rounded(gy)), gy16 = bf16_tensor(ys, gy);
-  CHECK(cpu::batched_bf16_conv_serves(x32, gy16, ys, p) == (n == 5 && cpu::bf16_native()));
+  CHECK(cpu::batched_bf16_conv_serves(x32, gy16, ys, p) == (n == 5 && cpu::bf16_amx()));
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
     INFO(cpu::conv_backend_name(backend));
@@ -146,6 +146,8 @@ TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on eve
     std::vector<float> plus_one = gw_want.to_vector<float>();
     for (float& v : plus_one) v += 1.0f;
     CHECK(compare(gw.to_vector<float>(), plus_one, kBf16Exact) == "");
+    cpu::conv2d_backward_filter(x16, gy16, gw, p, 0.0f);  // a bf16 input; beta 0 overwrites
+    CHECK(compare(gw.to_vector<float>(), gw_want.to_vector<float>(), kBf16Exact) == "");
   }
 }
 
