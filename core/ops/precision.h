@@ -9,7 +9,7 @@
 //         Convolutions with fewer than kBf16MinChannels input channels per group (a stem's 1 or
 //         3, depthwise's 1) stay f32 as well: their reduction is too short for bf16's paired dot
 //         products, and casting their large output gradient cost more than it saved (bf16 took
-//         1.6-2.5x the f32 time of SAP's CNN's and ResNet-18's stems on an AMX CPU).
+//         1.2-2.2x the f32 time of ResNet-18's and SAP's CNN's stems on an AMX CPU).
 //
 // One way to choose it: a PrecisionScope on the thread that runs the ops, as NoGradGuard chooses
 // grad mode. The trainer opens one around forward and backward (and evaluation) from the
