@@ -36,14 +36,15 @@ Dims dims(const Shape& xs, const Shape& ws, const Shape& ys) {
 // x as f32 values (a bf16 tensor widened; an f32 one as is: the columns round it).
 Tensor f32_values(const Tensor& t) { return t.dtype() == DType::bf16 ? bf16_rounded_f32(t) : t; }
 
-// col [K, N * P] in bf16: image n's im2col block [K, P] at columns n * P.
-std::vector<bf16> batch_columns(const Tensor& x_in, const Shape& ws, const Shape& ys, const Conv2dParams& p) {
+// col [K, N * P] in bf16: image n's im2col block [K, P] at columns n * P. Scratch tensors, not
+// vectors: trim's allocator counts them, and nothing zero-fills what is written next.
+Tensor batch_columns(const Tensor& x_in, const Shape& ws, const Shape& ys, const Conv2dParams& p) {
   const Tensor x = f32_values(x_in);
   const Dims d = dims(x.shape(), ws, ys);
   const int64_t NP = d.N * d.P;
-  std::vector<bf16> col(size_t(d.K * NP));
+  Tensor col = Tensor::empty(Shape{d.K * NP}, DType::bf16);
   const float* X = x.data<float>();
-  bf16* out = col.data();
+  bf16* out = col.data<bf16>();
   parallel_for(d.N, d.K * NP >= kParallelGrain, [&](int64_t n) {
     thread_local std::vector<float> one;
     one.resize(size_t(d.K * d.P));
@@ -55,10 +56,10 @@ std::vector<bf16> batch_columns(const Tensor& x_in, const Shape& ws, const Shape
 }
 
 // gy [N, O, P] (f32 or bf16) as GY' [O, N * P] in bf16.
-std::vector<bf16> transposed_gradient(const Tensor& gy, const Dims& d) {
+Tensor transposed_gradient(const Tensor& gy, const Dims& d) {
   const int64_t NP = d.N * d.P;
-  std::vector<bf16> out(size_t(d.O * NP));
-  bf16* o = out.data();
+  Tensor out = Tensor::empty(Shape{d.O * NP}, DType::bf16);
+  bf16* o = out.data<bf16>();
   const bool half = gy.dtype() == DType::bf16;
   const bf16* h = half ? gy.data<bf16>() : nullptr;
   const float* f = half ? nullptr : gy.data<float>();
@@ -84,17 +85,17 @@ void batched_bf16_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tens
                                          float beta) {
   const Dims d = dims(x.shape(), gw.shape(), gy.shape());
   const int64_t NP = d.N * d.P;
-  const std::vector<bf16> col = batch_columns(x, gw.shape(), gy.shape(), p);
-  const std::vector<bf16> gyt = transposed_gradient(gy, d);
+  const Tensor col = batch_columns(x, gw.shape(), gy.shape(), p);
+  const Tensor gyt = transposed_gradient(gy, d);
   // beta != 0: the fresh gradient is formed on its own, then added, so the result equals adding a
   // separately computed gradient bit for bit (as the other paths do).
-  const size_t n = size_t(d.O * d.K);
-  std::vector<float> fresh(beta != 0.0f ? n : 0);
+  const int64_t n = d.O * d.K;
+  const Tensor fresh = beta != 0.0f ? Tensor::empty(Shape{n}) : Tensor();
   float* GW = gw.data<float>();
-  float* out = beta != 0.0f ? fresh.data() : GW;
-  gemm_bf16(false, true, d.O, d.K, NP, 1.0f, gyt.data(), col.data(), 0.0f, out);
+  float* out = beta != 0.0f ? fresh.data<float>() : GW;
+  gemm_bf16(false, true, d.O, d.K, NP, 1.0f, gyt.data<bf16>(), col.data<bf16>(), 0.0f, out);
   if (beta != 0.0f)
-    for (size_t i = 0; i < n; ++i) GW[i] = beta * GW[i] + fresh[i];
+    for (int64_t i = 0; i < n; ++i) GW[i] = beta * GW[i] + out[i];
 }
 
 }  // namespace trim::cpu
