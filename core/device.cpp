@@ -76,6 +76,12 @@ void set_benchmark(bool on) {
 #endif
 }
 
+void set_cudnn_channels_last(bool on) {
+#ifdef TRIM_HAVE_CUDA
+  cuda::set_channels_last(on);
+#endif
+}
+
 Device resolve_device(const std::string& spec, const std::string& what, int local_rank) {
   Device d;
   if (spec == "cpu") {

@@ -60,8 +60,13 @@ void synchronize(Device d);
 // benchmark (default off): cuDNN algorithms are chosen by timing them (cudnnFind*), the fastest
 // per shape; off, they come from cuDNN's heuristics, which pick the same ones in every process, so
 // a resumed run repeats an uninterrupted one exactly.
+// channels_last (default on): bf16 convolutions hand cuDNN channels-last (NHWC) operands, which
+// its tensor-core kernels read natively; the transposes from and to trim's NCHW ride in the passes
+// that round the inputs to bf16 and widen the outputs to f32 (core/cuda/conv.cu). f32
+// convolutions stay NCHW.
 void set_tf32(bool conv, bool matmul);
 void set_deterministic(bool on);
 void set_benchmark(bool on);
+void set_cudnn_channels_last(bool on);
 
 }  // namespace trim

@@ -21,9 +21,11 @@
 #   cuda_test 130 s  every CUDA case (label cuda, one CTest test per case, -j 4); none may be skipped
 #   train      30 s  trim-train apps/manifests/fmnist_cnn.json on cuda, 1 epoch
 #   speed      71 s  whole training steps in images/s (issue 17): ResNet-50 at batch 64 and SEW
-#                    ResNet-18 (T = 4) at batch 32, trim-bench model in fp32 and in bf16 (33 s, each
-#                    run under 8 s), then fp32 with the step captured as a CUDA graph (--cuda-graph;
-#                    16 s), then PyTorch eager AMP bf16 channels_last on the same GPU
+#                    ResNet-18 (T = 4) at batch 32, trim-bench model in fp32 and in bf16 (channels-last
+#                    convolutions, the default), and ResNet-50 in bf16 with NCHW convolutions
+#                    (--no-channels-last) too (41 s, each run under 8 s), then ResNet-50 in fp32 with
+#                    the step captured as a CUDA graph (--cuda-graph; 8 s; SEW ResNet-18 cannot be
+#                    captured), then PyTorch eager AMP bf16 channels_last on the same GPU
 #                    (scripts/bench_torch_model.py --amp --channels-last; 22 s); a table in the report
 #   deploy     25 s  the sparse CUDA cases again (ctest -R sparse: cuSPARSE and its CPU twin), then, when
 #                    trim-deploy was built, a tiny fmnist_mlp_gmp_90 run of trim-magnitude (10 steps
@@ -57,8 +59,11 @@ declare -A caps=([preflight]=15 [unpack]=15 [data]=5 [configure]=35 [build]=147 
                  [train]=30 [speed]=71 [deploy]=25 [sync]=20 [memcheck]=17 [bench]=30)
 # bench is three commands sharing its 30 s; deploy is three sharing its 25 s; speed is three sharing its 71 s.
 declare -A bench_caps=([bench_trim]=12 [bench_torch]=13 [bench_cmp]=5)
-declare -A speed_caps=([speed_trim]=33 [speed_graph]=16 [speed_torch]=22)
-speed_run_cap=8   # each model run of the speed step (4 trim runs fit speed_trim, 2 speed_graph, 2 torch speed_torch)
+declare -A speed_caps=([speed_trim]=41 [speed_graph]=8 [speed_torch]=22)
+speed_run_cap=8   # each model run of the speed step (5 trim runs fit speed_trim, 1 speed_graph, 2 torch speed_torch)
+speed_models="resnet50:64 sew_resnet18:32"
+speed_nchw_models="resnet50:64"   # bf16 again with NCHW convolutions: does channels-last pay?
+speed_graph_models="resnet50:64"  # a spiking network is never captured (its firing rates are host counts)
 declare -A deploy_caps=([deploy_test]=8 [deploy_run]=7 [deploy_app]=10)
 reserve=15      # seconds for the report after the last step
 call_limit=600  # the device tool's timeout_s
@@ -208,9 +213,12 @@ speed_table() {
     echo "not run"
     return
   fi
-  "$python" - "$speed_dir" <<'EOF'
+  "$python" - "$speed_dir" "$speed_nchw_models" "$speed_graph_models" <<'EOF'
 import json, os, sys
 d = sys.argv[1]
+# model names run with NCHW convolutions / as a CUDA graph (the others' cells say "not run")
+nchw_models = {m.split(":")[0] for m in sys.argv[2].split()}
+graph_models = {m.split(":")[0] for m in sys.argv[3].split()}
 def load(name):
     try:
         with open(os.path.join(d, name)) as f:
@@ -219,8 +227,8 @@ def load(name):
         return []
 rows = {}
 graph_note = {}
-for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jsonl"), ("graph", "trim_fp32_graph.jsonl"),
-                  ("torch", "torch_amp.jsonl")):
+for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jsonl"), ("nchw", "trim_bf16_nchw.jsonl"),
+                  ("graph", "trim_fp32_graph.jsonl"), ("torch", "torch_amp.jsonl")):
     for r in load(name):
         rows.setdefault(r.get("shape", "?"), {})[col] = float(r.get("images_per_s", 0.0))
         if col == "graph" and not r.get("cuda_graph"):  # ran eagerly: say why
@@ -228,17 +236,22 @@ for col, name in (("trim fp32", "trim_fp32.jsonl"), ("trim bf16", "trim_bf16.jso
 if not rows:
     print("no results (see run.log)")
     sys.exit(0)
-print("| model, batch x C x H x W | trim fp32 img/s | trim bf16 img/s | trim fp32 CUDA graph img/s | PyTorch AMP bf16 channels_last img/s | trim bf16 / PyTorch | trim bf16 / fp32 | graph / eager fp32 |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| model, batch x C x H x W | trim fp32 img/s | trim bf16 img/s | trim bf16 NCHW convs img/s | trim fp32 CUDA graph img/s | PyTorch AMP bf16 channels_last img/s | trim bf16 / PyTorch | trim bf16 / fp32 | channels-last / NCHW | graph / eager fp32 |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def cell(v):
     return f"{v:.1f}" if v else "no result"
 for shape, r in rows.items():
-    f32, b16, gr, pt = r.get("trim fp32"), r.get("trim bf16"), r.get("graph"), r.get("torch")
+    f32, b16, nchw, gr, pt = r.get("trim fp32"), r.get("trim bf16"), r.get("nchw"), r.get("graph"), r.get("torch")
     vs_pt = f"{b16 / pt:.2f}x" if b16 and pt else "-"
     vs_f32 = f"{b16 / f32:.2f}x" if b16 and f32 else "-"
+    vs_nchw = f"{b16 / nchw:.2f}x" if b16 and nchw else "-"
     vs_eager = f"{gr / f32:.2f}x" if gr and f32 else "-"
+    model = shape.split(" ")[0]
     g = cell(gr) + (f" (eager: {graph_note[shape]})" if shape in graph_note else "")
-    print(f"| {shape} | {cell(f32)} | {cell(b16)} | {g} | {cell(pt)} | {vs_pt} | {vs_f32} | {vs_eager} |")
+    if not gr and model not in graph_models:
+        g = "not run"
+    nc = cell(nchw) if nchw or model in nchw_models else "not run"
+    print(f"| {shape} | {cell(f32)} | {cell(b16)} | {nc} | {g} | {cell(pt)} | {vs_pt} | {vs_f32} | {vs_nchw} | {vs_eager} |")
 EOF
 }
 write_report() {
@@ -560,7 +573,6 @@ fi
 # channels_last (its fastest everyday mode; cuDNN heuristics on both sides). Each run has its own
 # cap, so one slow model cannot take the others' time; short timing (4 steps x 2 repeats after 2
 # warm-up steps), since ResNet-50's host-side initialisation alone takes seconds.
-speed_models="resnet50:64 sew_resnet18:32"
 speed_timing=(--iters 4 --repeats 2 --warmup 2)
 speed_trim() {  # speed_trim TRIM_BENCH DIR RUN_CAP TIMING...
   local bench=$1 dir=$2 cap=$3 m prec rc=0
@@ -572,12 +584,17 @@ speed_trim() {  # speed_trim TRIM_BENCH DIR RUN_CAP TIMING...
         "$@" --out "$dir/trim_$prec.jsonl" || rc=1
     done
   done
+  for m in $speed_nchw_models; do
+    echo "--- trim ${m%%:*}, batch ${m##*:}, bf16, NCHW convolutions"
+    timeout --kill-after=2 "$cap" "$bench" model "${m%%:*}" --device cuda --batch "${m##*:}" --precision bf16 \
+      --no-channels-last "$@" --out "$dir/trim_bf16_nchw.jsonl" || rc=1
+  done
   return "$rc"
 }
 speed_graph() {  # speed_graph TRIM_BENCH DIR RUN_CAP TIMING...: fp32 steps replayed from a CUDA graph
   local bench=$1 dir=$2 cap=$3 m rc=0
   shift 3
-  for m in $speed_models; do
+  for m in $speed_graph_models; do
     echo "--- trim ${m%%:*}, batch ${m##*:}, fp32, CUDA graph"
     timeout --kill-after=2 "$cap" "$bench" model "${m%%:*}" --device cuda --batch "${m##*:}" --precision fp32 \
       --cuda-graph "$@" --out "$dir/trim_fp32_graph.jsonl" || rc=1
@@ -594,7 +611,7 @@ speed_torch() {  # speed_torch PYTHON SCRIPT DIR RUN_CAP TIMING...
   done
   return "$rc"
 }
-export speed_models
+export speed_models speed_nchw_models speed_graph_models
 if want speed; then
   mkdir -p "$speed_dir"
   if [ -z "$(app_path trim-bench)" ]; then

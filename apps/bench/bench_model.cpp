@@ -61,7 +61,7 @@ int run_model(int argc, char** argv) {
   std::string name, device_spec = "cpu", input = "3,224,224", out_path, precision_name = "fp32";
   int64_t batch = 8, classes = 0;
   int iters = 5, repeats = 3, warmup = 2;
-  bool cuda_graph = false;
+  bool cuda_graph = false, channels_last = true;
   CLI::App app{"trim-bench model: images per second of whole training steps of a zoo model on random input"};
   app.add_option("name", name, "zoo model (models/models.h), e.g. resnet18, sap_cnn")->required();
   app.add_option("--device", device_spec, "cpu | cuda | cuda:N | auto")->capture_default_str();
@@ -76,12 +76,15 @@ int run_model(int argc, char** argv) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--cuda-graph", cuda_graph,
                "capture the step as a CUDA graph and replay it (CUDA devices; at least 3 warm-up steps)");
+  app.add_flag("--channels-last,!--no-channels-last", channels_last,
+               "bf16 convolutions on channels-last (NHWC) operands in cuDNN (CUDA devices; default on)");
   app.add_option("--out", out_path, "append the JSON line to this file instead of stdout");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  set_cudnn_channels_last(channels_last);
 
   const Device d = resolve_device(device_spec, "--device");
   const std::vector<int64_t> chw = parse_input(input);
@@ -166,6 +169,7 @@ int run_model(int argc, char** argv) {
                       {"threads", num_threads()}, {"framework", "trim"},
                       {"precision", precision_name},
                       {"cuda_graph", graph.replaying()},
+                      {"channels_last", channels_last},
                       {"cpu_conv", cpu::conv_backend_name(cpu::conv_backend())}};
   if (cuda_graph && !graph.replaying()) j["graph_fallback"] = graph.fallback();
   if (out_path.empty()) {

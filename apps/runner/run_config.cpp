@@ -43,6 +43,7 @@ RunConfig parse_run_config(const Manifest& m) {
   r.tf32_matmul = cuda.get<bool>("tf32_matmul", false);
   r.deterministic = cuda.get<bool>("deterministic", true);
   r.benchmark = cuda.get<bool>("benchmark", false);
+  r.channels_last = cuda.get<bool>("channels_last", true);
   r.cuda_graph = cuda.get<bool>("graph", false);
 
   Config data = root.child("data");

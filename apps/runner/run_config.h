@@ -43,6 +43,7 @@ struct RunConfig {
   uint64_t seed = 0;
   int threads = 0;  // CPU threads; 0 = all cores
   bool tf32_conv = true, tf32_matmul = false, deterministic = true, benchmark = false;
+  bool channels_last = true;  // "cuda.channels_last": bf16 convolutions on NHWC operands (core/device.h)
   // "cuda.graph": capture the steady-state training step as a CUDA graph and replay it
   // (apps/runner/graph_step.h); where it cannot be, steps run eagerly with one log line saying why.
   bool cuda_graph = false;

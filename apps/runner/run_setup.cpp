@@ -32,6 +32,7 @@ void set_up_devices(Run& r, comm::Communicator* comm) {
   set_tf32(cfg.tf32_conv, cfg.tf32_matmul);
   set_deterministic(cfg.deterministic);
   set_benchmark(cfg.benchmark);
+  set_cudnn_channels_last(cfg.channels_last);
 }
 
 // The seeded model (or init_from's weights: before the method sees the model, which may keep

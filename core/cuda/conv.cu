@@ -14,18 +14,25 @@
 // temporary, which is widened into the f32 output (added to it where beta = 1). The outputs hold
 // bf16-rounded values (as PyTorch autocast's bf16 conv outputs do); the CPU backend's oneDNN may
 // keep them unrounded, so the two agree within one bf16 rounding of the result.
-// The layout stays NCHW, trim's own. NHWC (channels-last) descriptors would need a transpose of
-// every activation on the way in and out of each call, since batch norm, pooling, the neurons and
-// every other kernel read NCHW; they could ride along in the conversion passes above (Operand,
-// Result) at no extra memory traffic, and would pay where cuDNN's heuristics pick an NHWC-only
-// engine and transpose internally. Whether that happens for trim's shapes on Hopper, and whether
-// it beats the NCHW engines, is a measurement (scripts/gpu-check.sh's speed step), not made yet.
+//
+// Channels-last (set_channels_last, default on): a bf16 call with groups == 1 hands cuDNN NHWC
+// operands (KRSC filters), the layout its tensor-core kernels read natively; with NCHW operands it
+// picks either NCHW kernels or its own internal transposes. Batch norm, pooling, the neurons and
+// every other trim kernel read NCHW, so the layout changes inside the call, in the conversion
+// passes it makes anyway (Operand rounds f32 to bf16, Result widens bf16 to f32; core/cuda/
+// transpose.h): no extra pass for f32 inputs and outputs, one for inputs already in bf16 (the
+// weight copy, the rounded output gradient). Grouped convolutions stay NCHW (trim's bf16 policy
+// keeps those with fewer than 16 channels per group in f32 anyway). A shape for which no NHWC
+// algorithm runs falls back to NCHW, once logged. Whether NHWC beats NCHW for trim's shapes on
+// Hopper is scripts/gpu-check.sh's speed step (trim bf16 with and without channels-last).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,8 +41,10 @@
 #include "core/cuda/cudnn_util.h"
 #include "core/cuda/launch.cuh"
 #include "core/cuda/runtime.h"
+#include "core/cuda/transpose.h"
 #include "core/kernels/elementwise_math.h"
 #include "core/kernels/kernels.h"
+#include "core/log.h"
 
 namespace trim::cuda {
 namespace {
@@ -56,8 +65,13 @@ struct Pass {
   size_t current = 0;            // the first candidate not known to fail
 };
 
+// How x, w and y lie in the memory cuDNN reads: trim's own NCHW (filters KCRS), or channels-last
+// (NHWC, filters KRSC; bf16 only).
+enum class Layout { nchw, nhwc };
+
 struct Plan {
   cudnnDataType_t dtype = CUDNN_DATA_FLOAT;  // of x, w and y (the compute type is always FLOAT)
+  Layout layout = Layout::nchw;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -70,34 +84,46 @@ struct Plan {
   }
 };
 
-using Key = std::array<int64_t, 21>;
+using Key = std::array<int64_t, 22>;
 std::mutex g_plans_mutex;
 // Never destroyed: at exit cuDNN may already be unloaded when static destructors run.
 auto& g_plans = *new std::map<Key, std::unique_ptr<Plan>>();
+// Whole calls (their full shapes, under the NHWC key, and the pass: 0 forward, 1 backward-data,
+// 2 backward-filter) for which no NHWC algorithm ran: they run NCHW from then on.
+auto& g_nhwc_refused = *new std::set<std::pair<Key, int>>();
+std::atomic<int64_t> g_fallbacks{0};  // calls that fell back to NCHW (channels_last_fallbacks())
+
+Key key_of(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, cudnnDataType_t dt, Layout l) {
+  return Key{current_device(), xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.stride_h, p.stride_w, p.pad_h,
+             p.pad_w, p.dil_h, p.dil_w, p.groups, conv_tf32(), deterministic(), benchmark(), ys[2], ys[3], int64_t(dt),
+             int64_t(l)};
+}
 
 int to_int(int64_t v) { return static_cast<int>(v); }  // callers have checked v <= INT_MAX
 
 // xs, ws, ys: one chunk's shapes, each with fewer than 2^31 elements (so every dim fits an int).
-// dt: FLOAT or BFLOAT16, the type of x, w and y; part of the key, so f32 and bf16 calls of one
-// shape have their own descriptors and ranked algorithms.
-Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, cudnnDataType_t dt) {
-  Key key{current_device(), xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.stride_h, p.stride_w, p.pad_h,
-          p.pad_w, p.dil_h, p.dil_w, p.groups, conv_tf32(), deterministic(), benchmark(), ys[2], ys[3], int64_t(dt)};
+// dt: FLOAT or BFLOAT16, the type of x, w and y; l: their layout. Both are part of the key, so
+// f32, bf16 and channels-last calls of one shape have their own descriptors and ranked algorithms.
+// The shapes are logical (N, C, H, W and K, C/groups, R, S) in either layout.
+Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, cudnnDataType_t dt, Layout l) {
+  const Key key = key_of(xs, ws, ys, p, dt, l);
   std::lock_guard<std::mutex> lock(g_plans_mutex);
   auto& slot = g_plans[key];
   if (slot) return *slot;
   auto plan = std::make_unique<Plan>();
   plan->dtype = dt;
+  plan->layout = l;
+  const cudnnTensorFormat_t format = l == Layout::nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
   TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
   TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
   TRIM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
   TRIM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, dt, to_int(xs[0]),
-                                              to_int(xs[1]), to_int(xs[2]), to_int(xs[3])));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, dt, to_int(ys[0]),
-                                              to_int(ys[1]), to_int(ys[2]), to_int(ys[3])));
-  TRIM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, dt, CUDNN_TENSOR_NCHW, to_int(ws[0]),
-                                              to_int(ws[1]), to_int(ws[2]), to_int(ws[3])));
+  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, format, dt, to_int(xs[0]), to_int(xs[1]), to_int(xs[2]),
+                                              to_int(xs[3])));
+  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, format, dt, to_int(ys[0]), to_int(ys[1]), to_int(ys[2]),
+                                              to_int(ys[3])));
+  TRIM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, dt, format, to_int(ws[0]), to_int(ws[1]), to_int(ws[2]),
+                                              to_int(ws[3])));
   TRIM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dil_h,
                                                    p.dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   TRIM_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, p.groups));
@@ -197,17 +223,38 @@ std::vector<Algo> rank(Plan& pl, const Heuristic& heuristic, const Find& find, c
   return out;
 }
 
+// No candidate of a pass could run (execute() below).
+// `refused`: cuDNN itself declined the configuration (every candidate returned a BAD_PARAM or
+// NOT_SUPPORTED status, none ran out of memory or failed otherwise, or ranking the candidates
+// failed), so another layout may run where this one cannot.
+class NoAlgorithm : public Error {
+ public:
+  NoAlgorithm(const std::string& what, bool refused) : Error(what), refused(refused) {}
+  bool refused;
+};
+
+// BAD_PARAM and NOT_SUPPORTED, with their sub-codes (2000-3999 in cuDNN 9).
+bool is_refusal(cudnnStatus_t s) {
+  return int(s) >= int(CUDNN_STATUS_BAD_PARAM) && int(s) < int(CUDNN_STATUS_INTERNAL_ERROR);
+}
+
 // Runs the pass's current candidate, falling through to the next on failure. run(algo, ws) returns
 // cuDNN's status for the call. cuDNN checks support before it launches anything, so a failed
 // candidate has not written the output (which matters when it accumulates with beta = 1).
 template <class Rank, class Run>
 void execute(Plan& pl, Pass& pass, const char* name, const Rank& ranker, const Run& run) {
   if (!pass.ranked) {
-    pass.candidates = ranker();
+    try {
+      pass.candidates = ranker();
+    } catch (const Error& e) {  // e.g. a search that rejects channels-last operands
+      (void)cudaGetLastError();
+      throw NoAlgorithm(cat("cuDNN ", name, ": ranking its algorithms failed: ", e.what()), true);
+    }
     pass.current = 0;
     pass.ranked = true;
   }
   std::string failures;
+  bool refused = true;  // so far every failure was cuDNN declining the configuration
   for (size_t i = pass.current; i < pass.candidates.size(); ++i) {
     const Algo& a = pass.candidates[i];
     try {
@@ -219,17 +266,20 @@ void execute(Plan& pl, Pass& pass, const char* name, const Rank& ranker, const R
         TRIM_CUDA_SYNC_POINT();
         return;
       }
+      refused = refused && is_refusal(status);
       failures += cat("\n  algorithm ", a.algo, " (math ", int(a.math), ", workspace ", a.workspace,
                       " bytes): ", cudnnGetErrorString(status));
     } catch (const Error& e) {
+      refused = false;
       failures += cat("\n  algorithm ", a.algo, " (math ", int(a.math), ", workspace ", a.workspace, " bytes): ", e.what());
     }
     (void)cudaGetLastError();  // a failed launch leaves a (non-sticky) error behind
   }
   // pass.current stays: a later call tries them all again (an out-of-memory may have passed).
-  throw Error(cat("cuDNN ", name, ": no algorithm could run", deterministic() ? " (deterministic mode)" : "",
-                  " within a workspace of ", kWorkspaceCap, " bytes; ", pass.candidates.size(), " candidates",
-                  failures.empty() ? std::string() : cat(":", failures)));
+  throw NoAlgorithm(cat("cuDNN ", name, ": no algorithm could run", deterministic() ? " (deterministic mode)" : "",
+                       " within a workspace of ", kWorkspaceCap, " bytes; ", pass.candidates.size(), " candidates",
+                       failures.empty() ? std::string() : cat(":", failures)),
+                    refused);
 }
 
 // Splits the batch so that every chunk's x and y have at most INT_MAX elements; calls
@@ -246,7 +296,16 @@ void for_chunks(const Shape& xs, const Shape& ws, const Shape& ys, const char* w
   for (int64_t first = 0; first < n; first += chunk) body(first, std::min(chunk, n - first));
 }
 
+// A run of whole planes of a tensor in trim's layout: `batches` x `channels` x `pixels` elements
+// (activations: images x C x H*W; a filter: K x C/groups x R*S). Channels-last swaps the last two.
+struct Planes {
+  int64_t batches, channels, pixels;
+  int64_t count() const { return batches * channels * pixels; }
+};
+
 Shape with_batch(const Shape& s, int64_t n) { return Shape{n, s[1], s[2], s[3]}; }
+Planes image_planes(const Shape& s, int64_t images) { return Planes{images, s[1], s[2] * s[3]}; }
+Planes filter_planes(const Shape& ws) { return Planes{ws[0], ws[1], ws[2] * ws[3]}; }
 
 // gw = beta gw + widen(d), beta 0 or 1: the bf16 dW of one chunk into the f32 gradient.
 struct AccumulateBf16 {
@@ -270,19 +329,29 @@ cudnnDataType_t compute_type(const char* what, const Tensor& a, const char* a_na
   return a.dtype() == DType::bf16 || b.dtype() == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
 }
 
-// `count` elements of input t from element `offset`, as cuDNN reads them under data type dt: the
-// tensor's own memory when its dtype is dt, else (an f32 input of a bf16 call) a stream-ordered
-// bf16 temporary rounded to nearest even (ew::ToBf16, the cast kernel's rule).
+// The planes of input t from element `offset`, as cuDNN reads them under data type dt and layout l:
+// the tensor's own memory when its dtype is dt and the layout NCHW; else a stream-ordered bf16
+// temporary, rounded to nearest even from f32 (the cast kernel's rule) and, for NHWC, transposed
+// in the same pass.
 class Operand {
  public:
-  Operand(const Tensor& t, int64_t offset, int64_t count, cudnnDataType_t dt)
-      : mem_(dt == CUDNN_DATA_BFLOAT16 && t.dtype() == DType::f32 ? size_t(count) * sizeof(bf16) : 0) {
+  Operand(const Tensor& t, int64_t offset, Planes planes, cudnnDataType_t dt, Layout l)
+      : mem_(dt == CUDNN_DATA_BFLOAT16 && (t.dtype() == DType::f32 || l == Layout::nhwc)
+                 ? size_t(planes.count()) * sizeof(bf16)
+                 : 0) {
+    TRIM_CHECK(l == Layout::nchw || dt == CUDNN_DATA_BFLOAT16, "conv: channels-last is for bf16 calls only");
     if (dt == CUDNN_DATA_FLOAT) {
       ptr_ = t.data<float>() + offset;
+    } else if (l == Layout::nhwc) {
+      if (t.dtype() == DType::bf16)
+        transpose_to_bf16(t.data<bf16>() + offset, mem_.as<bf16>(), planes.batches, planes.channels, planes.pixels);
+      else
+        transpose_to_bf16(t.data<float>() + offset, mem_.as<bf16>(), planes.batches, planes.channels, planes.pixels);
+      ptr_ = mem_.get();
     } else if (t.dtype() == DType::bf16) {
       ptr_ = t.data<bf16>() + offset;
     } else {
-      map(count, ew::ToBf16{t.data<float>() + offset, mem_.as<bf16>()});
+      map(planes.count(), ew::ToBf16{t.data<float>() + offset, mem_.as<bf16>()});
       ptr_ = mem_.get();
     }
   }
@@ -293,63 +362,121 @@ class Operand {
   const void* ptr_ = nullptr;
 };
 
-// Where cuDNN writes `count` f32 output elements under data type dt: the output itself for FLOAT;
-// for BFLOAT16 (cuDNN's output has the inputs' type) a bf16 temporary that finish() widens into
-// the output, adding to it when beta = 1.
+// Where cuDNN writes the f32 output planes `out` under data type dt and layout l: the output
+// itself for FLOAT; for BFLOAT16 (cuDNN's output has the inputs' type) a bf16 temporary that
+// finish() widens into the output (transposed back from NHWC in the same pass), adding to it when
+// beta = 1.
 class Result {
  public:
-  Result(float* out, int64_t count, cudnnDataType_t dt)
-      : out_(out), count_(count), bf16_(dt == CUDNN_DATA_BFLOAT16), mem_(bf16_ ? size_t(count) * sizeof(bf16) : 0) {}
+  Result(float* out, Planes planes, cudnnDataType_t dt, Layout l)
+      : out_(out), planes_(planes), layout_(l), bf16_(dt == CUDNN_DATA_BFLOAT16),
+        mem_(bf16_ ? size_t(planes.count()) * sizeof(bf16) : 0) {}
   void* get() const { return bf16_ ? mem_.get() : static_cast<void*>(out_); }
   // The beta cuDNN is given: the caller's for FLOAT; 0 for the bf16 temporary (finish() adds).
   const float* cudnn_beta(const float* beta) const { return bf16_ ? &kZero : beta; }
   void finish(float beta) {
-    if (bf16_) map(count_, AccumulateBf16{mem_.as<bf16>(), out_, beta});
+    if (!bf16_) return;
+    if (layout_ == Layout::nhwc)  // the temporary is batches x pixels x channels
+      transpose_widen(mem_.as<bf16>(), out_, beta, planes_.batches, planes_.pixels, planes_.channels);
+    else
+      map(planes_.count(), AccumulateBf16{mem_.as<bf16>(), out_, beta});
   }
 
  private:
   float* out_;
-  int64_t count_;
+  Planes planes_;
+  Layout layout_;
   bool bf16_;
   Scratch mem_;
 };
 
+// The layout of a call: NHWC for bf16 with channels_last() on and groups == 1, unless cuDNN
+// refused NHWC for this whole call (its shapes and pass) before. body(layout, finished) runs the
+// call, counting in `finished` the chunks it has written into the output; when cuDNN refuses an
+// NHWC attempt (NoAlgorithm::refused) before any chunk finished, the call runs NCHW instead, logged
+// once per shape and pass, and later calls go straight to NCHW. Other failures (out of memory)
+// propagate: a fallback decided by memory pressure would make a resumed run compute differently.
+// A call whose first chunks ran NHWC and whose smaller last chunk is refused (only above 2^31
+// elements) fails with cuDNN's message. Refusals met inside a CUDA graph capture are not
+// remembered (the capture itself may be why); the warm-up steps before it settle the layouts.
+template <class Body>
+void run_in_layout(const char* what, int pass, const Shape& xs, const Shape& ws, const Shape& ys,
+                   const Conv2dParams& p, cudnnDataType_t dt, const Body& body) {
+  int64_t finished = 0;
+  if (dt != CUDNN_DATA_BFLOAT16 || !channels_last() || p.groups != 1) {
+    body(Layout::nchw, finished);
+    return;
+  }
+  const std::pair<Key, int> id{key_of(xs, ws, ys, p, dt, Layout::nhwc), pass};
+  bool refused_before = false;
+  {
+    std::lock_guard<std::mutex> lock(g_plans_mutex);  // released before body(), whose plan_for takes it
+    refused_before = g_nhwc_refused.count(id) > 0;
+  }
+  if (refused_before) {
+    body(Layout::nchw, finished);
+    return;
+  }
+  try {
+    body(Layout::nhwc, finished);
+    return;
+  } catch (const NoAlgorithm& e) {
+    if (finished > 0 || !e.refused) throw;
+    (void)cudaGetLastError();
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    TRIM_CUDA_CHECK(cudaStreamIsCapturing(stream(), &capturing));
+    if (capturing == cudaStreamCaptureStatusNone) {
+      std::lock_guard<std::mutex> lock(g_plans_mutex);
+      g_nhwc_refused.insert(id);
+    }
+    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    log_info(cat(what, " x ", xs.str(), ", w ", ws.str(),
+                 ": no channels-last (NHWC) bf16 algorithm ran, so this shape runs NCHW (", e.what(), ")"));
+  }
+  body(Layout::nchw, finished);
+}
+
 size_t element_bytes(cudnnDataType_t dt) { return dt == CUDNN_DATA_BFLOAT16 ? sizeof(bf16) : sizeof(float); }
 
 }  // namespace
+
+int64_t channels_last_fallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");  // dtypes first, even when empty
   if (y.numel() == 0) return;
   const Shape &xs = x.shape(), &wsh = w.shape(), &ys = y.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
-  const Operand W(w, 0, w.numel(), dt);  // rounded once for every chunk
-  for_chunks(xs, wsh, ys, "conv2d forward", [&](int64_t first, int64_t images) {
-    const Operand X(x, first * per_x, images * per_x, dt);
-    Result Y(y.data<float>() + first * per_y, images * per_y, dt);
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
-    cudnnHandle_t h = cudnn();
-    using Perf = cudnnConvolutionFwdAlgoPerf_t;
-    using A = cudnnConvolutionFwdAlgo_t;
-    auto ranker = [&] {
-      return rank<Perf, A, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-          pl,
-          [&](Perf* r, int cap, int* n) {
-            TRIM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, pl.x, pl.w, pl.conv, pl.y, cap, n, r));
-          },
-          [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X.get(), pl.w, W.get(), pl.conv, pl.y,
-                                                                    Y.get(), cap, n, r, ws, bytes));
-          },
-          [&](A algo, size_t* bytes) {
-            return cudnnGetConvolutionForwardWorkspaceSize(h, pl.x, pl.w, pl.conv, pl.y, algo, bytes);
-          });
-    };
-    execute(pl, pl.fwd, "forward convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionForward(h, &kOne, pl.x, X.get(), pl.w, W.get(), pl.conv, A(a.algo), ws.ptr, ws.bytes,
-                                     Y.cudnn_beta(&kZero), pl.y, Y.get());
+  run_in_layout("conv2d forward", 0, xs, wsh, ys, p, dt, [&](Layout l, int64_t& finished) {
+    const Operand W(w, 0, filter_planes(wsh), dt, l);  // converted once for every chunk
+    for_chunks(xs, wsh, ys, "conv2d forward", [&](int64_t first, int64_t images) {
+      const Operand X(x, first * per_x, image_planes(xs, images), dt, l);
+      Result Y(y.data<float>() + first * per_y, image_planes(ys, images), dt, l);
+      Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt, l);
+      cudnnHandle_t h = cudnn();
+      using Perf = cudnnConvolutionFwdAlgoPerf_t;
+      using A = cudnnConvolutionFwdAlgo_t;
+      auto ranker = [&] {
+        return rank<Perf, A, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+            pl,
+            [&](Perf* r, int cap, int* n) {
+              TRIM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, pl.x, pl.w, pl.conv, pl.y, cap, n, r));
+            },
+            [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
+              TRIM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X.get(), pl.w, W.get(), pl.conv, pl.y,
+                                                                      Y.get(), cap, n, r, ws, bytes));
+            },
+            [&](A algo, size_t* bytes) {
+              return cudnnGetConvolutionForwardWorkspaceSize(h, pl.x, pl.w, pl.conv, pl.y, algo, bytes);
+            });
+      };
+      execute(pl, pl.fwd, "forward convolution", ranker, [&](const Algo& a, Workspace& ws) {
+        return cudnnConvolutionForward(h, &kOne, pl.x, X.get(), pl.w, W.get(), pl.conv, A(a.algo), ws.ptr, ws.bytes,
+                                       Y.cudnn_beta(&kZero), pl.y, Y.get());
+      });
+      Y.finish(0.0f);
+      ++finished;
     });
-    Y.finish(0.0f);
   });
 }
 
@@ -358,33 +485,37 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
   if (gx.numel() == 0) return;
   const Shape &xs = gx.shape(), &wsh = w.shape(), &ys = gy.shape();
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
-  const Operand W(w, 0, w.numel(), dt);
-  for_chunks(xs, wsh, ys, "conv2d backward-data", [&](int64_t first, int64_t images) {
-    const Operand GY(gy, first * per_y, images * per_y, dt);
-    Result GX(gx.data<float>() + first * per_x, images * per_x, dt);
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
-    cudnnHandle_t h = cudnn();
-    using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
-    using A = cudnnConvolutionBwdDataAlgo_t;
-    auto ranker = [&] {
-      return rank<Perf, A, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
-          pl,
-          [&](Perf* r, int cap, int* n) {
-            TRIM_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, pl.w, pl.y, pl.conv, pl.x, cap, n, r));
-          },
-          [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, pl.w, W.get(), pl.y, GY.get(), pl.conv,
-                                                                         pl.x, GX.get(), cap, n, r, ws, bytes));
-          },
-          [&](A algo, size_t* bytes) {
-            return cudnnGetConvolutionBackwardDataWorkspaceSize(h, pl.w, pl.y, pl.conv, pl.x, algo, bytes);
-          });
-    };
-    execute(pl, pl.bwd_data, "backward-data convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionBackwardData(h, &kOne, pl.w, W.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
-                                          ws.bytes, GX.cudnn_beta(&kZero), pl.x, GX.get());
+  run_in_layout("conv2d backward-data", 1, xs, wsh, ys, p, dt, [&](Layout l, int64_t& finished) {
+    const Operand W(w, 0, filter_planes(wsh), dt, l);
+    for_chunks(xs, wsh, ys, "conv2d backward-data", [&](int64_t first, int64_t images) {
+      const Operand GY(gy, first * per_y, image_planes(ys, images), dt, l);
+      Result GX(gx.data<float>() + first * per_x, image_planes(xs, images), dt, l);
+      Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt, l);
+      cudnnHandle_t h = cudnn();
+      using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+      using A = cudnnConvolutionBwdDataAlgo_t;
+      auto ranker = [&] {
+        return rank<Perf, A, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+            pl,
+            [&](Perf* r, int cap, int* n) {
+              TRIM_CUDNN_CHECK(
+                  cudnnGetConvolutionBackwardDataAlgorithm_v7(h, pl.w, pl.y, pl.conv, pl.x, cap, n, r));
+            },
+            [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
+              TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, pl.w, W.get(), pl.y, GY.get(), pl.conv,
+                                                                           pl.x, GX.get(), cap, n, r, ws, bytes));
+            },
+            [&](A algo, size_t* bytes) {
+              return cudnnGetConvolutionBackwardDataWorkspaceSize(h, pl.w, pl.y, pl.conv, pl.x, algo, bytes);
+            });
+      };
+      execute(pl, pl.bwd_data, "backward-data convolution", ranker, [&](const Algo& a, Workspace& ws) {
+        return cudnnConvolutionBackwardData(h, &kOne, pl.w, W.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
+                                            ws.bytes, GX.cudnn_beta(&kZero), pl.x, GX.get());
+      });
+      GX.finish(0.0f);
+      ++finished;
     });
-    GX.finish(0.0f);
   });
 }
 
@@ -398,37 +529,41 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
   }
   int64_t per_x = xs.numel() / xs[0], per_y = ys.numel() / ys[0];
   // bf16: each chunk's dW is rounded to bf16 (cuDNN's output type), then added in f32.
-  Result GW(gw.data<float>(), gw.numel(), dt);
-  for_chunks(xs, wsh, ys, "conv2d backward-filter", [&](int64_t first, int64_t images) {
-    const Operand X(x, first * per_x, images * per_x, dt);
-    const Operand GY(gy, first * per_y, images * per_y, dt);
-    const float chunk_beta = first == 0 ? beta : 1.0f;  // later chunks add to the first's sum
-    Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt);
-    cudnnHandle_t h = cudnn();
-    using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
-    using A = cudnnConvolutionBwdFilterAlgo_t;
-    auto ranker = [&] {
-      return rank<Perf, A, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
-          pl,
-          [&](Perf* r, int cap, int* n) {
-            TRIM_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, pl.x, pl.y, pl.conv, pl.w, cap, n, r));
-          },
-          [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-            // The search writes its trial results into the output: with beta = 1 that would destroy
-            // the gradient being accumulated, so it writes into scratch instead.
-            Workspace scratch(size_t(gw.numel()) * element_bytes(dt));
-            TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, pl.x, X.get(), pl.y, GY.get(), pl.conv,
-                                                                           pl.w, scratch.ptr, cap, n, r, ws, bytes));
-          },
-          [&](A algo, size_t* bytes) {
-            return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, pl.x, pl.y, pl.conv, pl.w, algo, bytes);
-          });
-    };
-    execute(pl, pl.bwd_filter, "backward-filter convolution", ranker, [&](const Algo& a, Workspace& ws) {
-      return cudnnConvolutionBackwardFilter(h, &kOne, pl.x, X.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
-                                            ws.bytes, GW.cudnn_beta(&chunk_beta), pl.w, GW.get());
+  run_in_layout("conv2d backward-filter", 2, xs, wsh, ys, p, dt, [&](Layout l, int64_t& finished) {
+    Result GW(gw.data<float>(), filter_planes(wsh), dt, l);
+    for_chunks(xs, wsh, ys, "conv2d backward-filter", [&](int64_t first, int64_t images) {
+      const Operand X(x, first * per_x, image_planes(xs, images), dt, l);
+      const Operand GY(gy, first * per_y, image_planes(ys, images), dt, l);
+      const float chunk_beta = first == 0 ? beta : 1.0f;  // later chunks add to the first's sum
+      Plan& pl = plan_for(with_batch(xs, images), wsh, with_batch(ys, images), p, dt, l);
+      cudnnHandle_t h = cudnn();
+      using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+      using A = cudnnConvolutionBwdFilterAlgo_t;
+      auto ranker = [&] {
+        return rank<Perf, A, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+            pl,
+            [&](Perf* r, int cap, int* n) {
+              TRIM_CUDNN_CHECK(
+                  cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, pl.x, pl.y, pl.conv, pl.w, cap, n, r));
+            },
+            [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
+              // The search writes its trial results into the output: with beta = 1 that would
+              // destroy the gradient being accumulated, so it writes into scratch instead.
+              Workspace scratch(size_t(gw.numel()) * element_bytes(dt));
+              TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                  h, pl.x, X.get(), pl.y, GY.get(), pl.conv, pl.w, scratch.ptr, cap, n, r, ws, bytes));
+            },
+            [&](A algo, size_t* bytes) {
+              return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, pl.x, pl.y, pl.conv, pl.w, algo, bytes);
+            });
+      };
+      execute(pl, pl.bwd_filter, "backward-filter convolution", ranker, [&](const Algo& a, Workspace& ws) {
+        return cudnnConvolutionBackwardFilter(h, &kOne, pl.x, X.get(), pl.y, GY.get(), pl.conv, A(a.algo), ws.ptr,
+                                              ws.bytes, GW.cudnn_beta(&chunk_beta), pl.w, GW.get());
+      });
+      GW.finish(chunk_beta);
+      ++finished;
     });
-    GW.finish(chunk_beta);
   });
 }
 

@@ -34,7 +34,7 @@ DeviceState g_devices[kMaxDevices];
 thread_local int t_device = -1;
 thread_local DeviceState* t_state = nullptr;
 thread_local cudaStream_t t_stream_override = nullptr;
-bool g_conv_tf32 = true, g_matmul_tf32 = false, g_deterministic = true, g_benchmark = false;
+bool g_conv_tf32 = true, g_matmul_tf32 = false, g_deterministic = true, g_benchmark = false, g_channels_last = true;
 
 bool env_on(const char* name) {
   const char* v = std::getenv(name);
@@ -394,6 +394,8 @@ void set_deterministic(bool on) { g_deterministic = on; }
 bool deterministic() { return g_deterministic; }
 void set_benchmark(bool on) { g_benchmark = on; }
 bool benchmark() { return g_benchmark; }
+void set_channels_last(bool on) { g_channels_last = on; }
+bool channels_last() { return g_channels_last; }
 
 size_t pool_cached_bytes() {
   cudaMemPool_t pool;

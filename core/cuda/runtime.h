@@ -139,6 +139,10 @@ void set_deterministic(bool on);
 bool deterministic();
 void set_benchmark(bool on);
 bool benchmark();
+void set_channels_last(bool on);
+bool channels_last();
+// Convolution calls that ran NCHW because cuDNN refused their channels-last operands (conv.cu).
+int64_t channels_last_fallbacks();
 
 // Bytes the current device's pool holds but no tensor uses (free to reuse without the driver).
 size_t pool_cached_bytes();

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/bf16.h"
+#include "core/cuda/transpose.h"
 #include "core/device.h"
 #include "test/support/compare.h"
 #include "test/support/kernel_call.h"
@@ -177,6 +178,63 @@ TEST_CASE("gemm_bf16 matches an f32 product of the rounded operands", "[cuda][bf
                     Catch::Contains("2^31 - 1"));
 }
 
+TEST_CASE("layout transposes match their CPU twin", "[cuda][bf16][conv]") {
+  // The CPU twin: out[b][s][r] from in[b][r][s] (core/cuda/transpose.h).
+  auto twin = [](const auto& in, auto convert, auto& out, int64_t batches, int64_t rows, int64_t cols) {
+    for (int64_t b = 0; b < batches; ++b)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          convert(out[size_t((b * cols + c) * rows + r)], in[size_t((b * rows + r) * cols + c)]);
+  };
+  struct Size {
+    int64_t batches, rows, cols;
+  };
+  // Partial tiles on both sides, one row or one column, exact tiles, and more tiles than the grid
+  // has blocks (the grid-stride loop) with more planes than gridDim.y/z could hold.
+  const Size kSizes[] = {{3, 37, 45}, {1, 1, 70}, {2, 64, 1}, {1, 32, 64}, {2, 33, 31}, {70000, 1, 3}};
+  for (const Size& z : kSizes) {
+    INFO("batches " << z.batches << ", rows " << z.rows << ", cols " << z.cols);
+    const int64_t n = z.batches * z.rows * z.cols;
+    const Shape s{n};
+    const std::vector<float> v = normal_values(n, 51), acc0 = normal_values(n, 52);
+    const std::vector<bf16> vb = to_bf16(v);
+
+    std::vector<bf16> want_b(static_cast<size_t>(n));
+    twin(v, [](bf16& o, float i) { o = float_to_bf16(i); }, want_b, z.batches, z.rows, z.cols);
+    Tensor in32 = Tensor::from_vector(s, v, kGpu), in16 = Tensor::from_vector(s, vb, kGpu);
+    Tensor out_a = Tensor::empty(s, DType::bf16, kGpu), out_b = Tensor::empty(s, DType::bf16, kGpu);
+    cuda::transpose_to_bf16(in32.data<float>(), out_a.data<bf16>(), z.batches, z.rows, z.cols);
+    cuda::transpose_to_bf16(in16.data<bf16>(), out_b.data<bf16>(), z.batches, z.rows, z.cols);
+    std::vector<bf16> got_a = out_a.to_vector<bf16>(), got_b = out_b.to_vector<bf16>();
+    size_t differ_a = 0, differ_b = 0;
+    for (size_t i = 0; i < size_t(n); ++i) {
+      differ_a += got_a[i].bits != want_b[i].bits;
+      differ_b += got_b[i].bits != want_b[i].bits;  // rounding vb again changes nothing
+    }
+    CHECK(differ_a == 0);
+    CHECK(differ_b == 0);
+
+    std::vector<float> want_0(static_cast<size_t>(n)), want_1 = acc0;
+    twin(vb, [](float& o, bf16 i) { o = bf16_to_float(i); }, want_0, z.batches, z.rows, z.cols);
+    twin(vb, [](float& o, bf16 i) { o += bf16_to_float(i); }, want_1, z.batches, z.rows, z.cols);
+    Tensor w0 = Tensor::empty(s, DType::f32, kGpu);  // poisoned (NaN): beta 0 must not read it
+    Tensor w1 = Tensor::from_vector(s, acc0, kGpu);
+    cuda::transpose_widen(in16.data<bf16>(), w0.data<float>(), 0.0f, z.batches, z.rows, z.cols);
+    cuda::transpose_widen(in16.data<bf16>(), w1.data<float>(), 1.0f, z.batches, z.rows, z.cols);
+    std::vector<float> got_0 = w0.to_vector<float>(), got_1 = w1.to_vector<float>();
+    size_t differ_0 = 0, differ_1 = 0;
+    for (size_t i = 0; i < size_t(n); ++i) {
+      differ_0 += bits_of(got_0[i]) != bits_of(want_0[i]);
+      differ_1 += bits_of(got_1[i]) != bits_of(want_1[i]);
+    }
+    CHECK(differ_0 == 0);
+    CHECK(differ_1 == 0);
+  }
+  Tensor t = Tensor::empty(Shape{4}, DType::f32, kGpu);
+  CHECK_THROWS_WITH(cuda::transpose_widen(nullptr, t.data<float>(), 0.5f, 1, 2, 2), Catch::Contains("expected 0 or 1"));
+  cuda::transpose_widen(nullptr, nullptr, 0.0f, 0, 5, 5);  // empty: no launch
+}
+
 namespace {
 
 struct ConvCase {
@@ -218,7 +276,16 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
   const Dtypes kDtypes[] = {{"f32 activations, bf16 weight and gradient", DType::f32, DType::bf16, DType::bf16},
                             {"bf16 activations and weight", DType::bf16, DType::bf16, DType::bf16},
                             {"bf16 activations, f32 weight", DType::bf16, DType::bf16, DType::f32}};
+  // Each shape in both layouts, channels-last first (the default): plans keyed without the layout
+  // would hand the NCHW calls NHWC descriptors. Grouped convolutions run NCHW either way; the
+  // others must really run NHWC (no fallback), or the transposes at the call sites go untested.
+  struct Restore {
+    ~Restore() { set_cudnn_channels_last(true); }  // the default, for the cases after this one
+  } restore;
+  const int64_t fallbacks = cuda::channels_last_fallbacks();
+  for (const bool channels_last : {true, false})
   for (const ConvCase& c : kConvs) {
+    set_cudnn_channels_last(channels_last);
     const Shape ys = out_shape(c);
     std::vector<float> x = normal_values(c.x.numel(), 31), w = normal_values(c.w.numel(), 32, 0.2f);
     std::vector<float> gy = normal_values(ys.numel(), 33), gw0 = normal_values(c.w.numel(), 34);
@@ -235,7 +302,8 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
     for (size_t i = 0; i < dw.size(); ++i) gw_acc[i] = gw0[i] + dw[i];
 
     for (const Dtypes& d : kDtypes) {
-      INFO(c.name << ", x " << c.x.str() << ", w " << c.w.str() << ": " << d.name);
+      INFO(c.name << ", x " << c.x.str() << ", w " << c.w.str() << ": " << d.name
+                  << (channels_last ? ", channels-last" : ", NCHW"));
       Tensor gx_in = gpu_input(c.x, x, d.x), gw_in = gpu_input(c.w, w, d.weight), ggy = gpu_input(ys, gy, d.gy);
       // Outputs start as NaN (the test main poisons new memory; beta = 0 must not read them).
       Tensor y = Tensor::empty(ys, DType::f32, kGpu), gx = Tensor::empty(c.x, DType::f32, kGpu);
@@ -273,6 +341,7 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
       }
     }
   }
+  CHECK(cuda::channels_last_fallbacks() == fallbacks);
 }
 
 TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda][bf16][conv]") {

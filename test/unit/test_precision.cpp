@@ -245,6 +245,16 @@ TEST_CASE("precision is a strict manifest key", "[precision][config]") {
   CHECK_THROWS_WITH(parse_run_config(as_manifest(j)), Catch::Contains("/precision"));
 }
 
+TEST_CASE("cuda.channels_last is a strict manifest key, on by default", "[precision][config]") {
+  test::TempDir tmp("channels_last_key");
+  nlohmann::json j = small_run(tmp.file("run"));
+  CHECK(parse_run_config(as_manifest(j)).channels_last);
+  j["cuda"]["channels_last"] = false;
+  CHECK_FALSE(parse_run_config(as_manifest(j)).channels_last);
+  j["cuda"]["channels_last"] = "nhwc";
+  CHECK_THROWS_WITH(parse_run_config(as_manifest(j)), Catch::Contains("test.json") && Catch::Contains("/cuda/channels_last"));
+}
+
 TEST_CASE("a short bf16 run learns like the fp32 one, and resumes exactly", "[precision][train][resume]") {
   test::TempDir tmp("precision_train");
   nlohmann::json f = small_run(tmp.file("fp32")), h = small_run(tmp.file("bf16")), r = small_run(tmp.file("bf16_r"));
