@@ -84,6 +84,29 @@ struct Plan {
   }
 };
 
+// A convolution cuDNN could not run in the asked configuration. `refused`: cuDNN itself declined it
+// (a descriptor, a search or every candidate algorithm answered BAD_PARAM or NOT_SUPPORTED; none ran
+// out of memory or failed otherwise), so another layout may run where this one cannot.
+class NoAlgorithm : public Error {
+ public:
+  NoAlgorithm(const std::string& what, bool refused) : Error(what), refused(refused) {}
+  bool refused;
+};
+
+// BAD_PARAM and NOT_SUPPORTED, with their sub-codes (2000-3999 in cuDNN 9).
+bool is_refusal(cudnnStatus_t s) {
+  return int(s) >= int(CUDNN_STATUS_BAD_PARAM) && int(s) < int(CUDNN_STATUS_INTERNAL_ERROR);
+}
+
+// A cuDNN call whose failure may mean the configuration (say, channels-last operands) is refused:
+// throws NoAlgorithm, `refused` by the status.
+#define TRIM_CUDNN_REFUSABLE(expr)                                                                     \
+  do {                                                                                                 \
+    const cudnnStatus_t trim_status_ = (expr);                                                         \
+    if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                          \
+      throw NoAlgorithm(cat(#expr, ": ", cudnnGetErrorString(trim_status_)), is_refusal(trim_status_)); \
+  } while (0)
+
 using Key = std::array<int64_t, 22>;
 std::mutex g_plans_mutex;
 // Never destroyed: at exit cuDNN may already be unloaded when static destructors run.
@@ -91,7 +114,7 @@ auto& g_plans = *new std::map<Key, std::unique_ptr<Plan>>();
 // Whole calls (their full shapes, under the NHWC key, and the pass: 0 forward, 1 backward-data,
 // 2 backward-filter) for which no NHWC algorithm ran: they run NCHW from then on.
 auto& g_nhwc_refused = *new std::set<std::pair<Key, int>>();
-std::atomic<int64_t> g_fallbacks{0};  // calls that fell back to NCHW (channels_last_fallbacks())
+std::atomic<int64_t> g_nhwc_calls{0};  // calls that ran on channels-last operands (channels_last_calls())
 
 Key key_of(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, cudnnDataType_t dt, Layout l) {
   return Key{current_device(), xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], p.stride_h, p.stride_w, p.pad_h,
@@ -118,17 +141,17 @@ Plan& plan_for(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dPa
   TRIM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
   TRIM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
   TRIM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, format, dt, to_int(xs[0]), to_int(xs[1]), to_int(xs[2]),
-                                              to_int(xs[3])));
-  TRIM_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, format, dt, to_int(ys[0]), to_int(ys[1]), to_int(ys[2]),
-                                              to_int(ys[3])));
-  TRIM_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, dt, format, to_int(ws[0]), to_int(ws[1]), to_int(ws[2]),
-                                              to_int(ws[3])));
-  TRIM_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dil_h,
-                                                   p.dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  TRIM_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan->conv, p.groups));
+  TRIM_CUDNN_REFUSABLE(cudnnSetTensor4dDescriptor(plan->x, format, dt, to_int(xs[0]), to_int(xs[1]), to_int(xs[2]),
+                                                  to_int(xs[3])));
+  TRIM_CUDNN_REFUSABLE(cudnnSetTensor4dDescriptor(plan->y, format, dt, to_int(ys[0]), to_int(ys[1]), to_int(ys[2]),
+                                                  to_int(ys[3])));
+  TRIM_CUDNN_REFUSABLE(cudnnSetFilter4dDescriptor(plan->w, dt, format, to_int(ws[0]), to_int(ws[1]), to_int(ws[2]),
+                                                  to_int(ws[3])));
+  TRIM_CUDNN_REFUSABLE(cudnnSetConvolution2dDescriptor(plan->conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dil_h,
+                                                       p.dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  TRIM_CUDNN_REFUSABLE(cudnnSetConvolutionGroupCount(plan->conv, p.groups));
   int n, c, h, w;
-  TRIM_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(plan->conv, plan->x, plan->w, &n, &c, &h, &w));
+  TRIM_CUDNN_REFUSABLE(cudnnGetConvolution2dForwardOutputDim(plan->conv, plan->x, plan->w, &n, &c, &h, &w));
   TRIM_CHECK(n == ys[0] && c == ys[1] && h == ys[2] && w == ys[3],
              cat("cuDNN computes conv output [", n, ", ", c, ", ", h, ", ", w, "], trim expected ", ys.str()));
   slot = std::move(plan);
@@ -223,21 +246,6 @@ std::vector<Algo> rank(Plan& pl, const Heuristic& heuristic, const Find& find, c
   return out;
 }
 
-// No candidate of a pass could run (execute() below).
-// `refused`: cuDNN itself declined the configuration (every candidate returned a BAD_PARAM or
-// NOT_SUPPORTED status, none ran out of memory or failed otherwise, or ranking the candidates
-// failed), so another layout may run where this one cannot.
-class NoAlgorithm : public Error {
- public:
-  NoAlgorithm(const std::string& what, bool refused) : Error(what), refused(refused) {}
-  bool refused;
-};
-
-// BAD_PARAM and NOT_SUPPORTED, with their sub-codes (2000-3999 in cuDNN 9).
-bool is_refusal(cudnnStatus_t s) {
-  return int(s) >= int(CUDNN_STATUS_BAD_PARAM) && int(s) < int(CUDNN_STATUS_INTERNAL_ERROR);
-}
-
 // Runs the pass's current candidate, falling through to the next on failure. run(algo, ws) returns
 // cuDNN's status for the call. cuDNN checks support before it launches anything, so a failed
 // candidate has not written the output (which matters when it accumulates with beta = 1).
@@ -246,9 +254,9 @@ void execute(Plan& pl, Pass& pass, const char* name, const Rank& ranker, const R
   if (!pass.ranked) {
     try {
       pass.candidates = ranker();
-    } catch (const Error& e) {  // e.g. a search that rejects channels-last operands
+    } catch (const NoAlgorithm& e) {  // a search refused (channels-last operands?) or failed
       (void)cudaGetLastError();
-      throw NoAlgorithm(cat("cuDNN ", name, ": ranking its algorithms failed: ", e.what()), true);
+      throw NoAlgorithm(cat("cuDNN ", name, ": ranking its algorithms failed: ", e.what()), e.refused);
     }
     pass.current = 0;
     pass.ranked = true;
@@ -397,8 +405,9 @@ class Result {
 // once per shape and pass, and later calls go straight to NCHW. Other failures (out of memory)
 // propagate: a fallback decided by memory pressure would make a resumed run compute differently.
 // A call whose first chunks ran NHWC and whose smaller last chunk is refused (only above 2^31
-// elements) fails with cuDNN's message. Refusals met inside a CUDA graph capture are not
-// remembered (the capture itself may be why); the warm-up steps before it settle the layouts.
+// elements) fails with cuDNN's message; later calls of its shape run NCHW. Refusals met inside a
+// CUDA graph capture are not remembered (the capture itself may be why); the warm-up steps before
+// it settle the layouts.
 template <class Body>
 void run_in_layout(const char* what, int pass, const Shape& xs, const Shape& ws, const Shape& ys,
                    const Conv2dParams& p, cudnnDataType_t dt, const Body& body) {
@@ -419,9 +428,10 @@ void run_in_layout(const char* what, int pass, const Shape& xs, const Shape& ws,
   }
   try {
     body(Layout::nhwc, finished);
+    g_nhwc_calls.fetch_add(1, std::memory_order_relaxed);
     return;
   } catch (const NoAlgorithm& e) {
-    if (finished > 0 || !e.refused) throw;
+    if (!e.refused) throw;
     (void)cudaGetLastError();
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     TRIM_CUDA_CHECK(cudaStreamIsCapturing(stream(), &capturing));
@@ -429,7 +439,7 @@ void run_in_layout(const char* what, int pass, const Shape& xs, const Shape& ws,
       std::lock_guard<std::mutex> lock(g_plans_mutex);
       g_nhwc_refused.insert(id);
     }
-    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    if (finished > 0) throw;  // part of the output is written: this call fails, later ones run NCHW
     log_info(cat(what, " x ", xs.str(), ", w ", ws.str(),
                  ": no channels-last (NHWC) bf16 algorithm ran, so this shape runs NCHW (", e.what(), ")"));
   }
@@ -440,7 +450,7 @@ size_t element_bytes(cudnnDataType_t dt) { return dt == CUDNN_DATA_BFLOAT16 ? si
 
 }  // namespace
 
-int64_t channels_last_fallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
+int64_t channels_last_calls() { return g_nhwc_calls.load(std::memory_order_relaxed); }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");  // dtypes first, even when empty
@@ -460,11 +470,11 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
         return rank<Perf, A, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
             pl,
             [&](Perf* r, int cap, int* n) {
-              TRIM_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, pl.x, pl.w, pl.conv, pl.y, cap, n, r));
+              TRIM_CUDNN_REFUSABLE(cudnnGetConvolutionForwardAlgorithm_v7(h, pl.x, pl.w, pl.conv, pl.y, cap, n, r));
             },
             [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-              TRIM_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X.get(), pl.w, W.get(), pl.conv, pl.y,
-                                                                      Y.get(), cap, n, r, ws, bytes));
+              TRIM_CUDNN_REFUSABLE(cudnnFindConvolutionForwardAlgorithmEx(h, pl.x, X.get(), pl.w, W.get(), pl.conv,
+                                                                          pl.y, Y.get(), cap, n, r, ws, bytes));
             },
             [&](A algo, size_t* bytes) {
               return cudnnGetConvolutionForwardWorkspaceSize(h, pl.x, pl.w, pl.conv, pl.y, algo, bytes);
@@ -498,12 +508,12 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
         return rank<Perf, A, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
             pl,
             [&](Perf* r, int cap, int* n) {
-              TRIM_CUDNN_CHECK(
+              TRIM_CUDNN_REFUSABLE(
                   cudnnGetConvolutionBackwardDataAlgorithm_v7(h, pl.w, pl.y, pl.conv, pl.x, cap, n, r));
             },
             [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
-              TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, pl.w, W.get(), pl.y, GY.get(), pl.conv,
-                                                                           pl.x, GX.get(), cap, n, r, ws, bytes));
+              TRIM_CUDNN_REFUSABLE(cudnnFindConvolutionBackwardDataAlgorithmEx(
+                  h, pl.w, W.get(), pl.y, GY.get(), pl.conv, pl.x, GX.get(), cap, n, r, ws, bytes));
             },
             [&](A algo, size_t* bytes) {
               return cudnnGetConvolutionBackwardDataWorkspaceSize(h, pl.w, pl.y, pl.conv, pl.x, algo, bytes);
@@ -521,6 +531,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const C
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
   const cudnnDataType_t dt = compute_type("conv2d backward-filter", x, "x", gy, "gy", gw, "gw");  // dtypes first, even when empty
+  TRIM_CHECK(beta == 0.0f || beta == 1.0f, cat("conv2d backward-filter: beta is ", beta, "; expected 0 or 1"));
   if (gw.numel() == 0) return;
   const Shape &xs = x.shape(), &wsh = gw.shape(), &ys = gy.shape();
   if (xs[0] == 0) {  // no images: dW = 0
@@ -543,14 +554,14 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
         return rank<Perf, A, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
             pl,
             [&](Perf* r, int cap, int* n) {
-              TRIM_CUDNN_CHECK(
+              TRIM_CUDNN_REFUSABLE(
                   cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, pl.x, pl.y, pl.conv, pl.w, cap, n, r));
             },
             [&](Perf* r, int cap, int* n, void* ws, size_t bytes) {
               // The search writes its trial results into the output: with beta = 1 that would
               // destroy the gradient being accumulated, so it writes into scratch instead.
               Workspace scratch(size_t(gw.numel()) * element_bytes(dt));
-              TRIM_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+              TRIM_CUDNN_REFUSABLE(cudnnFindConvolutionBackwardFilterAlgorithmEx(
                   h, pl.x, X.get(), pl.y, GY.get(), pl.conv, pl.w, scratch.ptr, cap, n, r, ws, bytes));
             },
             [&](A algo, size_t* bytes) {

@@ -141,8 +141,9 @@ void set_benchmark(bool on);
 bool benchmark();
 void set_channels_last(bool on);
 bool channels_last();
-// Convolution calls that ran NCHW because cuDNN refused their channels-last operands (conv.cu).
-int64_t channels_last_fallbacks();
+// Convolution calls (forward, backward-data, backward-filter) that ran on channels-last operands
+// since the process started (conv.cu): for tests and benchmarks.
+int64_t channels_last_calls();
 
 // Bytes the current device's pool holds but no tensor uses (free to reuse without the driver).
 size_t pool_cached_bytes();

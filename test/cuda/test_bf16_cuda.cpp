@@ -278,14 +278,16 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
                             {"bf16 activations, f32 weight", DType::bf16, DType::bf16, DType::f32}};
   // Each shape in both layouts, channels-last first (the default): plans keyed without the layout
   // would hand the NCHW calls NHWC descriptors. Grouped convolutions run NCHW either way; the
-  // others must really run NHWC (no fallback), or the transposes at the call sites go untested.
+  // others must really run NHWC (no fallback to NCHW), or the transposes at the call sites go
+  // untested: counted per shape.
   struct Restore {
-    ~Restore() { set_cudnn_channels_last(true); }  // the default, for the cases after this one
+    bool was = cuda::channels_last();
+    ~Restore() { set_cudnn_channels_last(was); }
   } restore;
-  const int64_t fallbacks = cuda::channels_last_fallbacks();
   for (const bool channels_last : {true, false})
   for (const ConvCase& c : kConvs) {
     set_cudnn_channels_last(channels_last);
+    const int64_t nhwc_before = cuda::channels_last_calls();
     const Shape ys = out_shape(c);
     std::vector<float> x = normal_values(c.x.numel(), 31), w = normal_values(c.w.numel(), 32, 0.2f);
     std::vector<float> gy = normal_values(ys.numel(), 33), gw0 = normal_values(c.w.numel(), 34);
@@ -340,8 +342,10 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
         CHECK(differ <= got.size() / 10);
       }
     }
+    INFO(c.name << (channels_last ? ", channels-last" : ", NCHW"));
+    // 3 dtype sets x 4 calls, all on NHWC operands where the layout applies.
+    CHECK(cuda::channels_last_calls() - nhwc_before == (channels_last && c.p.groups == 1 ? 12 : 0));
   }
-  CHECK(cuda::channels_last_fallbacks() == fallbacks);
 }
 
 TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda][bf16][conv]") {
