@@ -175,6 +175,8 @@ std::vector<OpCase> build() {
   add_conv(c, "k3 s2 p1 depthwise", Shape{2, 3, 7, 7}, Shape{3, 1, 3, 3}, false, conv(2, 1, 1, 3));
   add_conv(c, "k3 s1 p2 dilation=2", Shape{1, 2, 8, 9}, Shape{2, 2, 3, 3}, true, conv(1, 2, 2));
   add_conv(c, "k5 s1 p2 batch 1", Shape{1, 1, 6, 6}, Shape{2, 1, 5, 5}, false, conv(1, 2));
+  // One input channel: im2col + GEMM under either backend (cpu/conv.cpp).
+  add_conv(c, "k3 s1 p1 grayscale stem", Shape{3, 1, 9, 8}, Shape{5, 1, 3, 3}, true, conv(1, 1));
   add_conv(c, "k7 s2 p3 stem", Shape{1, 3, 15, 13}, Shape{4, 3, 7, 7}, false, conv(2, 3));
   {
     Conv2dParams asym{2, 1, 1, 0, 1, 1, 1};

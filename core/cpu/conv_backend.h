@@ -1,6 +1,7 @@
 #pragma once
 // Which algorithm the CPU backend's convolutions (cpu::conv2d_*, core/kernels/kernels.h) run.
-// Depthwise convolutions always take the direct kernels of conv_depthwise.cpp; every other
+// Depthwise convolutions always take the direct kernels of conv_depthwise.cpp, and convolutions
+// of a single input channel im2col + GEMM (faster there, conv.cpp says why); every other
 // convolution runs either oneDNN's primitives (conv_onednn.cpp, when trim is built with oneDNN:
 // CMake option TRIM_DNNL) or im2col + OpenBLAS GEMM (conv.cpp). oneDNN is the default where it is
 // built in; the environment variable TRIM_CPU_CONV=im2col|onednn, read on first use, overrides it.
