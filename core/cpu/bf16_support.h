@@ -17,8 +17,8 @@ namespace trim::cpu {
 // True when bf16 products run natively here (decided once per process).
 bool bf16_native();
 
-// True when oneDNN's effective ISA has AMX tiles (avx512_core_amx), whose bf16 kernels outrun
-// f32 on shapes where AVX-512 BF16's do not (conv_onednn.cpp chooses passes by it).
+// True when oneDNN's effective ISA has AMX tiles (avx512_core_amx): conv_batched.cpp's batched
+// backward weights pays only there.
 bool bf16_amx();
 
 // The effective oneDNN ISA's name ("avx512_core_bf16", ...), or "none" in a build without oneDNN.

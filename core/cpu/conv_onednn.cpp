@@ -197,25 +197,20 @@ void check_status(const dnnl::error& err, const char* what) {
   throw Error(cat("oneDNN convolution ", what, ": ", err.what(), " (status ", int(err.status), ")"));
 }
 
-// Where bf16 primitives are slower than f32 ones, a pass computes the same products emulated: f32
-// primitives on bf16-rounded inputs (products of bf16 values are exact in f32). The choice depends
-// on the shape and the CPU alone, so a run repeats (and resumes) bit for bit. Measured with
-// `trim-bench --shapes <net> --precision compare` at 2 threads, backward weights:
-//  - on a CPU without AMX (AVX-512 BF16 only, oneDNN 2.6) the bf16 kernels took 0.4-0.7x of f32
-//    at batch >= 64 and stride 1 below 2^21 weights, but 3-10x on strided convolutions, on batches
-//    under 64 and on 512 channels at 7x7: only those first ones run natively;
-//  - with AMX tiles every ResNet-18 (batch 8) and SAP's CNN (batch 250) shape took 0.3-0.9x of
-//    f32 natively, against 0.5-0.9x emulated: all run natively.
-bool emulate_backward_weights(const Tensor& x, const Tensor& gw, const Conv2dParams& p) {
-  if (bf16_amx()) return false;
-  return x.size(0) < 64 || p.stride_h != 1 || p.stride_w != 1 || gw.numel() >= (int64_t(1) << 21);
-}
-
-// Native bf16 unless some input is bf16 on a CPU without it (or `emulate`): then every input is
-// rounded to bf16 in f32 (emulated[0..1] hold them) and the f32 primitives run.
-bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated, bool emulate = false) {
+// Native bf16 unless some input is bf16 on a CPU without it: then every input is rounded to bf16
+// in f32 (emulated[0..1] hold them) and the f32 primitives run.
+//
+// Every pass runs natively where it can. An earlier version emulated backward weights on CPUs
+// without AMX at batches under 64, strides other than 1 and 2^21 weights or more, after a
+// measurement on an AMD EPYC (AVX-512 BF16) that found oneDNN 2.6's bf16 kernels 3-10x slower
+// than f32 there. On the AMD EPYC of a later session (family 25, model 17; same oneDNN, same code)
+// `trim-bench --shapes resnet18 --precision compare` at 2 threads found native bf16 at 0.52-0.65x
+// of f32 on every ResNet-18 shape at batch 8 (emulated: 0.71-0.81x) and 0.60x / 0.55x on the
+// strided and 512-channel 7x7 shapes at batch 64 (emulated: 0.70x / 0.81x); ResNet-18's bf16 step
+// at batch 8 took 0.77x of the emulated one. With AMX every pass was measured native-first too.
+bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated) {
   if (!any_bf16(a, b)) return false;
-  if (bf16_native() && !emulate) return true;
+  if (bf16_native()) return true;
   note_bf16_emulated();
   emulated[0] = bf16_rounded_f32(a), emulated[1] = bf16_rounded_f32(b);
   return false;
@@ -276,7 +271,7 @@ void onednn_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, Tensor
 void onednn_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, Tensor& gw, const Conv2dParams& p,
                                    float beta) {
   Tensor em[2];
-  const bool half = compute_half(x_in, gy_in, em, emulate_backward_weights(x_in, gw, p));
+  const bool half = compute_half(x_in, gy_in, em);
   const Tensor& x = em[0].defined() ? em[0] : x_in;
   const Tensor& gy = em[1].defined() ? em[1] : gy_in;
   State& st = state();

@@ -111,10 +111,9 @@ TEST_CASE("bf16 products round their f32 operands: closed form", "[precision][ge
 }
 
 TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on every backend", "[precision][conv]") {
-  // Batch 64 at stride 1 takes oneDNN's native bf16 backward-weights pass, batch 3 at stride 2 its
-  // emulation on a CPU without AMX (conv_onednn.cpp: emulate_backward_weights; with AMX both are
-  // native); batch 5 on a 3x3 plane the batched matrix product (conv_batched.cpp) on an AMX CPU,
-  // with enough channels that its column and gradient copies run on every thread.
+  // oneDNN's native bf16 passes at batch 64, stride 1 and batch 3, stride 2; batch 5 on a 3x3 plane
+  // the batched matrix product (conv_batched.cpp) on an AMX CPU, with enough channels that its
+  // column and gradient copies run on every thread. (Emulation: the bf16_emulated case below.)
   const int64_t n = GENERATE(3, 64, 5);
   const int s = n == 3 ? 2 : 1;
   const int64_t h = n == 5 ? 3 : 9, wd = n == 5 ? 3 : 7, c = n == 5 ? 64 : 8, o = n == 5 ? 384 : 12;
