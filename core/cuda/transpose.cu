@@ -4,6 +4,7 @@
 // read or write with a stride of `rows` or `cols`). Values travel as f32, which holds every bf16
 // exactly; the store functor converts.
 #include <algorithm>
+#include <type_traits>
 
 #include "core/cuda/launch.cuh"
 #include "core/cuda/transpose.h"
@@ -19,7 +20,7 @@ template <class T>
 struct Load {
   const T* p;
   __device__ float operator()(int64_t i) const {
-    if constexpr (sizeof(T) == 2) return bf16_to_float(p[i]);
+    if constexpr (std::is_same_v<T, bf16>) return bf16_to_float(p[i]);
     else return p[i];
   }
 };

@@ -348,6 +348,46 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
   }
 }
 
+TEST_CASE("channels-last bf16 convolutions run under cuDNN's timed search too", "[cuda][bf16][conv]") {
+  // benchmark() ranks by cudnnFind*Ex on the NHWC temporaries (the backward-filter search writes
+  // scratch, not the gradient); the results must be the same bf16-rounded products.
+  struct Restore {
+    bool cl = cuda::channels_last(), bench = cuda::benchmark();
+    ~Restore() {
+      set_cudnn_channels_last(cl);
+      set_benchmark(bench);
+    }
+  } restore;
+  set_cudnn_channels_last(true);
+  set_benchmark(true);
+  const ConvCase& c = kConvs[5];  // 64 channels at 28x28
+  const Shape ys = out_shape(c);
+  std::vector<float> x = normal_values(c.x.numel(), 61), w = normal_values(c.w.numel(), 62, 0.2f);
+  std::vector<float> gy = normal_values(ys.numel(), 63), gw0 = normal_values(c.w.numel(), 64);
+  Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
+  Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
+  Tensor y_ref = Tensor::empty(ys, DType::f32, Device::cpu()), gx_ref = Tensor::empty(c.x, DType::f32, Device::cpu());
+  Tensor gw_ref = Tensor::empty(c.w, DType::f32, Device::cpu());
+  cpu::conv2d_forward(xr, wr, y_ref, c.p);
+  cpu::conv2d_backward_data(gyr, wr, gx_ref, c.p);
+  cpu::conv2d_backward_filter(xr, gyr, gw_ref, c.p, 0.0f);
+
+  Tensor gx_in = gpu_input(c.x, x, DType::f32), gw_in = gpu_input(c.w, w, DType::bf16), ggy = gpu_input(ys, gy, DType::bf16);
+  const int64_t nhwc_before = cuda::channels_last_calls();
+  for (int round = 0; round < 2; ++round) {  // the second call reuses the ranked plan
+    INFO("round " << round);
+    Tensor y = Tensor::empty(ys, DType::f32, kGpu), gx = Tensor::empty(c.x, DType::f32, kGpu);
+    Tensor gw = Tensor::empty(c.w, DType::f32, kGpu);
+    cuda::conv2d_forward(gx_in, gw_in, y, c.p);
+    cuda::conv2d_backward_data(ggy, gw_in, gx, c.p);
+    cuda::conv2d_backward_filter(gx_in, ggy, gw, c.p, 0.0f);
+    CHECK(check_bf16_output(y.to_vector<float>(), y_ref.to_vector<float>()) == "");
+    CHECK(check_bf16_output(gx.to_vector<float>(), gx_ref.to_vector<float>()) == "");
+    CHECK(check_bf16_output(gw.to_vector<float>(), gw_ref.to_vector<float>()) == "");
+  }
+  CHECK(cuda::channels_last_calls() - nhwc_before == 6);
+}
+
 TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda][bf16][conv]") {
   // A plan cache keyed without the dtype would hand the bf16 call FLOAT descriptors (cuDNN would
   // read bf16 memory as f32) or the next f32 call BFLOAT16 ones.
