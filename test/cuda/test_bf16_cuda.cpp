@@ -257,6 +257,23 @@ Shape out_shape(const ConvCase& c) {
                window_out(c.x[3], int(c.w[3]), c.p.stride_w, c.p.pad_w, c.p.dil_w)};
 }
 
+// The reference of a bf16 convolution: CPU f32 kernels on the bf16-rounded x, w and gy.
+struct ConvReference {
+  Tensor y, gx, gw;
+};
+ConvReference reference(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
+                        const std::vector<float>& gy) {
+  const Shape ys = out_shape(c);
+  Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
+  Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
+  ConvReference r{Tensor::empty(ys, DType::f32, Device::cpu()), Tensor::empty(c.x, DType::f32, Device::cpu()),
+                  Tensor::empty(c.w, DType::f32, Device::cpu())};
+  cpu::conv2d_forward(xr, wr, r.y, c.p);
+  cpu::conv2d_backward_data(gyr, wr, r.gx, c.p);
+  cpu::conv2d_backward_filter(xr, gyr, r.gw, c.p, 0.0f);
+  return r;
+}
+
 // An input on the GPU in the dtype asked for (bf16: the values rounded).
 Tensor gpu_input(const Shape& s, const std::vector<float>& v, DType dt) {
   return dt == DType::bf16 ? Tensor::from_vector(s, to_bf16(v), kGpu) : Tensor::from_vector(s, v, kGpu);
@@ -291,14 +308,8 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
     const Shape ys = out_shape(c);
     std::vector<float> x = normal_values(c.x.numel(), 31), w = normal_values(c.w.numel(), 32, 0.2f);
     std::vector<float> gy = normal_values(ys.numel(), 33), gw0 = normal_values(c.w.numel(), 34);
-    // The reference: CPU f32 kernels on the rounded values.
-    Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
-    Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
-    Tensor y_ref = Tensor::empty(ys, DType::f32, Device::cpu()), gx_ref = Tensor::empty(c.x, DType::f32, Device::cpu());
-    Tensor gw_ref = Tensor::empty(c.w, DType::f32, Device::cpu());
-    cpu::conv2d_forward(xr, wr, y_ref, c.p);
-    cpu::conv2d_backward_data(gyr, wr, gx_ref, c.p);
-    cpu::conv2d_backward_filter(xr, gyr, gw_ref, c.p, 0.0f);
+    const ConvReference ref = reference(c, x, w, gy);
+    const Tensor &y_ref = ref.y, &gx_ref = ref.gx, &gw_ref = ref.gw;
     // beta = 1: gw0 + the bf16 dW, added in f32 as the kernel adds it.
     std::vector<float> dw = rounded(gw_ref.to_vector<float>()), gw_acc(dw.size());
     for (size_t i = 0; i < dw.size(); ++i) gw_acc[i] = gw0[i] + dw[i];
@@ -363,14 +374,8 @@ TEST_CASE("channels-last bf16 convolutions run under cuDNN's timed search too", 
   const ConvCase& c = kConvs[5];  // 64 channels at 28x28
   const Shape ys = out_shape(c);
   std::vector<float> x = normal_values(c.x.numel(), 61), w = normal_values(c.w.numel(), 62, 0.2f);
-  std::vector<float> gy = normal_values(ys.numel(), 63), gw0 = normal_values(c.w.numel(), 64);
-  Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
-  Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
-  Tensor y_ref = Tensor::empty(ys, DType::f32, Device::cpu()), gx_ref = Tensor::empty(c.x, DType::f32, Device::cpu());
-  Tensor gw_ref = Tensor::empty(c.w, DType::f32, Device::cpu());
-  cpu::conv2d_forward(xr, wr, y_ref, c.p);
-  cpu::conv2d_backward_data(gyr, wr, gx_ref, c.p);
-  cpu::conv2d_backward_filter(xr, gyr, gw_ref, c.p, 0.0f);
+  std::vector<float> gy = normal_values(ys.numel(), 63);
+  const ConvReference ref = reference(c, x, w, gy);
 
   Tensor gx_in = gpu_input(c.x, x, DType::f32), gw_in = gpu_input(c.w, w, DType::bf16), ggy = gpu_input(ys, gy, DType::bf16);
   const int64_t nhwc_before = cuda::channels_last_calls();
@@ -381,9 +386,9 @@ TEST_CASE("channels-last bf16 convolutions run under cuDNN's timed search too", 
     cuda::conv2d_forward(gx_in, gw_in, y, c.p);
     cuda::conv2d_backward_data(ggy, gw_in, gx, c.p);
     cuda::conv2d_backward_filter(gx_in, ggy, gw, c.p, 0.0f);
-    CHECK(check_bf16_output(y.to_vector<float>(), y_ref.to_vector<float>()) == "");
-    CHECK(check_bf16_output(gx.to_vector<float>(), gx_ref.to_vector<float>()) == "");
-    CHECK(check_bf16_output(gw.to_vector<float>(), gw_ref.to_vector<float>()) == "");
+    CHECK(check_bf16_output(y.to_vector<float>(), ref.y.to_vector<float>()) == "");
+    CHECK(check_bf16_output(gx.to_vector<float>(), ref.gx.to_vector<float>()) == "");
+    CHECK(check_bf16_output(gw.to_vector<float>(), ref.gw.to_vector<float>()) == "");
   }
   CHECK(cuda::channels_last_calls() - nhwc_before == 6);
 }
