@@ -93,18 +93,37 @@ class NoAlgorithm : public Error {
   bool refused;
 };
 
-// BAD_PARAM and NOT_SUPPORTED, with their sub-codes (2000-3999 in cuDNN 9).
+// The statuses by which cuDNN declines a configuration. Not the others of their families: a
+// driver or architecture mismatch, a missing sub-library, a null or misaligned pointer are faults
+// of the set-up or of trim, and must not quietly move a shape to another layout.
+static_assert(CUDNN_MAJOR >= 9, "the refusal statuses below are cuDNN 9's");
 bool is_refusal(cudnnStatus_t s) {
-  return int(s) >= int(CUDNN_STATUS_BAD_PARAM) && int(s) < int(CUDNN_STATUS_INTERNAL_ERROR);
+  switch (s) {
+    case CUDNN_STATUS_BAD_PARAM:
+    case CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH:
+    case CUDNN_STATUS_NOT_SUPPORTED:
+    case CUDNN_STATUS_NOT_SUPPORTED_SHAPE:
+    case CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE:
+    case CUDNN_STATUS_NOT_SUPPORTED_LAYOUT:
+    case CUDNN_STATUS_NOT_SUPPORTED_PADDING:
+    case CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // A cuDNN call whose failure may mean the configuration (say, channels-last operands) is refused:
-// throws NoAlgorithm, `refused` by the status.
-#define TRIM_CUDNN_REFUSABLE(expr)                                                                     \
-  do {                                                                                                 \
-    const cudnnStatus_t trim_status_ = (expr);                                                         \
-    if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                          \
-      throw NoAlgorithm(cat(#expr, ": ", cudnnGetErrorString(trim_status_)), is_refusal(trim_status_)); \
+// throws NoAlgorithm, `refused` by the status; otherwise as TRIM_CUDNN_CHECK (file and line in the
+// message, the TRIM_CUDA_SYNC=1 sync point after it).
+#define TRIM_CUDNN_REFUSABLE(expr)                                                                 \
+  do {                                                                                             \
+    const cudnnStatus_t trim_status_ = (expr);                                                     \
+    if (trim_status_ != CUDNN_STATUS_SUCCESS)                                                      \
+      throw NoAlgorithm(cat("core/cuda/conv.cu:", __LINE__, ": ", #expr, ": ",                      \
+                            cudnnGetErrorString(trim_status_)),                                    \
+                        is_refusal(trim_status_));                                                 \
+    TRIM_CUDA_SYNC_POINT();                                                                        \
   } while (0)
 
 using Key = std::array<int64_t, 22>;
@@ -257,6 +276,9 @@ void execute(Plan& pl, Pass& pass, const char* name, const Rank& ranker, const R
     } catch (const NoAlgorithm& e) {  // a search refused (channels-last operands?) or failed
       (void)cudaGetLastError();
       throw NoAlgorithm(cat("cuDNN ", name, ": ranking its algorithms failed: ", e.what()), e.refused);
+    } catch (const Error&) {  // out of memory, another cuDNN failure: as it is
+      (void)cudaGetLastError();
+      throw;
     }
     pass.current = 0;
     pass.ranked = true;
@@ -439,7 +461,11 @@ void run_in_layout(const char* what, int pass, const Shape& xs, const Shape& ws,
       std::lock_guard<std::mutex> lock(g_plans_mutex);
       g_nhwc_refused.insert(id);
     }
-    if (finished > 0) throw;  // part of the output is written: this call fails, later ones run NCHW
+    if (finished > 0) {  // part of the output is written: this call fails, later ones run NCHW
+      log_info(cat(what, " x ", xs.str(), ", w ", ws.str(), ": a later chunk found no channels-last (NHWC) bf16 ",
+                   "algorithm; this call fails, later calls of this shape run NCHW"));
+      throw;
+    }
     log_info(cat(what, " x ", xs.str(), ", w ", ws.str(),
                  ": no channels-last (NHWC) bf16 algorithm ran, so this shape runs NCHW (", e.what(), ")"));
   }

@@ -14,6 +14,7 @@
 #include "core/bf16.h"
 #include "core/cuda/transpose.h"
 #include "core/device.h"
+#include "core/ops/precision.h"
 #include "test/support/compare.h"
 #include "test/support/kernel_call.h"
 
@@ -294,9 +295,9 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
                             {"bf16 activations and weight", DType::bf16, DType::bf16, DType::bf16},
                             {"bf16 activations, f32 weight", DType::bf16, DType::bf16, DType::f32}};
   // Each shape in both layouts, channels-last first (the default): plans keyed without the layout
-  // would hand the NCHW calls NHWC descriptors. Grouped convolutions run NCHW either way; the
-  // others must really run NHWC (no fallback to NCHW), or the transposes at the call sites go
-  // untested: counted per shape.
+  // would hand the NCHW calls NHWC descriptors. Grouped convolutions run NCHW either way; those
+  // with 16 channels or more must really run NHWC (no fallback), or the transposes at the call
+  // sites go untested: counted per shape.
   struct Restore {
     bool was = cuda::channels_last();
     ~Restore() { set_cudnn_channels_last(was); }
@@ -354,8 +355,18 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
       }
     }
     INFO(c.name << (channels_last ? ", channels-last" : ", NCHW"));
-    // 3 dtype sets x 4 calls, all on NHWC operands where the layout applies.
-    CHECK(cuda::channels_last_calls() - nhwc_before == (channels_last && c.p.groups == 1 ? 12 : 0));
+    // 3 dtype sets x 4 calls on NHWC operands where the layout applies. The convolutions the bf16
+    // policy computes in bf16 (at least 16 channels) must run NHWC; cuDNN may refuse it for fewer
+    // channels (their fallback to NCHW is then what runs, and what was checked above).
+    const int64_t nhwc = cuda::channels_last_calls() - nhwc_before;
+    if (!channels_last || c.p.groups != 1) {
+      CHECK(nhwc == 0);
+    } else if (c.x[1] >= kBf16MinChannels) {
+      CHECK(nhwc == 12);
+    } else {
+      CHECK(nhwc <= 12);
+      if (nhwc < 12) WARN(c.name << ": " << 12 - nhwc << " of 12 calls fell back to NCHW");
+    }
   }
 }
 
