@@ -17,10 +17,14 @@
 #include "core/cpu/bf16_support.h"
 #include "core/cpu/conv_backend.h"
 #include "core/cpu/conv_impl.h"
+#include "core/cpu/lanes.h"
 #include "core/error.h"
 #include "core/kernels/kernels.h"
 
 namespace trim::cpu {
+
+#include "core/kernels/conv_backward.inc"
+
 namespace {
 
 struct Geom {
@@ -120,17 +124,23 @@ void im2col_image(const float* x, const Shape& xs, const Shape& ws, const Shape&
   im2col(x, geom(xs, ws, ys, p), col);
 }
 
-void gemm_conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
-  if (any_bf16(x, w)) return gemm_conv2d_forward(bf16_rounded_f32(x), bf16_rounded_f32(w), y, p);
+void gemm_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const Conv2dParams& p) {
+  if (any_bf16(x, w)) return gemm_conv2d_forward(bf16_rounded_f32(x), bf16_rounded_f32(w), b, y, p);
   Geom g = geom(x.shape(), w.shape(), y.shape(), p);
-  const float *X = x.data<float>(), *Wt = w.data<float>();
+  const float *X = x.data<float>(), *Wt = w.data<float>(), *B = b.defined() ? b.data<float>() : nullptr;
   float* Y = y.data<float>();
   for_images(g.N, g.direct ? 0 : size_t(g.K * g.P), [&](int64_t n, float* col) {
     for (int64_t gi = 0; gi < g.G; ++gi) {
       const float* xin = X + (n * g.C + gi * g.Cg) * g.H * g.W;
       if (!g.direct) im2col(xin, g, col);
-      gemm(false, false, g.Og, g.P, g.K, 1.0f, Wt + gi * g.Og * g.K, g.direct ? xin : col, 0.0f,
-           Y + (n * g.O + gi * g.Og) * g.P);
+      float* yg = Y + (n * g.O + gi * g.Og) * g.P;
+      gemm(false, false, g.Og, g.P, g.K, 1.0f, Wt + gi * g.Og * g.K, g.direct ? xin : col, 0.0f, yg);
+      if (B)  // while the product is in cache; the same additions as add_bias
+        for (int64_t o = 0; o < g.Og; ++o) {
+          const float bo = B[gi * g.Og + o];
+          float* row = yg + o * g.P;
+          for (int64_t i = 0; i < g.P; ++i) row[i] += bo;
+        }
     }
   });
 }
@@ -156,23 +166,35 @@ void gemm_conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, co
   });
 }
 
-void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta) {
-  if (any_bf16(x, gy)) return gemm_conv2d_backward_filter(bf16_rounded_f32(x), bf16_rounded_f32(gy), gw, p, beta);
+void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const Conv2dParams& p, float beta,
+                                 Tensor* gb, float beta_b) {
+  if (any_bf16(x, gy)) {
+    TRIM_CHECK(gb == nullptr, "gemm_conv2d_backward_filter: the bias gradient sums an f32 gy");
+    return gemm_conv2d_backward_filter(bf16_rounded_f32(x), bf16_rounded_f32(gy), gw, p, beta);
+  }
   Geom g = geom(x.shape(), gw.shape(), gy.shape(), p);
   const float *X = x.data<float>(), *GY = gy.data<float>();
   float* GW = gw.data<float>();
-  size_t wsize = size_t(g.O * g.K), colsize = g.direct ? 0 : size_t(g.K * g.P);
-  auto accumulate = [&](int64_t n, float* col, float* dw) {
+  size_t wsize = size_t(g.O * g.K), colsize = g.direct ? 0 : size_t(g.K * g.P), bsize = gb ? size_t(g.O) : 0;
+  // db (double, when the bias is wanted) sums each output plane of the image, read while the
+  // product below has it in cache.
+  auto accumulate = [&](int64_t n, float* col, float* dw, double* db) {
     for (int64_t gi = 0; gi < g.G; ++gi) {
       const float* xin = X + (n * g.C + gi * g.Cg) * g.H * g.W;
+      const float* gyg = GY + (n * g.O + gi * g.Og) * g.P;
       if (!g.direct) im2col(xin, g, col);
-      gemm(false, true, g.Og, g.K, g.P, 1.0f, GY + (n * g.O + gi * g.Og) * g.P, g.direct ? xin : col, 1.0f,
-           dw + gi * g.Og * g.K);
+      gemm(false, true, g.Og, g.K, g.P, 1.0f, gyg, g.direct ? xin : col, 1.0f, dw + gi * g.Og * g.K);
+      if (db)
+        for (int64_t o = 0; o < g.Og; ++o) {
+          const float* row = gyg + o * g.P;
+          db[gi * g.Og + o] += lanes(g.P, [row](int64_t i) { return row[i]; });
+        }
     }
   };
   // beta != 0: the images' sum is formed on its own, then added, so the result equals adding a
   // separately computed gradient bit for bit.
   std::vector<float> fresh;
+  std::vector<double> bias_sum(bsize, 0.0);
   float* out = GW;
   if (beta != 0.0f) {
     fresh.assign(wsize, 0.0f);
@@ -182,23 +204,32 @@ void gemm_conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, 
   }
   if (!spread_images(g.N)) {
     std::vector<float> col(colsize);
-    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), out);
+    for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), out, gb ? bias_sum.data() : nullptr);
   } else {
     // Each thread sums its own images; the partial sums are then added in thread order.
     std::vector<std::vector<float>> partial(static_cast<size_t>(omp_get_max_threads()));
+    std::vector<std::vector<double>> partial_b(partial.size());
 #pragma omp parallel
     {
       std::vector<float> col(colsize), dw(wsize, 0.0f);
+      std::vector<double> db(bsize, 0.0);
 #pragma omp for schedule(static)
-      for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), dw.data());
+      for (int64_t n = 0; n < g.N; ++n) accumulate(n, col.data(), dw.data(), gb ? db.data() : nullptr);
       partial[size_t(omp_get_thread_num())] = std::move(dw);
+      partial_b[size_t(omp_get_thread_num())] = std::move(db);
     }
     for (const auto& dw : partial)
       if (!dw.empty())
         for (size_t i = 0; i < wsize; ++i) out[i] += dw[i];
+    for (const auto& db : partial_b)
+      for (size_t i = 0; i < db.size(); ++i) bias_sum[i] += db[i];
   }
   if (beta != 0.0f)
     for (size_t i = 0; i < wsize; ++i) GW[i] = beta * GW[i] + fresh[i];
+  if (gb) {  // rounded to float before adding, as bias_grad does
+    float* GB = gb->data<float>();
+    for (size_t i = 0; i < bsize; ++i) GB[i] = beta_b != 0.0f ? beta_b * GB[i] + float(bias_sum[i]) : float(bias_sum[i]);
+  }
 }
 
 namespace {
@@ -252,7 +283,10 @@ const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::onednn ?
 
 #ifndef TRIM_HAVE_DNNL
 // Never reached (use_onednn() is false without oneDNN); defined so the dispatch links.
-void onednn_conv2d_forward(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&) {
+void onednn_conv2d_forward(const Tensor&, const Tensor&, const Tensor&, Tensor&, const Conv2dParams&) {
+  throw Error("trim was built without oneDNN");
+}
+void onednn_conv2d_backward(const Tensor&, const Tensor&, const Tensor&, const ConvGrads&, const Conv2dParams&) {
   throw Error("trim was built without oneDNN");
 }
 void onednn_conv2d_backward_data(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&) {
@@ -263,10 +297,14 @@ void onednn_conv2d_backward_filter(const Tensor&, const Tensor&, Tensor&, const 
 }
 #endif
 
-void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
-  if (is_depthwise(x.shape(), w.shape(), p)) return depthwise_conv2d_forward(x, w, y, p);
-  if (use_onednn() && !one_input_channel(w.shape(), p)) return onednn_conv2d_forward(x, w, y, p);
-  gemm_conv2d_forward(x, w, y, p);
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const Conv2dParams& p) {
+  if (is_depthwise(x.shape(), w.shape(), p)) {
+    depthwise_conv2d_forward(x, w, y, p);
+    if (b.defined()) add_bias(y, b, y.size(2) * y.size(3));
+    return;
+  }
+  if (use_onednn() && !one_input_channel(w.shape(), p)) return onednn_conv2d_forward(x, w, b, y, p);
+  gemm_conv2d_forward(x, w, b, y, p);
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
@@ -281,6 +319,25 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
     return batched_bf16_conv2d_backward_filter(x, gy, gw, p, beta);
   if (use_onednn() && !one_input_channel(gw.shape(), p)) return onednn_conv2d_backward_filter(x, gy, gw, p, beta);
   gemm_conv2d_backward_filter(x, gy, gw, p, beta);
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const ConvGrads& g, const Conv2dParams& p) {
+  TRIM_CHECK(gy.dtype() == DType::f32, cat("conv2d backward: gy is ", dtype_name(gy.dtype()), "; expected f32"));
+  if (!g.gx && !g.gw) {  // the bias alone
+    if (g.gb) bias_grad(gy, gy.size(2) * gy.size(3), *g.gb, g.beta_b);
+    return;
+  }
+  const bool half = any_bf16(x, w), depthwise = is_depthwise(x.shape(), w.shape(), p);
+  const bool onednn = use_onednn() && !depthwise && !one_input_channel(w.shape(), p);
+  // oneDNN: gy converted once for both products (and f32's bias summed by the weights pass).
+  if (onednn && (!half || bf16_native()) && !(g.gw && batched_bf16_conv_serves(x, w, gy.shape(), p)))
+    return onednn_conv2d_backward(x, w, gy, g, p);
+  // im2col + GEMM in f32: the bias summed in the weights pass's image loop.
+  if (!onednn && !depthwise && !half && g.gw) {
+    if (g.gx) gemm_conv2d_backward_data(gy, w, *g.gx, p);
+    return gemm_conv2d_backward_filter(x, gy, *g.gw, p, g.beta_w, g.gb, g.beta_b);
+  }
+  conv2d_backward_parts(x, w, gy, g, p);  // otherwise the three kernels
 }
 
 }  // namespace trim::cpu

@@ -16,6 +16,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -28,6 +29,7 @@
 #include "core/cpu/conv_impl.h"
 #include "core/cpu/onednn_context.h"
 #include "core/error.h"
+#include "core/kernels/kernels.h"
 
 namespace trim::cpu {
 
@@ -57,6 +59,7 @@ struct Arg {
   bool blocked = false;
   size_t offset = 0;  // bytes into the workspace
   dnnl::reorder reorder;  // user -> inner for inputs, inner -> user for the output
+  bool reuse = false;  // an input whose blocked copy the pass run just before left in the workspace
 };
 
 // A primitive with its arguments, inputs first and the output last.
@@ -69,20 +72,23 @@ struct Pass {
 
 struct Entry {
   dnnl::convolution_forward::primitive_desc fwd_pd;
-  Dims x, w, y, strides, dilates, pad_l, pad_r;
+  Dims x, w, y, b, strides, dilates, pad_l, pad_r;
   memory::data_type compute = memory::data_type::f32;  // of src / weights / diff_dst
   // Passes by kind (forward, backward data, backward weights) and their inputs' user dtypes.
   std::map<int, Pass> passes;
 };
 
 enum PassKind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+// Variants of a pass: with the bias (forward: adds it; backward weights: sums its gradient), and
+// for backward weights, run right after backward data (sharing its blocked copy of gy).
+enum Variant { kPlain = 0, kBias = 1, kAfterData = 2 };
 
 memory::data_type dt(const Tensor& t) {
   return t.dtype() == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
 }
 
-Pass& pass_of(Entry& e, PassKind kind, const Tensor& in0, const Tensor& in1) {
-  return e.passes[kind * 4 + (in0.dtype() == DType::bf16 ? 2 : 0) + (in1.dtype() == DType::bf16 ? 1 : 0)];
+Pass& pass_of(Entry& e, PassKind kind, const Tensor& in0, const Tensor& in1, int variant = kPlain) {
+  return e.passes[(kind * 4 + variant) * 4 + (in0.dtype() == DType::bf16 ? 2 : 0) + (in1.dtype() == DType::bf16 ? 1 : 0)];
 }
 
 // The state every call shares; calls are serialised by `lock` (they use one workspace).
@@ -111,7 +117,9 @@ State& state() {
 constexpr size_t kMaxEntries = 256;
 
 memory::desc plain(const Dims& d, memory::data_type t) {
-  memory::format_tag tag = d.size() == 5 ? memory::format_tag::goihw : memory::format_tag::abcd;
+  memory::format_tag tag = d.size() == 5   ? memory::format_tag::goihw
+                           : d.size() == 1 ? memory::format_tag::a
+                                           : memory::format_tag::abcd;
   return memory::desc(d, t, tag);
 }
 
@@ -150,8 +158,9 @@ void run(Pass& pass, char* workspace, const std::vector<void*>& buffers) {
     }
     memory inner(a.inner, engine(), workspace + a.offset);
     args.emplace(a.id, inner);
-    if (i + 1 < pass.args.size())
-      a.reorder.execute(s, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, inner}});
+    if (i + 1 < pass.args.size()) {
+      if (!a.reuse) a.reorder.execute(s, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, inner}});
+    }
     else
       out_user = user, out_inner = inner;
   }
@@ -173,6 +182,7 @@ Entry& entry(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dPara
   const int64_t G = p.groups;
   e->x = {xs[0], xs[1], xs[2], xs[3]};
   e->y = {ys[0], ys[1], ys[2], ys[3]};
+  e->b = {ys[1]};
   e->w = G == 1 ? Dims{ws[0], ws[1], ws[2], ws[3]} : Dims{G, ws[0] / G, ws[1], ws[2], ws[3]};
   e->strides = {p.stride_h, p.stride_w};
   e->dilates = {p.dil_h - 1, p.dil_w - 1};  // oneDNN counts the gaps: 0 is a dense kernel
@@ -216,9 +226,80 @@ bool compute_half(const Tensor& a, const Tensor& b, Tensor* emulated) {
   return false;
 }
 
+// The passes, built on first use. A bias is f32 in trim's plain layout (oneDNN's "a").
+
+void build_forward(Entry& e, Pass& pass, const Tensor& x, const Tensor& w, bool bias) {
+  dnnl::convolution_forward::primitive_desc pd = e.fwd_pd;
+  if (bias) {
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                      any(e.x, e.compute), any(e.w, e.compute), plain(e.b, memory::data_type::f32),
+                                      any(e.y), e.strides, e.dilates, e.pad_l, e.pad_r);
+    pd = dnnl::convolution_forward::primitive_desc(d, engine());
+  }
+  pass.prim = dnnl::convolution_forward(pd);
+  pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace),
+               make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace)};
+  if (bias) pass.args.push_back(make_arg(DNNL_ARG_BIAS, e.b, memory::data_type::f32, pd.bias_desc(), false, pass.workspace));
+  pass.args.push_back(make_arg(DNNL_ARG_DST, e.y, memory::data_type::f32, pd.dst_desc(), true, pass.workspace));
+  pass.ready = true;
+}
+
+void build_backward_data(Entry& e, Pass& pass, const Tensor& gy, const Tensor& w) {
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(e.x), any(e.w, e.compute),
+                                          any(e.y, e.compute), e.strides, e.dilates, e.pad_l, e.pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.fwd_pd);
+  pass.prim = dnnl::convolution_backward_data(pd);
+  pass.args = {make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace),
+               make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace),
+               make_arg(DNNL_ARG_DIFF_SRC, e.x, memory::data_type::f32, pd.diff_src_desc(), true, pass.workspace)};
+  pass.ready = true;
+}
+
+// `after`: the backward-data pass that runs just before this one on the same gy. This pass's
+// blocked copies then start where that pass's end, and where both want gy in the same blocked
+// layout this pass reads the copy that pass made instead of reordering gy again.
+void build_backward_weights(Entry& e, Pass& pass, const Tensor& x, const Tensor& gy, bool bias, const Pass* after) {
+  const memory::desc diff_w = any(e.w);
+  auto d = bias ? dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(e.x, e.compute),
+                                                           diff_w, plain(e.b, memory::data_type::f32),
+                                                           any(e.y, e.compute), e.strides, e.dilates, e.pad_l,
+                                                           e.pad_r)
+                : dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(e.x, e.compute),
+                                                           diff_w, any(e.y, e.compute), e.strides, e.dilates,
+                                                           e.pad_l, e.pad_r);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.fwd_pd);
+  pass.prim = dnnl::convolution_backward_weights(pd);
+  pass.workspace = after ? after->workspace : 0;
+  pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace)};
+  const Arg* shared = after ? &after->args.front() : nullptr;  // its DIFF_DST (built from the same gy)
+  if (shared && shared->id == DNNL_ARG_DIFF_DST && shared->blocked && shared->user == plain(e.y, dt(gy)) &&
+      shared->inner == pd.diff_dst_desc()) {
+    Arg a = *shared;
+    a.reuse = true;
+    pass.args.push_back(a);
+  } else {
+    pass.args.push_back(make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace));
+  }
+  if (bias) {  // plain, so run() binds trim's buffer (it reorders only inputs and the last argument)
+    pass.args.push_back(
+        make_arg(DNNL_ARG_DIFF_BIAS, e.b, memory::data_type::f32, pd.diff_bias_desc(), false, pass.workspace));
+    TRIM_CHECK(!pass.args.back().blocked, "oneDNN convolution: the bias gradient is not in the plain layout asked for");
+  }
+  pass.args.push_back(
+      make_arg(DNNL_ARG_DIFF_WEIGHTS, e.w, memory::data_type::f32, pd.diff_weights_desc(), true, pass.workspace));
+  pass.ready = true;
+}
+
+// out = beta * out + fresh over n floats; for beta != 0 only (with 0 a NaN in out would stay).
+void accumulate(float* out, const float* fresh, size_t n, float beta) {
+  for (size_t i = 0; i < n; ++i) out[i] = beta * out[i] + fresh[i];
+}
+
+size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
 }  // namespace
 
-void onednn_conv2d_forward(const Tensor& x_in, const Tensor& w_in, Tensor& y, const Conv2dParams& p) {
+void onednn_conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, Tensor& y, const Conv2dParams& p) {
   Tensor em[2];
   const bool half = compute_half(x_in, w_in, em);
   const Tensor& x = em[0].defined() ? em[0] : x_in;
@@ -227,16 +308,15 @@ void onednn_conv2d_forward(const Tensor& x_in, const Tensor& w_in, Tensor& y, co
   std::lock_guard<std::mutex> guard(st.lock);
   try {
     Entry& e = entry(x.shape(), w.shape(), y.shape(), p, half);
-    Pass& pass = pass_of(e, kForward, x, w);
-    if (!pass.ready) {
-      const auto& pd = e.fwd_pd;
-      pass.prim = dnnl::convolution_forward(pd);
-      pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DST, e.y, memory::data_type::f32, pd.dst_desc(), true, pass.workspace)};
-      pass.ready = true;
+    Pass& pass = pass_of(e, kForward, x, w, b.defined() ? kBias : kPlain);
+    if (!pass.ready) build_forward(e, pass, x, w, b.defined());
+    std::vector<void*> buffers = {x.raw_data(), w.raw_data()};
+    if (b.defined()) {
+      TRIM_CHECK(b.numel() == y.size(1), cat("oneDNN convolution: a bias of ", b.numel(), " for ", y.size(1), " channels"));
+      buffers.push_back(b.data<float>());
     }
-    run(pass, st.reserve(pass.workspace), {x.raw_data(), w.raw_data(), y.raw_data()});
+    buffers.push_back(y.raw_data());
+    run(pass, st.reserve(pass.workspace), buffers);
   } catch (const dnnl::error& err) {
     check_status(err, "forward");
   }
@@ -252,16 +332,7 @@ void onednn_conv2d_backward_data(const Tensor& gy_in, const Tensor& w_in, Tensor
   try {
     Entry& e = entry(gx.shape(), w.shape(), gy.shape(), p, half);
     Pass& pass = pass_of(e, kBackwardData, gy, w);
-    if (!pass.ready) {
-      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(e.x), any(e.w, e.compute),
-                                              any(e.y, e.compute), e.strides, e.dilates, e.pad_l, e.pad_r);
-      dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.fwd_pd);
-      pass.prim = dnnl::convolution_backward_data(pd);
-      pass.args = {make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_WEIGHTS, e.w, dt(w), pd.weights_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_SRC, e.x, memory::data_type::f32, pd.diff_src_desc(), true, pass.workspace)};
-      pass.ready = true;
-    }
+    if (!pass.ready) build_backward_data(e, pass, gy, w);
     run(pass, st.reserve(pass.workspace), {gy.raw_data(), w.raw_data(), gx.raw_data()});
   } catch (const dnnl::error& err) {
     check_status(err, "backward data");
@@ -279,29 +350,71 @@ void onednn_conv2d_backward_filter(const Tensor& x_in, const Tensor& gy_in, Tens
   try {
     Entry& e = entry(x.shape(), gw.shape(), gy.shape(), p, half);
     Pass& pass = pass_of(e, kBackwardWeights, x, gy);
-    if (!pass.ready) {
-      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, any(e.x, e.compute), any(e.w),
-                                                 any(e.y, e.compute), e.strides, e.dilates, e.pad_l, e.pad_r);
-      dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.fwd_pd);
-      pass.prim = dnnl::convolution_backward_weights(pd);
-      pass.args = {make_arg(DNNL_ARG_SRC, e.x, dt(x), pd.src_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_DST, e.y, dt(gy), pd.diff_dst_desc(), false, pass.workspace),
-                   make_arg(DNNL_ARG_DIFF_WEIGHTS, e.w, memory::data_type::f32, pd.diff_weights_desc(), true,
-                            pass.workspace)};
-      pass.ready = true;
-    }
+    if (!pass.ready) build_backward_weights(e, pass, x, gy, false, nullptr);
     // beta != 0: the fresh gradient goes to the end of the workspace and is then added, so the
     // result is beta * old + fresh as on the im2col path (oneDNN's convolution cannot accumulate).
     const size_t n = size_t(gw.numel()), fresh_at = pass.workspace;
     char* ws = st.reserve(beta != 0.0f ? fresh_at + n * sizeof(float) : fresh_at);
-    float* GW = gw.data<float>();
-    float* out = beta != 0.0f ? reinterpret_cast<float*>(ws + fresh_at) : GW;
+    float* out = beta != 0.0f ? reinterpret_cast<float*>(ws + fresh_at) : gw.data<float>();
     run(pass, ws, {x.raw_data(), gy.raw_data(), out});
-    if (beta != 0.0f)
-      for (size_t i = 0; i < n; ++i) GW[i] = beta * GW[i] + out[i];
+    if (beta != 0.0f) accumulate(gw.data<float>(), out, n, beta);
   } catch (const dnnl::error& err) {
     check_status(err, "backward weights");
   }
+}
+
+void onednn_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const ConvGrads& g,
+                            const Conv2dParams& p) {
+  const bool half = any_bf16(x, w);
+  TRIM_CHECK(!half || bf16_native(), "onednn_conv2d_backward: bf16 operands on a CPU without native bf16");
+  TRIM_CHECK(gy.dtype() == DType::f32, "onednn_conv2d_backward: expected an f32 gy");
+  // oneDNN's bias gradient sums the gy its weights pass reads: in bf16 that is the rounded one, so
+  // there the bias sums the f32 gy on its own (kernel_list.inc).
+  const bool fused_bias = g.gb && g.gw && !half;
+  {
+    State& st = state();
+    std::lock_guard<std::mutex> guard(st.lock);
+    try {
+      Entry& e = entry(x.shape(), w.shape(), gy.shape(), p, half);
+      Pass* data = nullptr;
+      Pass* weights = nullptr;
+      if (g.gx) {
+        data = &pass_of(e, kBackwardData, gy, w);
+        if (!data->ready) build_backward_data(e, *data, gy, w);
+      }
+      if (g.gw) {
+        weights = &pass_of(e, kBackwardWeights, x, gy, (fused_bias ? kBias : kPlain) | (data ? kAfterData : kPlain));
+        if (!weights->ready) build_backward_weights(e, *weights, x, gy, fused_bias, data);
+      }
+      // The workspace: the blocked copies, then the fresh weight and bias gradients of an
+      // accumulating call (oneDNN's convolution cannot accumulate; see backward_filter).
+      const size_t copies = std::max(data ? data->workspace : 0, weights ? weights->workspace : 0);
+      const size_t nw = g.gw && g.beta_w != 0.0f ? size_t(g.gw->numel()) : 0;
+      const size_t nb = fused_bias && g.beta_b != 0.0f ? size_t(g.gb->numel()) : 0;
+      const size_t fresh_w = copies, fresh_b = fresh_w + round64(nw * sizeof(float));
+      char* ws = st.reserve(fresh_b + nb * sizeof(float));
+      if (data) run(*data, ws, {gy.raw_data(), w.raw_data(), g.gx->raw_data()});
+      if (weights) {
+        const Arg& dy = weights->args[1];  // a shared copy is where this call's data pass wrote it
+        TRIM_CHECK(!dy.reuse || (data && data->args.front().offset == dy.offset && data->args.front().inner == dy.inner),
+                   "oneDNN convolution backward: the shared copy of gy is not where the data pass wrote it");
+        float* out_w = g.beta_w != 0.0f ? reinterpret_cast<float*>(ws + fresh_w) : g.gw->data<float>();
+        float* out_b = nullptr;
+        std::vector<void*> buffers = {x.raw_data(), gy.raw_data()};
+        if (fused_bias) {
+          out_b = g.beta_b != 0.0f ? reinterpret_cast<float*>(ws + fresh_b) : g.gb->data<float>();
+          buffers.push_back(out_b);
+        }
+        buffers.push_back(out_w);
+        run(*weights, ws, buffers);
+        if (g.beta_w != 0.0f) accumulate(g.gw->data<float>(), out_w, size_t(g.gw->numel()), g.beta_w);
+        if (fused_bias && g.beta_b != 0.0f) accumulate(g.gb->data<float>(), out_b, size_t(g.gb->numel()), g.beta_b);
+      }
+    } catch (const dnnl::error& err) {
+      check_status(err, "backward");
+    }
+  }
+  if (g.gb && !fused_bias) bias_grad(gy, gy.size(2) * gy.size(3), *g.gb, g.beta_b);
 }
 
 }  // namespace trim::cpu

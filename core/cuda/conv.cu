@@ -476,9 +476,11 @@ size_t element_bytes(cudnnDataType_t dt) { return dt == CUDNN_DATA_BFLOAT16 ? si
 
 }  // namespace
 
+#include "core/kernels/conv_backward.inc"
+
 int64_t channels_last_calls() { return g_nhwc_calls.load(std::memory_order_relaxed); }
 
-void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const Conv2dParams& p) {
   const cudnnDataType_t dt = compute_type("conv2d forward", x, "x", w, "w", y, "y");  // dtypes first, even when empty
   if (y.numel() == 0) return;
   const Shape &xs = x.shape(), &wsh = w.shape(), &ys = y.shape();
@@ -514,6 +516,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
       ++finished;
     });
   });
+  if (b.defined()) add_bias(y, b, ys[2] * ys[3]);  // in a pass of its own
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
@@ -602,6 +605,12 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& gy, Tensor& gw, const
       ++finished;
     });
   });
+}
+
+// The three kernels (core/kernels/conv_backward.inc): cuDNN's passes share no work.
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const ConvGrads& g, const Conv2dParams& p) {
+  TRIM_CHECK(gy.dtype() == DType::f32, cat("conv2d backward: gy is ", dtype_name(gy.dtype()), "; expected f32"));
+  conv2d_backward_parts(x, w, gy, g, p);
 }
 
 }  // namespace trim::cuda

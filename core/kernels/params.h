@@ -13,6 +13,18 @@ struct Conv2dParams {
   int groups = 1;
 };
 
+class Tensor;
+
+// The outputs of conv2d_backward (kernel_list.inc): a null pointer is a gradient not wanted; beta_w
+// and beta_b are the accumulation factors (0 or 1) of gw and gb.
+struct ConvGrads {
+  Tensor* gx = nullptr;
+  Tensor* gw = nullptr;
+  float beta_w = 0.0f;
+  Tensor* gb = nullptr;
+  float beta_b = 0.0f;
+};
+
 struct Pool2dParams {
   int kernel_h = 2, kernel_w = 2;
   int stride_h = 2, stride_w = 2;

@@ -22,6 +22,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   int64_t wo = window_out(x.size(3), int(w.size(3)), p.stride_w, p.pad_w, p.dil_w);
   TRIM_CHECK(ho > 0 && wo > 0, cat("conv2d: kernel ", w.shape().str(), " does not fit input ", x.shape().str()));
   if (b.defined()) {
+    check_dtype("conv2d", b, DType::f32, "bias");
     check_same_device("conv2d", x, b);
     check_shape("conv2d", b, Shape{w.size(0)}, "bias");
   }
@@ -33,27 +34,28 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   const bool half = bf16_compute() && w.size(1) >= kBf16MinChannels;
   Tensor wk = half ? bf16_operand(w) : w;
   Tensor y = Tensor::empty(Shape{x.size(0), w.size(0), ho, wo}, DType::f32, x.device());
-  TRIM_DISPATCH(x.device(), conv2d_forward, x, wk, y, p);
-  if (b.defined()) TRIM_DISPATCH(x.device(), add_bias, y, b, ho * wo);
+  TRIM_DISPATCH(x.device(), conv2d_forward, x, wk, b, y, p);
   if (any_requires_grad({&x, &w, &b})) {
     Tensor sx = x.detach(), sw = wk.detach();
-    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p, half, hw = ho * wo](std::span<const Tensor> gout, const GradRequest& req) {
-      // bf16: the output gradient is rounded once, and both products read that one bf16 copy.
-      const Tensor g = half && (req[0] || req[1]) ? bf16_operand(gout[0]) : gout[0];
+    record(y, "conv2d", {&x, &w, &b}, [sx, sw, p](std::span<const Tensor> gout, const GradRequest& req) {
+      // One kernel for the three gradients, so that a backend shares their work (kernel_list.inc);
+      // under bf16 it rounds the output gradient once for both products.
+      const Tensor& g = gout[0];
       std::vector<Tensor> grads(3);
-      float beta = 0.0f;
+      ConvGrads out;
       if (req[0]) {
         grads[0] = Tensor::empty(sx.shape(), DType::f32, g.device());
-        TRIM_DISPATCH(g.device(), conv2d_backward_data, g, sw, grads[0], p);
+        out.gx = &grads[0];
       }
       if (req[1]) {  // straight into the weight's gradient buffer when it has one
-        grads[1] = req.target(1, sw.shape(), g.device(), &beta);
-        TRIM_DISPATCH(g.device(), conv2d_backward_filter, sx, g, grads[1], p, beta);
+        grads[1] = req.target(1, sw.shape(), g.device(), &out.beta_w);
+        out.gw = &grads[1];
       }
       if (req[2]) {
-        grads[2] = req.target(2, Shape{sw.size(0)}, g.device(), &beta);
-        TRIM_DISPATCH(g.device(), bias_grad, gout[0], hw, grads[2], beta);
+        grads[2] = req.target(2, Shape{sw.size(0)}, g.device(), &out.beta_b);
+        out.gb = &grads[2];
       }
+      TRIM_DISPATCH(g.device(), conv2d_backward, sx, sw, g, out, p);
       return grads;
     }, {&sx, &w});  // the weight's own version: its bf16 copy is a function of it
   }

@@ -269,7 +269,7 @@ ConvReference reference(const ConvCase& c, const std::vector<float>& x, const st
   Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
   ConvReference r{Tensor::empty(ys, DType::f32, Device::cpu()), Tensor::empty(c.x, DType::f32, Device::cpu()),
                   Tensor::empty(c.w, DType::f32, Device::cpu())};
-  cpu::conv2d_forward(xr, wr, r.y, c.p);
+  cpu::conv2d_forward(xr, wr, Tensor(), r.y, c.p);
   cpu::conv2d_backward_data(gyr, wr, r.gx, c.p);
   cpu::conv2d_backward_filter(xr, gyr, r.gw, c.p, 0.0f);
   return r;
@@ -322,7 +322,7 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
       // Outputs start as NaN (the test main poisons new memory; beta = 0 must not read them).
       Tensor y = Tensor::empty(ys, DType::f32, kGpu), gx = Tensor::empty(c.x, DType::f32, kGpu);
       Tensor gw = Tensor::empty(c.w, DType::f32, kGpu), gw1 = Tensor::from_vector(c.w, gw0, kGpu);
-      cuda::conv2d_forward(gx_in, gw_in, y, c.p);
+      cuda::conv2d_forward(gx_in, gw_in, Tensor(), y, c.p);
       cuda::conv2d_backward_data(ggy, gw_in, gx, c.p);
       cuda::conv2d_backward_filter(gx_in, ggy, gw, c.p, 0.0f);
       cuda::conv2d_backward_filter(gx_in, ggy, gw1, c.p, 1.0f);
@@ -394,7 +394,7 @@ TEST_CASE("channels-last bf16 convolutions run under cuDNN's timed search too", 
     INFO("round " << round);
     Tensor y = Tensor::empty(ys, DType::f32, kGpu), gx = Tensor::empty(c.x, DType::f32, kGpu);
     Tensor gw = Tensor::empty(c.w, DType::f32, kGpu);
-    cuda::conv2d_forward(gx_in, gw_in, y, c.p);
+    cuda::conv2d_forward(gx_in, gw_in, Tensor(), y, c.p);
     cuda::conv2d_backward_data(ggy, gw_in, gx, c.p);
     cuda::conv2d_backward_filter(gx_in, ggy, gw, c.p, 0.0f);
     CHECK(check_bf16_output(y.to_vector<float>(), ref.y.to_vector<float>()) == "");
@@ -412,18 +412,18 @@ TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda]
   std::vector<float> x = normal_values(c.x.numel(), 41), w = normal_values(c.w.numel(), 42, 0.2f);
   Tensor xc = Tensor::from_vector(c.x, x, Device::cpu()), wc = Tensor::from_vector(c.w, w, Device::cpu());
   Tensor y32 = Tensor::empty(ys, DType::f32, Device::cpu());
-  cpu::conv2d_forward(xc, wc, y32, c.p);
+  cpu::conv2d_forward(xc, wc, Tensor(), y32, c.p);
   Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
   Tensor y16 = Tensor::empty(ys, DType::f32, Device::cpu());
-  cpu::conv2d_forward(xr, wr, y16, c.p);
+  cpu::conv2d_forward(xr, wr, Tensor(), y16, c.p);
 
   Tensor gx = Tensor::from_vector(c.x, x, kGpu), gw = Tensor::from_vector(c.w, w, kGpu);
   Tensor gw16 = gpu_input(c.w, w, DType::bf16), y = Tensor::empty(ys, DType::f32, kGpu);
   for (int round = 0; round < 2; ++round) {
     INFO("round " << round);
-    cuda::conv2d_forward(gx, gw, y, c.p);
+    cuda::conv2d_forward(gx, gw, Tensor(), y, c.p);
     CHECK(compare(y.to_vector<float>(), y32.to_vector<float>(), kFp32) == "");
-    cuda::conv2d_forward(gx, gw16, y, c.p);
+    cuda::conv2d_forward(gx, gw16, Tensor(), y, c.p);
     CHECK(check_bf16_output(y.to_vector<float>(), y16.to_vector<float>()) == "");
   }
 }
@@ -432,7 +432,7 @@ TEST_CASE("bf16 convolutions refuse other dtypes with one clear error", "[cuda][
   const ConvCase& c = kConvs[0];
   Tensor x = Tensor::zeros(c.x, DType::i32, kGpu), w = Tensor::zeros(c.w, DType::bf16, kGpu);
   Tensor y = Tensor::empty(out_shape(c), DType::f32, kGpu), y16 = Tensor::empty(out_shape(c), DType::bf16, kGpu);
-  CHECK_THROWS_WITH(cuda::conv2d_forward(x, w, y, c.p), Catch::Contains("x is i32") && Catch::Contains("expected f32 or bf16"));
+  CHECK_THROWS_WITH(cuda::conv2d_forward(x, w, Tensor(), y, c.p), Catch::Contains("x is i32") && Catch::Contains("expected f32 or bf16"));
   Tensor xb = Tensor::zeros(c.x, DType::bf16, kGpu);
-  CHECK_THROWS_WITH(cuda::conv2d_forward(xb, w, y16, c.p), Catch::Contains("y is bf16; expected f32"));
+  CHECK_THROWS_WITH(cuda::conv2d_forward(xb, w, Tensor(), y16, c.p), Catch::Contains("y is bf16; expected f32"));
 }

@@ -89,7 +89,7 @@ TEST_CASE("bf16 convolutions and products replay from a CUDA graph bit for bit",
   Tensor gw = Tensor::empty(ws, DType::f32, kGpu), c = Tensor::empty(Shape{m, n}, DType::f32, kGpu);
 
   auto step = [&] {
-    cuda::conv2d_forward(x, w, y, p);
+    cuda::conv2d_forward(x, w, Tensor(), y, p);
     cuda::conv2d_backward_data(gy, w, gx, p);
     cuda::conv2d_backward_filter(x, gy, gw, p, 1.0f);  // accumulates into gw
     cuda::gemm_bf16(false, true, m, n, k, 1.0f, a.data<bf16>(), b.data<bf16>(), 0.0f, c.data<float>());

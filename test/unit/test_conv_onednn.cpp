@@ -66,8 +66,8 @@ TEST_CASE("oneDNN convolutions agree with im2col + GEMM, beta accumulation inclu
     const int64_t wo = window_out(c.x[3], c.kw, p.stride_w, p.pad_w, p.dil_w);
     REQUIRE((ho > 0 && wo > 0));
     Tensor y1 = Tensor::full(Shape{c.x[0], c.out, ho, wo}, nan), y2 = Tensor::empty(y1.shape());
-    cpu::onednn_conv2d_forward(x, w, y1, p);
-    cpu::gemm_conv2d_forward(x, w, y2, p);
+    cpu::onednn_conv2d_forward(x, w, Tensor(), y1, p);
+    cpu::gemm_conv2d_forward(x, w, Tensor(), y2, p);
     CHECK(test::rel_l2(y1.to_vector<float>(), y2.to_vector<float>()) < 1e-5);
 
     Tensor gy = randn(y1.shape(), gen);
@@ -101,12 +101,12 @@ TEST_CASE("oneDNN convolutions follow a change of the thread count", "[ops][conv
   Tensor x = randn(Shape{4, 16, 10, 10}, gen), w = randn(Shape{24, 16, 3, 3}, gen);
   Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
   Tensor want = Tensor::empty(Shape{4, 24, 10, 10});
-  cpu::gemm_conv2d_forward(x, w, want, p);
+  cpu::gemm_conv2d_forward(x, w, Tensor(), want, p);
   const int before = num_threads();
   for (int n : {1, 2, 1}) {
     set_num_threads(n);
     Tensor y = Tensor::empty(want.shape());
-    cpu::onednn_conv2d_forward(x, w, y, p);
+    cpu::onednn_conv2d_forward(x, w, Tensor(), y, p);
     CHECK(test::rel_l2(y.to_vector<float>(), want.to_vector<float>()) < 1e-5);
   }
   set_num_threads(before);

@@ -128,9 +128,9 @@ TEST_CASE("bf16 convolution kernels equal f32 ones on the rounded inputs, on eve
     test::ConvBackendGuard guard(backend);
     INFO(cpu::conv_backend_name(backend));
     Tensor want = Tensor::empty(ys), got = Tensor::empty(ys);
-    cpu::conv2d_forward(xr, wr, want, p);
+    cpu::conv2d_forward(xr, wr, Tensor(), want, p);
     for (const Tensor* xin : {&x32, &x16}) {  // an f32 input is rounded on the way in
-      cpu::conv2d_forward(*xin, w16, got, p);
+      cpu::conv2d_forward(*xin, w16, Tensor(), got, p);
       CHECK(compare(got.to_vector<float>(), want.to_vector<float>(), kBf16Exact) == "");
     }
     Tensor gx_want = Tensor::empty(xs), gx = Tensor::empty(xs);

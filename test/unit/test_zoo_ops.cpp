@@ -79,7 +79,7 @@ TEST_CASE("direct depthwise kernels agree with the im2col + GEMM path", "[models
     int64_t ho = window_out(c.x[2], c.k, c.s, c.p, c.d), wo = window_out(c.x[3], c.k, c.s, c.p, c.d);
     Tensor y1 = Tensor::empty(Shape{c.x[0], C, ho, wo}), y2 = Tensor::empty(y1.shape());
     cpu::depthwise_conv2d_forward(x, w, y1, p);
-    cpu::gemm_conv2d_forward(x, w, y2, p);
+    cpu::gemm_conv2d_forward(x, w, Tensor(), y2, p);
     CHECK(test::rel_l2(y1.to_vector<float>(), y2.to_vector<float>()) < 1e-6);
 
     Tensor gy = randn(y1.shape(), gen);
@@ -119,7 +119,7 @@ TEST_CASE("depthwise benchmark: direct kernel vs per-group GEMM", "[.depthwise-b
           cpu::depthwise_conv2d_backward_data(y, w, gx, p);
           cpu::depthwise_conv2d_backward_filter(x, y, gw, p, 0.0f);
         } else {
-          cpu::gemm_conv2d_forward(x, w, y, p);
+          cpu::gemm_conv2d_forward(x, w, Tensor(), y, p);
           cpu::gemm_conv2d_backward_data(y, w, gx, p);
           cpu::gemm_conv2d_backward_filter(x, y, gw, p, 0.0f);
         }
