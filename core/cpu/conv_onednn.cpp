@@ -7,6 +7,12 @@
 // the blocked copies live in one workspace reused by every call, so a network costs the memory
 // of its largest convolution once, not one copy per layer.
 //
+// A bias rides in the forward primitive. The conv2d op's backward (onednn_conv2d_backward) runs the
+// backward-data and backward-weights primitives back to back on one blocked copy of gy (the weights
+// pass's copies are placed after the data pass's, and its gy argument reads the data pass's copy),
+// and in f32 the weights primitive also sums the bias gradient: ResNet-18's step made 77 activation
+// reorders, now 58.
+//
 // bf16 (the kernel contract in kernel_list.inc): when any input is bf16 and the CPU runs bf16
 // natively (bf16_support.h), the primitives take bf16 src / weights / diff_dst and write f32
 // dst / diff_src / diff_weights (f32 accumulation). An input's reorder into the blocked layout
