@@ -238,12 +238,6 @@ TEST_CASE("layout transposes match their CPU twin", "[cuda][bf16][conv]") {
 
 namespace {
 
-struct ConvCase {
-  const char* name;
-  Shape x, w;
-  Conv2dParams p;
-};
-
 const ConvCase kConvs[] = {
     {"3x3, pad 1, groups 1", Shape{2, 8, 9, 11}, Shape{16, 8, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
     {"3x3/2, pad 1, groups 2", Shape{3, 8, 10, 9}, Shape{12, 4, 3, 3}, {2, 2, 1, 1, 1, 1, 2}},
@@ -253,10 +247,6 @@ const ConvCase kConvs[] = {
     {"3x3 at 28x28, 64 channels (tensor-core engines)", Shape{8, 64, 28, 28}, Shape{64, 64, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
 };
 
-Shape out_shape(const ConvCase& c) {
-  return Shape{c.x[0], c.w[0], window_out(c.x[2], int(c.w[2]), c.p.stride_h, c.p.pad_h, c.p.dil_h),
-               window_out(c.x[3], int(c.w[3]), c.p.stride_w, c.p.pad_w, c.p.dil_w)};
-}
 
 // The reference of a bf16 convolution: CPU f32 kernels on the bf16-rounded x, w and gy.
 struct ConvReference {
@@ -264,7 +254,7 @@ struct ConvReference {
 };
 ConvReference reference(const ConvCase& c, const std::vector<float>& x, const std::vector<float>& w,
                         const std::vector<float>& gy) {
-  const Shape ys = out_shape(c);
+  const Shape ys = c.y();
   Tensor xr = Tensor::from_vector(c.x, rounded(x), Device::cpu()), wr = Tensor::from_vector(c.w, rounded(w), Device::cpu());
   Tensor gyr = Tensor::from_vector(ys, rounded(gy), Device::cpu());
   ConvReference r{Tensor::empty(ys, DType::f32, Device::cpu()), Tensor::empty(c.x, DType::f32, Device::cpu()),
@@ -306,7 +296,7 @@ TEST_CASE("bf16 convolutions match f32 convolutions of the rounded inputs", "[cu
   for (const ConvCase& c : kConvs) {
     set_cudnn_channels_last(channels_last);
     const int64_t nhwc_before = cuda::channels_last_calls();
-    const Shape ys = out_shape(c);
+    const Shape ys = c.y();
     std::vector<float> x = normal_values(c.x.numel(), 31), w = normal_values(c.w.numel(), 32, 0.2f);
     std::vector<float> gy = normal_values(ys.numel(), 33), gw0 = normal_values(c.w.numel(), 34);
     const ConvReference ref = reference(c, x, w, gy);
@@ -383,7 +373,7 @@ TEST_CASE("channels-last bf16 convolutions run under cuDNN's timed search too", 
   set_cudnn_channels_last(true);
   set_benchmark(true);
   const ConvCase& c = kConvs[5];  // 64 channels at 28x28
-  const Shape ys = out_shape(c);
+  const Shape ys = c.y();
   std::vector<float> x = normal_values(c.x.numel(), 61), w = normal_values(c.w.numel(), 62, 0.2f);
   std::vector<float> gy = normal_values(ys.numel(), 63);
   const ConvReference ref = reference(c, x, w, gy);
@@ -408,7 +398,7 @@ TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda]
   // A plan cache keyed without the dtype would hand the bf16 call FLOAT descriptors (cuDNN would
   // read bf16 memory as f32) or the next f32 call BFLOAT16 ones.
   const ConvCase& c = kConvs[0];
-  const Shape ys = out_shape(c);
+  const Shape ys = c.y();
   std::vector<float> x = normal_values(c.x.numel(), 41), w = normal_values(c.w.numel(), 42, 0.2f);
   Tensor xc = Tensor::from_vector(c.x, x, Device::cpu()), wc = Tensor::from_vector(c.w, w, Device::cpu());
   Tensor y32 = Tensor::empty(ys, DType::f32, Device::cpu());
@@ -431,7 +421,7 @@ TEST_CASE("f32 and bf16 convolutions of one shape keep their own plans", "[cuda]
 TEST_CASE("bf16 convolutions refuse other dtypes with one clear error", "[cuda][bf16][conv]") {
   const ConvCase& c = kConvs[0];
   Tensor x = Tensor::zeros(c.x, DType::i32, kGpu), w = Tensor::zeros(c.w, DType::bf16, kGpu);
-  Tensor y = Tensor::empty(out_shape(c), DType::f32, kGpu), y16 = Tensor::empty(out_shape(c), DType::bf16, kGpu);
+  Tensor y = Tensor::empty(c.y(), DType::f32, kGpu), y16 = Tensor::empty(c.y(), DType::bf16, kGpu);
   CHECK_THROWS_WITH(cuda::conv2d_forward(x, w, Tensor(), y, c.p), Catch::Contains("x is i32") && Catch::Contains("expected f32 or bf16"));
   Tensor xb = Tensor::zeros(c.x, DType::bf16, kGpu);
   CHECK_THROWS_WITH(cuda::conv2d_forward(xb, w, Tensor(), y16, c.p), Catch::Contains("y is bf16; expected f32"));

@@ -17,27 +17,17 @@ namespace {
 
 const Device kGpu = Device::cuda(0);
 
-struct ConvShape {
-  const char* name;
-  Shape x, w;
-  Conv2dParams p;
-};
-
 // ResNet-50's stem, a 3x3 block conv and a strided 1x1 downsample, at batch 32.
-const ConvShape kResnet[] = {
+const ConvCase kResnet[] = {
     {"stem 7x7/2", Shape{32, 3, 224, 224}, Shape{64, 3, 7, 7}, {2, 2, 3, 3, 1, 1, 1}},
     {"3x3 at 56x56", Shape{32, 64, 56, 56}, Shape{64, 64, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
     {"1x1/2 downsample", Shape{32, 256, 56, 56}, Shape{512, 256, 1, 1}, {2, 2, 0, 0, 1, 1, 1}},
 };
 
-Shape out_shape(const ConvShape& c) {
-  return Shape{c.x[0], c.w[0], window_out(c.x[2], int(c.w[2]), c.p.stride_h, c.p.pad_h, c.p.dil_h),
-               window_out(c.x[3], int(c.w[3]), c.p.stride_w, c.p.pad_w, c.p.dil_w)};
-}
 
 // y = conv(x, w), gx = conv^T(gy, w), gw = dW(x, gy), on device d.
-std::vector<std::vector<float>> conv_passes(const ConvShape& c, Device d) {
-  Shape ys = out_shape(c);
+std::vector<std::vector<float>> conv_passes(const ConvCase& c, Device d) {
+  Shape ys = c.y();
   Tensor x = normal_tensor(c.x, 1, d), w = normal_tensor(c.w, 2, d, 0.05f), gy = normal_tensor(ys, 3, d);
   Tensor y = Tensor::empty(ys, DType::f32, d), gx = Tensor::empty(c.x, DType::f32, d), gw = Tensor::empty(c.w, DType::f32, d);
   TRIM_TEST_KERNEL(d, conv2d_forward, x, w, Tensor(), y, c.p);
@@ -57,7 +47,7 @@ void check_passes(const std::vector<std::vector<float>>& gpu, const std::vector<
 }  // namespace
 
 TEST_CASE("ResNet-sized convolutions match the CPU in float32 and, loosely, with TF32", "[cuda][conv][resnet]") {
-  for (const ConvShape& c : kResnet) {
+  for (const ConvCase& c : kResnet) {
     INFO(c.name << " x" << c.x.str() << " w" << c.w.str());
     auto cpu = conv_passes(c, Device::cpu());
     set_tf32(false, false);
@@ -68,7 +58,7 @@ TEST_CASE("ResNet-sized convolutions match the CPU in float32 and, loosely, with
 }
 
 TEST_CASE("cudnnFind and non-deterministic algorithms run and match the CPU", "[cuda][conv]") {
-  const ConvShape c{"3x3 at 28x28", Shape{16, 128, 28, 28}, Shape{128, 128, 3, 3}, {1, 1, 1, 1, 1, 1, 1}};
+  const ConvCase c{"3x3 at 28x28", Shape{16, 128, 28, 28}, Shape{128, 128, 3, 3}, {1, 1, 1, 1, 1, 1, 1}};
   auto cpu = conv_passes(c, Device::cpu());
   for (bool bench : {true, false})
     for (bool det : {true, false}) {
@@ -132,16 +122,16 @@ TEST_CASE("conv2d's bias and its one-call backward match the CPU", "[cuda][conv]
   // once inside the call) loosely, as cuDNN's bf16 outputs are bf16-rounded where the CPU's are not.
   // Outputs not asked for stay as they were (NaN: the test main poisons new memory).
   set_tf32(false, false);
-  const ConvShape kShapes[] = {
+  const ConvCase kShapes[] = {
       {"3x3 at 14x14", Shape{8, 32, 14, 14}, Shape{48, 32, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
       {"depthwise 3x3/2", Shape{4, 32, 9, 9}, Shape{32, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 32}},
   };
-  for (const ConvShape& c : kShapes)
+  for (const ConvCase& c : kShapes)
     for (bool half : {false, true}) {
       if (half && c.p.groups != 1) continue;  // the bf16 policy keeps depthwise convolutions in f32
       INFO(c.name << (half ? ", bf16 weight" : ", f32"));
       auto run = [&](Device d, float beta, int mask) {
-        const Shape ys = out_shape(c), bs{c.w[0]};
+        const Shape ys = c.y(), bs{c.w[0]};
         Tensor x = normal_tensor(c.x, 11, d), w = normal_tensor(c.w, 12, d, 0.1f), b = normal_tensor(bs, 13, d);
         Tensor gy = normal_tensor(ys, 14, d);
         if (half) {

@@ -27,4 +27,16 @@ inline Tensor normal_tensor(const Shape& s, uint64_t seed, Device d, float scale
   return Tensor::from_vector(s, normal_values(s.numel(), seed, scale), d);
 }
 
+// A convolution of the kernel tests: input x [N, C, H, W], weight w [O, C/g, kh, kw].
+struct ConvCase {
+  const char* name;
+  Shape x, w;
+  Conv2dParams p;
+  // The output shape [N, O, Ho, Wo].
+  Shape y() const {
+    return Shape{x[0], w[0], window_out(x[2], int(w[2]), p.stride_h, p.pad_h, p.dil_h),
+                 window_out(x[3], int(w[3]), p.stride_w, p.pad_w, p.dil_w)};
+  }
+};
+
 }  // namespace trim::test

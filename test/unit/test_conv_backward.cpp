@@ -17,20 +17,16 @@
 #include "test/support/conv_backend_guard.h"
 #include "test/support/fixtures.h"
 #include "test/support/gradcheck.h"
+#include "test/support/kernel_call.h"
 
 using namespace trim;
 
 namespace {
 
+using test::ConvCase;
 using test::randn;
 
-struct Geo {
-  const char* name;
-  Shape x, w;
-  Conv2dParams p;
-};
-
-const Geo kGeos[] = {
+const ConvCase kConvCases[] = {
     {"3x3, 16 channels to 24", Shape{3, 16, 9, 8}, Shape{24, 16, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
     {"strided 1x1 downsample", Shape{2, 32, 8, 7}, Shape{48, 32, 1, 1}, {2, 2, 0, 0, 1, 1, 1}},
     {"one input channel (the stem path)", Shape{4, 1, 10, 10}, Shape{16, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
@@ -42,10 +38,6 @@ const Geo kGeos[] = {
     {"blocked layouts, odd output", Shape{5, 64, 7, 7}, Shape{80, 64, 3, 3}, {2, 2, 1, 1, 1, 1, 1}},
 };
 
-Shape out_shape(const Geo& c) {
-  return Shape{c.x[0], c.w[0], window_out(c.x[2], int(c.w[2]), c.p.stride_h, c.p.pad_h, c.p.dil_h),
-               window_out(c.x[3], int(c.w[3]), c.p.stride_w, c.p.pad_w, c.p.dil_w)};
-}
 
 Tensor to_bf16(const Tensor& t) {
   Tensor r = Tensor::empty(t.shape(), DType::bf16);
@@ -70,12 +62,12 @@ TEST_CASE("conv2d_forward adds the bias as add_bias does on every CPU path", "[o
   Generator gen(21);
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
-    for (const Geo& c : kGeos)
+    for (const ConvCase& c : kConvCases)
       for (bool half : {false, true}) {
         INFO(cpu::conv_backend_name(backend) << ", " << c.name << (half ? ", bf16 weight" : ", f32"));
         Tensor x = randn(c.x, gen), w = randn(c.w, gen), b = randn(Shape{c.w[0]}, gen);
         const Tensor wk = half ? to_bf16(w) : w;
-        Tensor want = nans(out_shape(c)), got = nans(out_shape(c));
+        Tensor want = nans(c.y()), got = nans(c.y());
         cpu::conv2d_forward(x, wk, Tensor(), want, c.p);
         cpu::add_bias(want, b, want.size(2) * want.size(3));
         cpu::conv2d_forward(x, wk, b, got, c.p);
@@ -89,9 +81,9 @@ TEST_CASE("conv2d_backward equals its three kernels on every CPU path and for ev
   Generator gen(22);
   for (cpu::ConvBackend backend : test::conv_backends()) {
     test::ConvBackendGuard guard(backend);
-    for (const Geo& c : kGeos)
+    for (const ConvCase& c : kConvCases)
       for (bool half : {false, true}) {
-        const Shape ys = out_shape(c), bs{c.w[0]};
+        const Shape ys = c.y(), bs{c.w[0]};
         Tensor x = randn(c.x, gen), w = randn(c.w, gen);
         Tensor old_w = randn(c.w, gen), old_b = randn(bs, gen);
         const Tensor wk = half ? to_bf16(w) : w;
