@@ -150,7 +150,8 @@ Arg make_arg(int id, const Dims& dims, memory::data_type user, const memory::des
   return a;
 }
 
-// Runs a pass on trim's buffers (in the order of pass.args; the last one is written).
+// Runs a pass on trim's buffers (in the order of pass.args; the last one is written; an input
+// marked `reuse` is read from the workspace as the pass before left it).
 void run(Pass& pass, char* workspace, const std::vector<void*>& buffers) {
   dnnl::stream& s = stream();
   std::unordered_map<int, memory> args;
@@ -164,11 +165,10 @@ void run(Pass& pass, char* workspace, const std::vector<void*>& buffers) {
     }
     memory inner(a.inner, engine(), workspace + a.offset);
     args.emplace(a.id, inner);
-    if (i + 1 < pass.args.size()) {
-      if (!a.reuse) a.reorder.execute(s, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, inner}});
-    }
-    else
+    if (i + 1 == pass.args.size())
       out_user = user, out_inner = inner;
+    else if (!a.reuse)
+      a.reorder.execute(s, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, inner}});
   }
   pass.prim.execute(s, args);
   if (pass.args.back().blocked) pass.args.back().reorder.execute(s, {{DNNL_ARG_FROM, out_inner}, {DNNL_ARG_TO, out_user}});
