@@ -247,7 +247,6 @@ const ConvCase kConvs[] = {
     {"3x3 at 28x28, 64 channels (tensor-core engines)", Shape{8, 64, 28, 28}, Shape{64, 64, 3, 3}, {1, 1, 1, 1, 1, 1, 1}},
 };
 
-
 // The reference of a bf16 convolution: CPU f32 kernels on the bf16-rounded x, w and gy.
 struct ConvReference {
   Tensor y, gx, gw;

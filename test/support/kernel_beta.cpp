@@ -46,17 +46,11 @@ std::vector<BetaOutput> run_beta_kernels(Device d, float beta) {
 
   // conv2d_backward_filter: batch 1 and 5 (the CPU spreads images across threads only for the
   // larger batch), grouped with padding, strided, and the 1x1 direct path.
-  struct Conv {
-    Shape x, w;
-    Conv2dParams p;
-  };
-  for (const Conv& c : {Conv{Shape{1, 4, 6, 6}, Shape{6, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}},
-                        Conv{Shape{5, 4, 6, 6}, Shape{6, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}},
-                        Conv{Shape{5, 3, 9, 8}, Shape{4, 3, 3, 3}, {2, 2, 0, 0, 1, 1, 1}},
-                        Conv{Shape{5, 8, 4, 4}, Shape{16, 8, 1, 1}, {}}}) {
-    int64_t ho = window_out(c.x[2], int(c.w[2]), c.p.stride_h, c.p.pad_h, c.p.dil_h);
-    int64_t wo = window_out(c.x[3], int(c.w[3]), c.p.stride_w, c.p.pad_w, c.p.dil_w);
-    Tensor x = make(c.x, 3, d), gy = make(Shape{c.x[0], c.w[0], ho, wo}, 4, d);
+  for (const ConvCase& c : {ConvCase{"", Shape{1, 4, 6, 6}, Shape{6, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}},
+                            ConvCase{"", Shape{5, 4, 6, 6}, Shape{6, 2, 3, 3}, {1, 1, 1, 1, 1, 1, 2}},
+                            ConvCase{"", Shape{5, 3, 9, 8}, Shape{4, 3, 3, 3}, {2, 2, 0, 0, 1, 1, 1}},
+                            ConvCase{"", Shape{5, 8, 4, 4}, Shape{16, 8, 1, 1}, {}}}) {
+    Tensor x = make(c.x, 3, d), gy = make(c.y(), 4, d);
     Tensor gw = start(c.w, beta, 5, d), before = gw.clone();
     TRIM_TEST_KERNEL(d, conv2d_backward_filter, x, gy, gw, c.p, beta);
     record("conv2d_backward_filter x" + c.x.str() + " w" + c.w.str(), before, gw);

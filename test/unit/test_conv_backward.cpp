@@ -38,7 +38,6 @@ const ConvCase kConvCases[] = {
     {"blocked layouts, odd output", Shape{5, 64, 7, 7}, Shape{80, 64, 3, 3}, {2, 2, 1, 1, 1, 1, 1}},
 };
 
-
 Tensor to_bf16(const Tensor& t) {
   Tensor r = Tensor::empty(t.shape(), DType::bf16);
   cpu::cast(t, r);
